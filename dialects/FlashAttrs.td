@@ -1,0 +1,49 @@
+//===- FlashAttrs.td - flash attributes ------------------------*- tablegen -*-===//
+
+#ifndef FLASHJIT_FLASH_ATTRS
+#define FLASHJIT_FLASH_ATTRS
+
+include "FlashDialect.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def Flash_CausalMode : I32EnumAttr<"CausalMode", "causal masking of attention scores", [
+    I32EnumAttrCase<"none", 0>,
+    // key j is visible to query i iff j <= i (the masks' top-left corners coincide)
+    I32EnumAttrCase<"top_left", 1>,
+    // key j is visible to query i iff j <= i + seqlen_k - seqlen_q (bottom-right corners coincide;
+    // FlashAttention >= 2.1 and cuDNN)
+    I32EnumAttrCase<"bottom_right", 2>]> {
+  let cppNamespace = "::flashjit::flash";
+  let genSpecializedAttr = 0;
+}
+
+def Flash_CausalAttr : EnumAttr<Flash_Dialect, Flash_CausalMode, "causal"> {
+  let summary = "causal masking and its alignment: none, top_left or bottom_right";
+}
+
+def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
+  let mnemonic = "config";
+  let summary = "kernel configuration: block sizes, warps, pipeline stages and target chip";
+  let description = [{
+    How one attention kernel is tiled and mapped onto the GPU: a thread block owns `block_m` query rows
+    and walks the keys in blocks of `block_n`; its `warps` warps split the query rows; K/V tiles are
+    staged through shared memory in `stages` buffers; `chip` is the target, such as `sm_80` or `sm_90a`.
+
+    ```mlir
+    func.func @kernel(...) attributes {
+        flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 2, chip = "sm_80">}
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$block_m,
+    "int64_t":$block_n,
+    "int64_t":$warps,
+    "int64_t":$stages,
+    StringRefParameter<"target chip, such as sm_80">:$chip
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+#endif // FLASHJIT_FLASH_ATTRS

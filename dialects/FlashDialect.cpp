@@ -1,0 +1,51 @@
+// The flash dialect, its attributes, and the check of the `flash.config` attribute on kernels.
+#include "dialects/FlashDialect.h"
+#include "dialects/KernelConfigRules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace flashjit::flash;
+
+#include "dialects/FlashDialect.cpp.inc"
+#include "dialects/FlashEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/FlashAttrs.cpp.inc"
+
+void FlashDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/FlashAttrs.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/FlashOps.cpp.inc"
+      >();
+}
+
+LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
+                                       int64_t blockN, int64_t warps, int64_t stages,
+                                       StringRef chip) {
+  std::string problem = flashjit::kernelConfigError(blockM, blockN, warps, stages, chip);
+  if (!problem.empty())
+    return emitError() << "#flash.config: " << problem;
+  return success();
+}
+
+LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribute attribute) {
+  if (attribute.getName() != kConfigAttrName)
+    return op->emitError() << "unknown attribute '" << attribute.getName()
+                           << "' of the flash dialect; the only one is '" << kConfigAttrName << "'";
+  if (!isa<KernelConfigAttr>(attribute.getValue()))
+    return op->emitError() << "'" << kConfigAttrName << "' must be a #flash.config<...> attribute, got "
+                           << attribute.getValue();
+  if (!isa<FunctionOpInterface>(op))
+    return op->emitError() << "'" << kConfigAttrName
+                           << "' belongs on a kernel function (func.func or gpu.func), not on '"
+                           << op->getName() << "'";
+  return success();
+}

@@ -1,0 +1,244 @@
+// Verifiers of the flash ops. Each diagnostic names the operand by its role and says what is allowed.
+#include "dialects/FlashDialect.h"
+#include "dialects/KernelConfigRules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace flashjit::flash;
+
+/// ` causal(top_left)` or ` causal(bottom_right)`; nothing for the default, `none`. The printer writes
+/// its own leading space so that the default leaves no double space behind.
+static ParseResult parseCausal(OpAsmParser &parser, CausalModeAttr &attr) {
+  if (failed(parser.parseOptionalKeyword("causal")))
+    return success();
+  StringRef keyword;
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseLParen() || parser.parseKeyword(&keyword) || parser.parseRParen())
+    return failure();
+  std::optional<CausalMode> mode = symbolizeCausalMode(keyword);
+  if (!mode)
+    return parser.emitError(loc) << "unknown causal mode '" << keyword
+                                 << "'; expected none, top_left or bottom_right";
+  attr = CausalModeAttr::get(parser.getContext(), *mode);
+  return success();
+}
+
+static void printCausal(OpAsmPrinter &printer, Operation *, CausalModeAttr attr) {
+  if (attr && attr.getValue() != CausalMode::none)
+    printer << " causal(" << stringifyCausalMode(attr.getValue()) << ")";
+}
+
+#define GET_OP_CLASSES
+#include "dialects/FlashOps.cpp.inc"
+
+namespace {
+
+/// Element types a tile may hold: f16/bf16 feed the tensor cores; f32 is for the CPU interpreter.
+enum class Elements { F16BF16OrF32, F32 };
+
+bool isAllowed(Type element, Elements allowed) {
+  if (allowed == Elements::F32)
+    return element.isF32();
+  return element.isF16() || element.isBF16() || element.isF32();
+}
+
+const char *describe(Elements allowed) {
+  return allowed == Elements::F32 ? "f32" : "f16, bf16 or f32";
+}
+
+/// A fixed-size vector of `rank` dimensions with allowed elements.
+LogicalResult checkTile(Operation *op, StringRef role, VectorType type, int64_t rank,
+                        Elements allowed) {
+  if (type.getRank() != rank || type.isScalable() || !isAllowed(type.getElementType(), allowed))
+    return op->emitOpError() << role << " must be a fixed-size " << rank << "-D vector of "
+                             << describe(allowed) << ", got " << type;
+  return success();
+}
+
+/// A per-row vector: 1-D f32 with one element per query row of the tile.
+LogicalResult checkRowVector(Operation *op, StringRef role, VectorType type, int64_t rows) {
+  if (type.getRank() != 1 || type.isScalable() || !type.getElementType().isF32() ||
+      type.getDimSize(0) != rows)
+    return op->emitOpError() << role << " must be vector<" << rows
+                             << "xf32>, one f32 per query row of the tile, got " << type;
+  return success();
+}
+
+/// A [rows, cols] score-like tile in f32 plus its per-row vector: the shape every softmax op shares.
+LogicalResult checkScoresAndRows(Operation *op, StringRef tileRole, VectorType tile, StringRef rowRole,
+                                 VectorType rowVector) {
+  if (failed(checkTile(op, tileRole, tile, 2, Elements::F32)))
+    return failure();
+  return checkRowVector(op, rowRole, rowVector, tile.getDimSize(0));
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// flash.attention
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+bool conflicting(int64_t a, int64_t b) {
+  return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+}
+
+std::string dimString(int64_t size) {
+  return ShapedType::isDynamic(size) ? "?" : std::to_string(size);
+}
+
+/// One [batch, heads, seqlen, head_dim] operand: rank, element type, static head_dim, contiguous rows.
+LogicalResult checkProblemOperand(Operation *op, StringRef role, MemRefType type, Type element) {
+  if (type.getRank() != 4)
+    return op->emitOpError() << role << " must be a rank-4 memref [batch, heads, seqlen, head_dim], got "
+                             << type;
+  if (type.getElementType() != element)
+    return op->emitOpError() << role << " element type " << type.getElementType()
+                             << " differs from the query's " << element
+                             << "; Q, K, V and O must have the same element type";
+  if (ShapedType::isDynamic(type.getShape().back()))
+    return op->emitOpError() << role << " head_dim (innermost size) must be static, got " << type;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return op->emitOpError() << role << " must have a strided layout, got " << type;
+  if (strides.back() != 1)
+    return op->emitOpError() << role << " head_dim must be contiguous (innermost stride 1), got stride "
+                             << dimString(strides.back());
+  return success();
+}
+
+} // namespace
+
+LogicalResult AttentionOp::verify() {
+  MemRefType query = getQuery().getType();
+  if (query.getRank() != 4)
+    return emitOpError() << "query must be a rank-4 memref [batch, heads, seqlen, head_dim], got "
+                         << query;
+  Type element = query.getElementType();
+  if (!element.isF16() && !element.isBF16() && !element.isF32())
+    return emitOpError() << "query element type must be f16, bf16 or f32, got " << element;
+  if (failed(checkProblemOperand(*this, "query", query, element)) ||
+      failed(checkProblemOperand(*this, "key", getKey().getType(), element)) ||
+      failed(checkProblemOperand(*this, "value", getValue().getType(), element)) ||
+      failed(checkProblemOperand(*this, "output", getOutput().getType(), element)))
+    return failure();
+
+  std::string headDimProblem = flashjit::headDimError(getHeadDim());
+  if (!headDimProblem.empty())
+    return emitOpError() << headDimProblem;
+
+  ArrayRef<int64_t> q = query.getShape();
+  ArrayRef<int64_t> k = getKey().getType().getShape();
+  ArrayRef<int64_t> v = getValue().getType().getShape();
+  ArrayRef<int64_t> o = getOutput().getType().getShape();
+  static const char *const dimNames[] = {"batch", "heads", "seqlen", "head_dim"};
+  for (int d = 0; d < 4; ++d) {
+    if (conflicting(k[d], v[d]))
+      return emitOpError() << "key and value must have the same shape, but their " << dimNames[d]
+                           << " sizes are " << k[d] << " and " << v[d];
+    if (conflicting(q[d], o[d]))
+      return emitOpError() << "query and output must have the same shape, but their " << dimNames[d]
+                           << " sizes are " << q[d] << " and " << o[d];
+  }
+  if (conflicting(q[0], k[0]))
+    return emitOpError() << "query has batch " << q[0] << " but key/value have batch " << k[0]
+                         << "; they must match";
+  if (q[3] != k[3])
+    return emitOpError() << "query has head_dim " << q[3] << " but key/value have head_dim " << k[3]
+                         << "; they must match";
+  if (!ShapedType::isDynamic(q[1]) && !ShapedType::isDynamic(k[1]) && (k[1] == 0 || q[1] % k[1] != 0))
+    return emitOpError() << "query has " << q[1] << " heads and key/value " << k[1]
+                         << "; the key/value head count must divide the query's";
+
+  if (Value lse = getLogsumexp()) {
+    auto lseType = cast<MemRefType>(lse.getType());
+    if (lseType.getRank() != 3 || !lseType.getElementType().isF32())
+      return emitOpError() << "logsumexp must be a rank-3 memref of f32 [batch, heads, seqlen_q], got "
+                           << lseType;
+    for (int d = 0; d < 3; ++d)
+      if (conflicting(lseType.getDimSize(d), q[d]))
+        return emitOpError() << "logsumexp " << dimNames[d] << " size " << lseType.getDimSize(d)
+                             << " differs from the query's " << q[d];
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Tile ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult QKOp::verify() {
+  VectorType query = getQuery().getType(), key = getKey().getType(), scores = getScores().getType();
+  if (failed(checkTile(*this, "query tile", query, 2, Elements::F16BF16OrF32)) ||
+      failed(checkTile(*this, "key tile", key, 2, Elements::F16BF16OrF32)))
+    return failure();
+  if (key.getElementType() != query.getElementType())
+    return emitOpError() << "key tile element type " << key.getElementType()
+                         << " differs from the query tile's " << query.getElementType()
+                         << "; Q and K must have the same element type";
+  if (key.getDimSize(1) != query.getDimSize(1))
+    return emitOpError() << "query tile has head_dim " << query.getDimSize(1) << " but key tile has "
+                         << key.getDimSize(1) << "; they must match";
+  if (failed(checkTile(*this, "scores", scores, 2, Elements::F32)))
+    return failure();
+  if (scores.getDimSize(0) != query.getDimSize(0) || scores.getDimSize(1) != key.getDimSize(0))
+    return emitOpError() << "scores must be vector<" << query.getDimSize(0) << "x" << key.getDimSize(0)
+                         << "xf32> (query rows x key rows), got " << scores;
+  return success();
+}
+
+LogicalResult MaskOp::verify() {
+  return checkTile(*this, "scores", getScores().getType(), 2, Elements::F32);
+}
+
+LogicalResult RowMaxOp::verify() {
+  return checkScoresAndRows(*this, "scores", getScores().getType(), "running max",
+                            getRunningMax().getType());
+}
+
+LogicalResult ExpScoresOp::verify() {
+  return checkScoresAndRows(*this, "scores", getScores().getType(), "row max", getRowMax().getType());
+}
+
+LogicalResult OnlineSoftmaxOp::verify() {
+  return checkScoresAndRows(*this, "scores", getScores().getType(), "running max",
+                            getRunningMax().getType());
+}
+
+LogicalResult RescaleOp::verify() {
+  return checkScoresAndRows(*this, "accumulator", getAccumulator().getType(), "rescale factor",
+                            getCorrection().getType());
+}
+
+LogicalResult PVOp::verify() {
+  VectorType probs = getProbs().getType(), value = getValue().getType();
+  VectorType accumulator = getAccumulator().getType();
+  if (failed(checkTile(*this, "probabilities", probs, 2, Elements::F16BF16OrF32)) ||
+      failed(checkTile(*this, "value tile", value, 2, Elements::F16BF16OrF32)))
+    return failure();
+  if (probs.getElementType() != value.getElementType())
+    return emitOpError() << "probabilities element type " << probs.getElementType()
+                         << " differs from the value tile's " << value.getElementType()
+                         << "; convert P with arith.truncf first";
+  if (probs.getDimSize(1) != value.getDimSize(0))
+    return emitOpError() << "probabilities have " << probs.getDimSize(1)
+                         << " columns but the value tile has " << value.getDimSize(0)
+                         << " rows; both are the key block size and must match";
+  if (failed(checkTile(*this, "accumulator", accumulator, 2, Elements::F32)))
+    return failure();
+  if (accumulator.getDimSize(0) != probs.getDimSize(0) ||
+      accumulator.getDimSize(1) != value.getDimSize(1))
+    return emitOpError() << "accumulator must be vector<" << probs.getDimSize(0) << "x"
+                         << value.getDimSize(1) << "xf32> (query rows x head_dim), got " << accumulator;
+  return success();
+}
+
+LogicalResult NormalizeOp::verify() {
+  return checkScoresAndRows(*this, "accumulator", getAccumulator().getType(), "row max",
+                            getRowMax().getType());
+}

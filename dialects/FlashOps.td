@@ -1,0 +1,262 @@
+//===- FlashOps.td - flash operations --------------------------*- tablegen -*-===//
+//
+// Operand types are kept loose here (any vector, any memref) and checked in FlashOps.cpp, so that every
+// diagnostic names the operand by its role (query tile, running max, ...) and says what is allowed.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FLASHJIT_FLASH_OPS
+#define FLASHJIT_FLASH_OPS
+
+include "FlashDialect.td"
+include "FlashAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Flash_Vector<string role> : Type<IsVectorOfNonZeroRankTypePred, role # " (a vector)",
+                                       "::mlir::VectorType">;
+class Flash_MemRef<string role> : Type<IsMemRefTypePred, role # " (a memref)", "::mlir::MemRefType">;
+
+//===----------------------------------------------------------------------===//
+// Problem level
+//===----------------------------------------------------------------------===//
+
+def Flash_AttentionOp : Flash_Op<"attention"> {
+  let summary = "scaled dot-product attention of Q, K, V into O (and the logsumexp of each query row)";
+  let description = [{
+    O[b, h, i, :] = Σ_j softmax_j(scale · Q[b, h, i, :]·K[b, h', j, :] + mask(i, j)) · V[b, h', j, :]
+
+    All four data operands are [batch, heads, sequence, head_dim] memrefs; any strides are allowed
+    (BSHD and BHSD layouts alike) as long as head_dim is contiguous. K and V have the same shape; Q and
+    O have the same shape. K/V may have fewer heads than Q if that count divides Q's (grouped-query
+    attention: h' = h / (heads_q / heads_kv)). `scale` is the softmax scale, a run-time value (the
+    usual choice is 1/sqrt(head_dim)); it must be positive. The optional `lse` operand receives the
+    natural-log logsumexp of each query row's scaled scores, [batch, heads, seqlen_q] in f32.
+
+    `causal(top_left)` hides key j from query i when j > i; `causal(bottom_right)` when
+    j > i + seqlen_k − seqlen_q. A query row that sees no key gets output 0 and logsumexp −inf.
+
+    ```mlir
+    flash.attention %q, %k, %v scale %scale into %o, lse %lse causal(bottom_right)
+        : memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>, memref<?x?x?x128xbf16>
+        -> memref<?x?x?x128xbf16>, memref<?x?x?xf32>
+    ```
+  }];
+  let arguments = (ins
+    Arg<Flash_MemRef<"query">, "Q [batch, heads, seqlen_q, head_dim]", [MemRead]>:$query,
+    Arg<Flash_MemRef<"key">, "K [batch, kv_heads, seqlen_k, head_dim]", [MemRead]>:$key,
+    Arg<Flash_MemRef<"value">, "V [batch, kv_heads, seqlen_k, head_dim]", [MemRead]>:$value,
+    F32:$scale,
+    Arg<Flash_MemRef<"output">, "O [batch, heads, seqlen_q, head_dim]", [MemWrite]>:$output,
+    Arg<Optional<Flash_MemRef<"logsumexp">>, "[batch, heads, seqlen_q] in f32", [MemWrite]>:$logsumexp,
+    DefaultValuedAttr<Flash_CausalAttr, "::flashjit::flash::CausalMode::none">:$causal
+  );
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `scale` $scale `into` $output (`,` `lse` $logsumexp^)?
+    `` custom<Causal>($causal) attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `->` type($output) (`,` type($logsumexp)^)?
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The head dimension (the static innermost size of Q, K, V and O).
+    int64_t getHeadDim() { return getQuery().getType().getShape().back(); }
+    /// The element type of Q, K, V and O.
+    ::mlir::Type getElementType() { return getQuery().getType().getElementType(); }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Tile level: one block of block_m query rows against one block of block_n keys
+//===----------------------------------------------------------------------===//
+
+class Flash_TileOp<string mnemonic, list<Trait> traits = []>
+    : Flash_Op<mnemonic, !listconcat([Pure], traits)> {
+  let hasVerifier = 1;
+}
+
+def Flash_QKOp : Flash_TileOp<"qk"> {
+  let summary = "tile product S = Q·Kᵀ of a query tile and a key tile, accumulated in f32";
+  let description = [{
+    Multiplies a [block_m, head_dim] query tile by the transpose of a [block_n, head_dim] key tile and
+    returns the raw (unscaled) [block_m, block_n] scores in f32. Q and K have the same element type.
+
+    ```mlir
+    %s = flash.qk %q, %k : vector<128x64xbf16>, vector<64x64xbf16> -> vector<128x64xf32>
+    ```
+  }];
+  let arguments = (ins Flash_Vector<"query tile">:$query, Flash_Vector<"key tile">:$key);
+  let results = (outs Flash_Vector<"scores">:$scores);
+  let assemblyFormat = [{
+    $query `,` $key attr-dict `:` type($query) `,` type($key) `->` type($scores)
+  }];
+}
+
+def Flash_MaskOp : Flash_TileOp<"mask", [AllTypesMatch<["scores", "masked"]>]> {
+  let summary = "sets the scores of hidden keys to −inf: keys past seqlen_k and, if causal, future keys";
+  let description = [{
+    Element (r, c) of the tile is the score of query i = query_offset + r against key
+    j = key_offset + c. It becomes −inf when j ≥ seqlen_k (a tail past the keys), or when the mask is
+    causal and j > i + d, with d = 0 for `top_left` and d = seqlen_k − seqlen_q for `bottom_right`.
+
+    ```mlir
+    %m = flash.mask %s at [%q0, %k0] seqlens [%sq, %sk] causal(bottom_right) : vector<128x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Flash_Vector<"scores">:$scores,
+    Index:$query_offset, Index:$key_offset, Index:$seqlen_q, Index:$seqlen_k,
+    DefaultValuedAttr<Flash_CausalAttr, "::flashjit::flash::CausalMode::none">:$causal
+  );
+  let results = (outs Flash_Vector<"masked scores">:$masked);
+  let assemblyFormat = [{
+    $scores `at` ` ` `[` $query_offset `,` $key_offset `]` `seqlens` ` ` `[` $seqlen_q `,` $seqlen_k `]`
+    `` custom<Causal>($causal) attr-dict `:` type($scores)
+  }];
+}
+
+def Flash_RowMaxOp : Flash_TileOp<"row_max", [AllTypesMatch<["running_max", "new_max"]>]> {
+  let summary = "running row maximum of raw scores: max(running_max, max over the tile's columns)";
+  let description = [{
+    The first pass of the two-pass softmax: walks the key blocks to find each query row's largest raw
+    score. Start it from −inf.
+
+    ```mlir
+    %m1 = flash.row_max %s, %m0 : vector<128x64xf32>, vector<128xf32>
+    ```
+  }];
+  let arguments = (ins Flash_Vector<"scores">:$scores, Flash_Vector<"running max">:$running_max);
+  let results = (outs Flash_Vector<"new running max">:$new_max);
+  let assemblyFormat = [{
+    $scores `,` $running_max attr-dict `:` type($scores) `,` type($running_max)
+  }];
+}
+
+def Flash_ExpScoresOp : Flash_TileOp<"exp_scores", [
+    AllTypesMatch<["scores", "probs"]>,
+    AllTypesMatch<["row_max", "running_sum", "new_sum"]>]> {
+  let summary = "softmax numerators against a fixed row max: P = exp2((S − m)·scale·log2 e), l += Σ P";
+  let description = [{
+    The second pass of the two-pass softmax, where `row_max` is already each row's final maximum:
+    probs[r, c] = exp2((scores[r, c] − m[r]) · scale · log2(e)), new_sum = running_sum + Σ_c probs[r, c].
+    A row whose maximum is −inf (it sees no key) is exponentiated against 0 instead, so its probabilities
+    are exactly 0 and never NaN.
+
+    ```mlir
+    %p, %l1 = flash.exp_scores %s, %m, %l0 scale %scale : vector<128x64xf32>, vector<128xf32>
+    ```
+  }];
+  let arguments = (ins
+    Flash_Vector<"scores">:$scores,
+    Flash_Vector<"row max">:$row_max,
+    Flash_Vector<"running sum">:$running_sum,
+    F32:$scale
+  );
+  let results = (outs Flash_Vector<"probabilities">:$probs, Flash_Vector<"new running sum">:$new_sum);
+  let assemblyFormat = [{
+    $scores `,` $row_max `,` $running_sum `scale` $scale attr-dict `:` type($scores) `,` type($row_max)
+  }];
+}
+
+def Flash_OnlineSoftmaxOp : Flash_TileOp<"online_softmax", [
+    AllTypesMatch<["scores", "probs"]>,
+    AllTypesMatch<["running_max", "running_sum", "new_max", "new_sum", "correction"]>]> {
+  let summary = "online-softmax update: new running max and sum, the tile's P, and the rescale factor";
+  let description = [{
+    One step of FlashAttention's online softmax, with m̂ = new_max, or 0 where new_max is −inf:
+
+      new_max    = max(running_max, max_c scores[r, c])
+      correction = exp2((running_max − m̂) · scale · log2 e)     (0 while the row has seen no key)
+      probs      = exp2((scores − m̂) · scale · log2 e)
+      new_sum    = running_sum · correction + Σ_c probs
+
+    The output accumulator must be multiplied by `correction` (`flash.rescale`) before this tile's P·V
+    is added. Start from running_max = −inf and running_sum = 0.
+
+    ```mlir
+    %p, %m1, %l1, %alpha = flash.online_softmax %s, %m0, %l0 scale %scale
+        : vector<128x64xf32>, vector<128xf32>
+    ```
+  }];
+  let arguments = (ins
+    Flash_Vector<"scores">:$scores,
+    Flash_Vector<"running max">:$running_max,
+    Flash_Vector<"running sum">:$running_sum,
+    F32:$scale
+  );
+  let results = (outs
+    Flash_Vector<"probabilities">:$probs,
+    Flash_Vector<"new running max">:$new_max,
+    Flash_Vector<"new running sum">:$new_sum,
+    Flash_Vector<"rescale factor">:$correction
+  );
+  let assemblyFormat = [{
+    $scores `,` $running_max `,` $running_sum `scale` $scale attr-dict
+    `:` type($scores) `,` type($running_max)
+  }];
+}
+
+def Flash_RescaleOp : Flash_TileOp<"rescale", [AllTypesMatch<["accumulator", "rescaled"]>]> {
+  let summary = "multiplies each row of the output accumulator by its rescale factor";
+  let description = [{
+    rescaled[r, :] = accumulator[r, :] · correction[r], where `correction` comes from
+    `flash.online_softmax`.
+
+    ```mlir
+    %acc1 = flash.rescale %acc by %alpha : vector<128x64xf32>, vector<128xf32>
+    ```
+  }];
+  let arguments = (ins Flash_Vector<"accumulator">:$accumulator, Flash_Vector<"rescale factor">:$correction);
+  let results = (outs Flash_Vector<"rescaled accumulator">:$rescaled);
+  let assemblyFormat = [{
+    $accumulator `by` $correction attr-dict `:` type($accumulator) `,` type($correction)
+  }];
+}
+
+def Flash_PVOp : Flash_TileOp<"pv", [AllTypesMatch<["accumulator", "result"]>]> {
+  let summary = "tile product accumulate: result = accumulator + P·V, in f32";
+  let description = [{
+    Multiplies a [block_m, block_n] probability tile by a [block_n, head_dim] value tile and adds the
+    product to the f32 accumulator. P and V have the same element type: convert P (f32 from the softmax
+    ops) to V's type with `arith.truncf` first, as the tensor cores will.
+
+    ```mlir
+    %acc1 = flash.pv %p, %v, %acc : vector<128x64xbf16>, vector<64x64xbf16>, vector<128x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    Flash_Vector<"probabilities">:$probs,
+    Flash_Vector<"value tile">:$value,
+    Flash_Vector<"accumulator">:$accumulator
+  );
+  let results = (outs Flash_Vector<"new accumulator">:$result);
+  let assemblyFormat = [{
+    $probs `,` $value `,` $accumulator attr-dict `:` type($probs) `,` type($value) `,` type($accumulator)
+  }];
+}
+
+def Flash_NormalizeOp : Flash_TileOp<"normalize", [
+    AllTypesMatch<["accumulator", "output"]>,
+    AllTypesMatch<["row_max", "row_sum", "logsumexp"]>]> {
+  let summary = "final normalisation: O = acc / l and logsumexp = m·scale + ln l (0 and −inf if l = 0)";
+  let description = [{
+    Ends the key loop: divides each accumulator row by its softmax sum and computes the row's logsumexp
+    in natural-log units of the scaled scores. A row with sum 0 (it saw no key) gives output 0 and
+    logsumexp −inf, never NaN.
+
+    ```mlir
+    %o, %lse = flash.normalize %acc, %m, %l scale %scale : vector<128x64xf32>, vector<128xf32>
+    ```
+  }];
+  let arguments = (ins
+    Flash_Vector<"accumulator">:$accumulator,
+    Flash_Vector<"row max">:$row_max,
+    Flash_Vector<"row sum">:$row_sum,
+    F32:$scale
+  );
+  let results = (outs Flash_Vector<"output tile">:$output, Flash_Vector<"logsumexp">:$logsumexp);
+  let assemblyFormat = [{
+    $accumulator `,` $row_max `,` $row_sum `scale` $scale attr-dict
+    `:` type($accumulator) `,` type($row_max)
+  }];
+}
+
+#endif // FLASHJIT_FLASH_OPS

@@ -1,0 +1,51 @@
+#include "dialects/KernelConfigRules.h"
+
+#include <algorithm>
+
+namespace flashjit {
+
+const std::vector<std::string> &supportedChips() {
+  static const std::vector<std::string> chips = {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"};
+  return chips;
+}
+
+static std::string joined(const std::vector<std::string> &items) {
+  std::string out;
+  for (const std::string &item : items)
+    out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
+                              std::string_view chip) {
+  // Tensor-core MMA tiles are 16 rows tall and 16 deep, so both block sizes are multiples of 16.
+  if (blockM < 16 || blockM > 256 || blockM % 16 != 0)
+    return "block_m = " + std::to_string(blockM) +
+           " is not supported: it must be a multiple of 16 from 16 to 256";
+  if (blockN < 16 || blockN > 256 || blockN % 16 != 0)
+    return "block_n = " + std::to_string(blockN) +
+           " is not supported: it must be a multiple of 16 from 16 to 256";
+  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 16)
+    return "warps = " + std::to_string(warps) + " is not supported: it must be 1, 2, 4, 8 or 16";
+  // Warps split the query rows, 16 rows (one MMA tile) or more each, never the keys.
+  if (blockM % (16 * warps) != 0)
+    return "block_m = " + std::to_string(blockM) + " cannot be split over warps = " +
+           std::to_string(warps) + ": each warp owns a multiple of 16 query rows, so block_m must "
+           "be a multiple of 16 * warps = " + std::to_string(16 * warps);
+  if (stages < 1 || stages > 8)
+    return "stages = " + std::to_string(stages) + " is not supported: it must be from 1 to 8";
+  const std::vector<std::string> &chips = supportedChips();
+  if (std::find(chips.begin(), chips.end(), chip) == chips.end())
+    return "chip = \"" + std::string(chip) + "\" is not supported: it must be one of " + joined(chips);
+  return "";
+}
+
+std::string headDimError(int64_t headDim) {
+  // Rows of Q, K, V are loaded 16 bytes (8 half-precision elements) at a time.
+  if (headDim < 8 || headDim > 256 || headDim % 8 != 0)
+    return "head_dim = " + std::to_string(headDim) +
+           " is not supported: it must be a multiple of 8 from 8 to 256";
+  return "";
+}
+
+} // namespace flashjit

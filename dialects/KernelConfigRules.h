@@ -1,0 +1,23 @@
+// Which kernel configurations the compiler supports. Plain C++ (no MLIR), shared by the `#flash.config`
+// attribute's verifier and the public API, so both reject the same configurations with the same words.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flashjit {
+
+/// The chips flashjit can target: Ampere (sm_80, sm_86), Ada (sm_89) and Hopper (sm_90, sm_90a).
+const std::vector<std::string> &supportedChips();
+
+/// An empty string when the configuration is supported; otherwise one sentence naming the offending
+/// parameter, its value and what is allowed.
+std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
+                              std::string_view chip);
+
+/// An empty string when the head dimension is supported; otherwise why not.
+std::string headDimError(int64_t headDim);
+
+} // namespace flashjit

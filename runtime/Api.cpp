@@ -1,0 +1,64 @@
+// The plain-C++ half of the public API: names, validation, errors. No MLIR here.
+#include "runtime/flashjit.h"
+#include "dialects/KernelConfigRules.h"
+
+namespace flashjit {
+
+const char *version() { return FLASHJIT_VERSION; }
+
+const char *toString(DType dtype) {
+  switch (dtype) {
+  case DType::f16:
+    return "f16";
+  case DType::bf16:
+    return "bf16";
+  }
+  return "?";
+}
+
+const char *toString(Causal causal) {
+  switch (causal) {
+  case Causal::none:
+    return "none";
+  case Causal::top_left:
+    return "top_left";
+  case Causal::bottom_right:
+    return "bottom_right";
+  }
+  return "?";
+}
+
+std::string AttentionSpec::name() const {
+  static const char *const causalTags[] = {"", "_causal_tl", "_causal_br"};
+  return "attention_fwd_d" + std::to_string(head_dim) + "_" + toString(dtype) +
+         causalTags[static_cast<int>(causal)] + (logsumexp ? "_lse" : "");
+}
+
+std::string KernelConfig::str() const {
+  return "#flash.config<block_m = " + std::to_string(block_m) + ", block_n = " + std::to_string(block_n) +
+         ", warps = " + std::to_string(warps) + ", stages = " + std::to_string(stages) + ", chip = \"" +
+         chip + "\">";
+}
+
+Error::Error(Code code, const std::string &message) : std::runtime_error(message), code_(code) {}
+
+void validate(const AttentionSpec &spec) {
+  std::string problem = headDimError(spec.head_dim);
+  if (!problem.empty())
+    throw Error(Error::Code::Unsupported, "attention spec: " + problem);
+  if (spec.dtype != DType::f16 && spec.dtype != DType::bf16)
+    throw Error(Error::Code::Unsupported, "attention spec: dtype must be f16 or bf16");
+  if (spec.causal != Causal::none && spec.causal != Causal::top_left &&
+      spec.causal != Causal::bottom_right)
+    throw Error(Error::Code::Unsupported,
+                "attention spec: causal must be none, top_left or bottom_right");
+}
+
+void validate(const KernelConfig &config) {
+  std::string problem =
+      kernelConfigError(config.block_m, config.block_n, config.warps, config.stages, config.chip);
+  if (!problem.empty())
+    throw Error(Error::Code::Unsupported, "kernel config: " + problem);
+}
+
+} // namespace flashjit

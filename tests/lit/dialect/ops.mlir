@@ -1,0 +1,65 @@
+// Round trip of every flash op: parse, print, parse again; and through the generic form.
+// RUN: flashjit-opt %s | FileCheck %s
+// RUN: flashjit-opt %s | flashjit-opt | FileCheck %s
+// RUN: flashjit-opt -mlir-print-op-generic %s | flashjit-opt | FileCheck %s
+
+!data = memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
+!lse = memref<?x?x?xf32, strided<[?, ?, 1], offset: ?>>
+
+// CHECK-LABEL: func.func @attention_with_lse
+// CHECK: flash.attention %{{.*}}, %{{.*}}, %{{.*}} scale %{{.*}} into %{{.*}}, lse %{{.*}} causal(bottom_right) : memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>> -> memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, 1], offset: ?>>
+func.func @attention_with_lse(%q: !data, %k: !data, %v: !data, %o: !data, %lse: !lse, %scale: f32) {
+  flash.attention %q, %k, %v scale %scale into %o, lse %lse causal(bottom_right)
+      : !data, !data, !data -> !data, !lse
+  return
+}
+
+// The default mask (none) is not printed; top_left is.
+// CHECK-LABEL: func.func @attention_plain
+// CHECK: flash.attention %{{.*}}, %{{.*}}, %{{.*}} scale %{{.*}} into %{{.*}} : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>{{$}}
+// CHECK: flash.attention {{.*}} causal(top_left) : memref<2x8x?x128xf16>
+func.func @attention_plain(%q: memref<2x8x?x128xf16>, %kv: memref<2x2x?x128xf16>, %o: memref<2x8x?x128xf16>,
+                           %scale: f32) {
+  flash.attention %q, %kv, %kv scale %scale into %o causal(none)
+      : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>
+  flash.attention %q, %kv, %kv scale %scale into %o causal(top_left)
+      : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>
+  return
+}
+
+// CHECK-LABEL: func.func @tile_ops
+func.func @tile_ops(%q: vector<128x64xbf16>, %k: vector<32x64xbf16>, %v: vector<32x64xbf16>,
+                    %acc: vector<128x64xf32>, %m: vector<128xf32>, %l: vector<128xf32>,
+                    %q0: index, %k0: index, %sq: index, %sk: index, %scale: f32)
+    -> (vector<128x64xf32>, vector<128xf32>) {
+  // CHECK: %[[S:.*]] = flash.qk %{{.*}}, %{{.*}} : vector<128x64xbf16>, vector<32x64xbf16> -> vector<128x32xf32>
+  %s = flash.qk %q, %k : vector<128x64xbf16>, vector<32x64xbf16> -> vector<128x32xf32>
+  // CHECK: %[[SM:.*]] = flash.mask %[[S]] at [%{{.*}}, %{{.*}}] seqlens [%{{.*}}, %{{.*}}] causal(bottom_right) : vector<128x32xf32>
+  %sm = flash.mask %s at [%q0, %k0] seqlens [%sq, %sk] causal(bottom_right) : vector<128x32xf32>
+  // CHECK: flash.mask %[[S]] at [%{{.*}}, %{{.*}}] seqlens [%{{.*}}, %{{.*}}] : vector<128x32xf32>
+  %tail = flash.mask %s at [%q0, %k0] seqlens [%sq, %sk] : vector<128x32xf32>
+  // CHECK: %[[M1:.*]] = flash.row_max %[[SM]], %{{.*}} : vector<128x32xf32>, vector<128xf32>
+  %m1 = flash.row_max %sm, %m : vector<128x32xf32>, vector<128xf32>
+  // CHECK: %[[P:.*]], %[[L1:.*]] = flash.exp_scores %[[SM]], %[[M1]], %{{.*}} scale %{{.*}} : vector<128x32xf32>, vector<128xf32>
+  %p, %l1 = flash.exp_scores %sm, %m1, %l scale %scale : vector<128x32xf32>, vector<128xf32>
+  // CHECK: %[[P2:.*]], %[[M2:.*]], %[[L2:.*]], %[[ALPHA:.*]] = flash.online_softmax %[[SM]], %{{.*}}, %{{.*}} scale %{{.*}} : vector<128x32xf32>, vector<128xf32>
+  %p2, %m2, %l2, %alpha = flash.online_softmax %sm, %m, %l scale %scale : vector<128x32xf32>, vector<128xf32>
+  // CHECK: %[[RESCALED:.*]] = flash.rescale %{{.*}} by %[[ALPHA]] : vector<128x64xf32>, vector<128xf32>
+  %rescaled = flash.rescale %acc by %alpha : vector<128x64xf32>, vector<128xf32>
+  %pb = arith.truncf %p2 : vector<128x32xf32> to vector<128x32xbf16>
+  // CHECK: %[[ACC:.*]] = flash.pv %{{.*}}, %{{.*}}, %[[RESCALED]] : vector<128x32xbf16>, vector<32x64xbf16>, vector<128x64xf32>
+  %acc1 = flash.pv %pb, %v, %rescaled : vector<128x32xbf16>, vector<32x64xbf16>, vector<128x64xf32>
+  // CHECK: %[[O:.*]], %[[LSE:.*]] = flash.normalize %[[ACC]], %[[M2]], %[[L2]] scale %{{.*}} : vector<128x64xf32>, vector<128xf32>
+  %o, %lse = flash.normalize %acc1, %m2, %l2 scale %scale : vector<128x64xf32>, vector<128xf32>
+  return %o, %lse : vector<128x64xf32>, vector<128xf32>
+}
+
+// f32 tiles are allowed too (the CPU interpreter computes in f32).
+// CHECK-LABEL: func.func @f32_tiles
+// CHECK: flash.qk %{{.*}}, %{{.*}} : vector<16x8xf32>, vector<16x8xf32> -> vector<16x16xf32>
+// CHECK: flash.pv %{{.*}}, %{{.*}}, %{{.*}} : vector<16x16xf32>, vector<16x8xf32>, vector<16x8xf32>
+func.func @f32_tiles(%q: vector<16x8xf32>, %k: vector<16x8xf32>, %acc: vector<16x8xf32>) -> vector<16x8xf32> {
+  %s = flash.qk %q, %k : vector<16x8xf32>, vector<16x8xf32> -> vector<16x16xf32>
+  %r = flash.pv %s, %k, %acc : vector<16x16xf32>, vector<16x8xf32>, vector<16x8xf32>
+  return %r : vector<16x8xf32>
+}

@@ -1,0 +1,82 @@
+// KernelConfig validation: each rule rejects what it should, with a message naming the field.
+#include "runtime/flashjit.h"
+
+#include <gtest/gtest.h>
+
+using flashjit::Error;
+using flashjit::KernelConfig;
+
+namespace {
+
+KernelConfig config(int blockM, int blockN, int warps, int stages, const std::string &chip = "sm_80") {
+  KernelConfig c;
+  c.block_m = blockM;
+  c.block_n = blockN;
+  c.warps = warps;
+  c.stages = stages;
+  c.chip = chip;
+  return c;
+}
+
+/// The message validate() throws for `c`, or "" if it accepts it.
+std::string rejection(const KernelConfig &c) {
+  try {
+    flashjit::validate(c);
+  } catch (const Error &error) {
+    EXPECT_EQ(error.code(), Error::Code::Unsupported);
+    return error.what();
+  }
+  return "";
+}
+
+} // namespace
+
+TEST(KernelConfig, DefaultIsValid) { EXPECT_EQ(rejection(KernelConfig{}), ""); }
+
+TEST(KernelConfig, BoundariesAreValid) {
+  EXPECT_EQ(rejection(config(16, 16, 1, 1)), "");
+  EXPECT_EQ(rejection(config(256, 256, 16, 8, "sm_90a")), "");
+  EXPECT_EQ(rejection(config(64, 32, 4, 3, "sm_89")), "");
+}
+
+TEST(KernelConfig, BlockMMustBeAMultipleOf16UpTo256) {
+  EXPECT_NE(rejection(config(100, 64, 4, 2)).find("block_m = 100 is not supported: it must be a multiple "
+                                                  "of 16 from 16 to 256"),
+            std::string::npos);
+  EXPECT_NE(rejection(config(0, 64, 1, 2)).find("block_m = 0"), std::string::npos);
+  EXPECT_NE(rejection(config(272, 64, 1, 2)).find("block_m = 272"), std::string::npos);
+}
+
+TEST(KernelConfig, BlockNMustBeAMultipleOf16UpTo256) {
+  EXPECT_NE(rejection(config(128, 8, 4, 2)).find("block_n = 8 is not supported"), std::string::npos);
+  EXPECT_NE(rejection(config(128, 512, 4, 2)).find("block_n = 512"), std::string::npos);
+}
+
+TEST(KernelConfig, WarpsMustBeAPowerOfTwoUpTo16) {
+  EXPECT_NE(rejection(config(128, 64, 3, 2)).find("warps = 3 is not supported: it must be 1, 2, 4, 8 or 16"),
+            std::string::npos);
+  EXPECT_NE(rejection(config(128, 64, 32, 2)).find("warps = 32"), std::string::npos);
+}
+
+TEST(KernelConfig, WarpsSplitQueryRowsIn16s) {
+  EXPECT_NE(rejection(config(32, 64, 4, 2)).find("block_m = 32 cannot be split over warps = 4"),
+            std::string::npos);
+  EXPECT_NE(rejection(config(32, 64, 4, 2)).find("multiple of 16 * warps = 64"), std::string::npos);
+}
+
+TEST(KernelConfig, StagesFrom1To8) {
+  EXPECT_NE(rejection(config(128, 64, 4, 0)).find("stages = 0 is not supported: it must be from 1 to 8"),
+            std::string::npos);
+  EXPECT_NE(rejection(config(128, 64, 4, 9)).find("stages = 9"), std::string::npos);
+}
+
+TEST(KernelConfig, ChipMustBeKnown) {
+  std::string message = rejection(config(128, 64, 4, 2, "sm_75"));
+  EXPECT_NE(message.find("chip = \"sm_75\" is not supported"), std::string::npos);
+  EXPECT_NE(message.find("sm_80, sm_86, sm_89, sm_90, sm_90a"), std::string::npos);
+}
+
+TEST(KernelConfig, PrintsAsTheIRSpellsIt) {
+  EXPECT_EQ(config(128, 64, 4, 2, "sm_90a").str(),
+            "#flash.config<block_m = 128, block_n = 64, warps = 4, stages = 2, chip = \"sm_90a\">");
+}
