@@ -38,7 +38,7 @@ LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitEr
 
 LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribute attribute) {
   if (attribute.getName() != kConfigAttrName)
-    return op->emitError() << "unknown attribute '" << attribute.getName()
+    return op->emitError() << "unknown attribute '" << attribute.getName().getValue()
                            << "' of the flash dialect; the only one is '" << kConfigAttrName << "'";
   if (!isa<KernelConfigAttr>(attribute.getValue()))
     return op->emitError() << "'" << kConfigAttrName << "' must be a #flash.config<...> attribute, got "

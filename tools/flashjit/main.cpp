@@ -11,25 +11,28 @@ namespace {
 
 const std::map<std::string, flashjit::DType> kDTypes = {{"f16", flashjit::DType::f16},
                                                         {"bf16", flashjit::DType::bf16}};
+const std::vector<std::string> kDTypeNames = {"f16", "bf16"};
 const std::map<std::string, flashjit::Causal> kCausalModes = {
     {"none", flashjit::Causal::none},
     {"top_left", flashjit::Causal::top_left},
     {"bottom_right", flashjit::Causal::bottom_right}};
+const std::vector<std::string> kCausalNames = {"none", "top_left", "bottom_right"};
 
 /// Command-line options that describe one kernel: its spec and, optionally, its configuration.
 struct KernelOptions {
   flashjit::AttentionSpec spec;
+  std::string dtype = "bf16", causal = "none";
   flashjit::KernelConfig config;
   std::string chip = "sm_80";
   CLI::Option *blockM = nullptr, *blockN = nullptr, *warps = nullptr, *stages = nullptr;
 
   void addTo(CLI::App *command) {
     command->add_option("--head-dim", spec.head_dim, "head dimension")->capture_default_str();
-    command->add_option("--dtype", spec.dtype, "element type of Q, K, V, O: f16 or bf16")
-        ->transform(CLI::CheckedTransformer(kDTypes, CLI::ignore_case))
+    command->add_option("--dtype", dtype, "element type of Q, K, V and O")
+        ->check(CLI::IsMember(kDTypeNames))
         ->capture_default_str();
-    command->add_option("--causal", spec.causal, "causal mask: none, top_left or bottom_right")
-        ->transform(CLI::CheckedTransformer(kCausalModes, CLI::ignore_case))
+    command->add_option("--causal", causal, "causal mask and its alignment")
+        ->check(CLI::IsMember(kCausalNames))
         ->capture_default_str();
     command->add_flag("!--no-lse", spec.logsumexp, "do not write the logsumexp of each query row");
     command->add_option("--chip", chip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a")
@@ -40,9 +43,16 @@ struct KernelOptions {
     stages = command->add_option("--stages", config.stages, "K/V pipeline stages");
   }
 
+  flashjit::AttentionSpec resolvedSpec() const {
+    flashjit::AttentionSpec resolved = spec;
+    resolved.dtype = kDTypes.at(dtype);
+    resolved.causal = kCausalModes.at(causal);
+    return resolved;
+  }
+
   /// The default configuration for the spec and chip, with what the user gave on the command line.
   flashjit::KernelConfig resolvedConfig() const {
-    flashjit::KernelConfig resolved = flashjit::defaultConfig(spec, chip);
+    flashjit::KernelConfig resolved = flashjit::defaultConfig(resolvedSpec(), chip);
     if (blockM->count())
       resolved.block_m = config.block_m;
     if (blockN->count())
@@ -88,7 +98,7 @@ int main(int argc, char **argv) {
     if (kernels->parsed())
       return runKernels(kernelsChip);
     if (ir->parsed()) {
-      std::cout << flashjit::attentionIR(irOptions.spec, irOptions.resolvedConfig());
+      std::cout << flashjit::attentionIR(irOptions.resolvedSpec(), irOptions.resolvedConfig());
       return 0;
     }
   } catch (const flashjit::Error &error) {

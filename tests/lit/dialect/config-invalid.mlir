@@ -1,0 +1,64 @@
+// The kernel configuration attribute and where it may appear; one error per split.
+// RUN: flashjit-opt %s -split-input-file -verify-diagnostics
+
+// expected-error @+1 {{#flash.config: block_m = 100 is not supported: it must be a multiple of 16 from 16 to 256}}
+func.func @block_m() attributes {flash.config = #flash.config<block_m = 100, block_n = 64, warps = 4, stages = 2, chip = "sm_80">} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#flash.config: block_n = 24 is not supported: it must be a multiple of 16 from 16 to 256}}
+func.func @block_n() attributes {flash.config = #flash.config<block_m = 128, block_n = 24, warps = 4, stages = 2, chip = "sm_80">} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#flash.config: warps = 6 is not supported: it must be 1, 2, 4, 8 or 16}}
+func.func @warps() attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 6, stages = 2, chip = "sm_80">} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#flash.config: block_m = 64 cannot be split over warps = 8: each warp owns a multiple of 16 query rows, so block_m must be a multiple of 16 * warps = 128}}
+func.func @rows_per_warp() attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 8, stages = 2, chip = "sm_80">} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#flash.config: stages = 0 is not supported: it must be from 1 to 8}}
+func.func @stages() attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 0, chip = "sm_80">} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#flash.config: chip = "sm_75" is not supported: it must be one of sm_80, sm_86, sm_89, sm_90, sm_90a}}
+func.func @chip() attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 2, chip = "sm_75">} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'flash.config' must be a #flash.config<...> attribute, got 42 : i64}}
+func.func @not_a_config() attributes {flash.config = 42} {
+  return
+}
+
+// -----
+
+func.func @not_on_a_function() {
+  // expected-error @+1 {{'flash.config' belongs on a kernel function (func.func or gpu.func), not on 'arith.constant'}}
+  %c = arith.constant {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 2, chip = "sm_80">} 0 : index
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; the only one is 'flash.config'}}
+func.func @unknown_attribute() attributes {flash.tile = 1} {
+  return
+}

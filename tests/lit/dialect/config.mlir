@@ -1,0 +1,21 @@
+// The kernel configuration round-trips on a kernel function, for every supported chip.
+// RUN: flashjit-opt %s | FileCheck %s
+// RUN: flashjit-opt %s | flashjit-opt | FileCheck %s
+
+// CHECK: func.func @ampere() attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 2, chip = "sm_80">}
+func.func @ampere() attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 2, chip = "sm_80">} {
+  return
+}
+// Parameters may come in any order and print in the declared one.
+// CHECK: func.func @ada() attributes {flash.config = #flash.config<block_m = 64, block_n = 32, warps = 4, stages = 3, chip = "sm_89">}
+func.func @ada() attributes {flash.config = #flash.config<chip = "sm_89", stages = 3, warps = 4, block_n = 32, block_m = 64>} {
+  return
+}
+// CHECK: #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_86">
+func.func @smallest() attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_86">} {
+  return
+}
+// CHECK: #flash.config<block_m = 256, block_n = 256, warps = 16, stages = 8, chip = "sm_90a">
+func.func @largest() attributes {flash.config = #flash.config<block_m = 256, block_n = 256, warps = 16, stages = 8, chip = "sm_90a">} {
+  return
+}

@@ -1,0 +1,216 @@
+// Every verifier error of the tile-level ops, one per split.
+// RUN: flashjit-opt %s -split-input-file -verify-diagnostics
+
+func.func @qk_query_rank(%q: vector<64xbf16>, %k: vector<32x64xbf16>) {
+  // expected-error @+1 {{'flash.qk' op query tile must be a fixed-size 2-D vector of f16, bf16 or f32, got 'vector<64xbf16>'}}
+  %s = flash.qk %q, %k : vector<64xbf16>, vector<32x64xbf16> -> vector<128x32xf32>
+  return
+}
+
+// -----
+
+func.func @qk_query_element(%q: vector<128x64xi8>, %k: vector<32x64xbf16>) {
+  // expected-error @+1 {{query tile must be a fixed-size 2-D vector of f16, bf16 or f32, got 'vector<128x64xi8>'}}
+  %s = flash.qk %q, %k : vector<128x64xi8>, vector<32x64xbf16> -> vector<128x32xf32>
+  return
+}
+
+// -----
+
+func.func @qk_scalable(%q: vector<128x[64]xbf16>, %k: vector<32x64xbf16>) {
+  // expected-error @+1 {{query tile must be a fixed-size 2-D vector}}
+  %s = flash.qk %q, %k : vector<128x[64]xbf16>, vector<32x64xbf16> -> vector<128x32xf32>
+  return
+}
+
+// -----
+
+func.func @qk_key_rank(%q: vector<128x64xbf16>, %k: vector<2x32x64xbf16>) {
+  // expected-error @+1 {{key tile must be a fixed-size 2-D vector of f16, bf16 or f32, got 'vector<2x32x64xbf16>'}}
+  %s = flash.qk %q, %k : vector<128x64xbf16>, vector<2x32x64xbf16> -> vector<128x32xf32>
+  return
+}
+
+// -----
+
+func.func @qk_key_element(%q: vector<128x64xbf16>, %k: vector<32x64xf16>) {
+  // expected-error @+1 {{key tile element type 'f16' differs from the query tile's 'bf16'; Q and K must have the same element type}}
+  %s = flash.qk %q, %k : vector<128x64xbf16>, vector<32x64xf16> -> vector<128x32xf32>
+  return
+}
+
+// -----
+
+func.func @qk_head_dim(%q: vector<128x64xbf16>, %k: vector<32x128xbf16>) {
+  // expected-error @+1 {{query tile has head_dim 64 but key tile has 128; they must match}}
+  %s = flash.qk %q, %k : vector<128x64xbf16>, vector<32x128xbf16> -> vector<128x32xf32>
+  return
+}
+
+// -----
+
+func.func @qk_scores_element(%q: vector<128x64xbf16>, %k: vector<32x64xbf16>) {
+  // expected-error @+1 {{scores must be a fixed-size 2-D vector of f32, got 'vector<128x32xbf16>'}}
+  %s = flash.qk %q, %k : vector<128x64xbf16>, vector<32x64xbf16> -> vector<128x32xbf16>
+  return
+}
+
+// -----
+
+func.func @qk_scores_shape(%q: vector<128x64xbf16>, %k: vector<32x64xbf16>) {
+  // expected-error @+1 {{scores must be vector<128x32xf32> (query rows x key rows), got 'vector<32x128xf32>'}}
+  %s = flash.qk %q, %k : vector<128x64xbf16>, vector<32x64xbf16> -> vector<32x128xf32>
+  return
+}
+
+// -----
+
+func.func @qk_not_vector(%q: tensor<128x64xbf16>, %k: vector<32x64xbf16>) {
+  // expected-error @+1 {{operand #0 must be query tile (a vector), but got 'tensor<128x64xbf16>'}}
+  %s = "flash.qk"(%q, %k) : (tensor<128x64xbf16>, vector<32x64xbf16>) -> vector<128x32xf32>
+  return
+}
+
+// -----
+
+func.func @mask_element(%s: vector<128x32xf16>, %i: index) {
+  // expected-error @+1 {{'flash.mask' op scores must be a fixed-size 2-D vector of f32, got 'vector<128x32xf16>'}}
+  %m = flash.mask %s at [%i, %i] seqlens [%i, %i] : vector<128x32xf16>
+  return
+}
+
+// -----
+
+func.func @row_max_length(%s: vector<128x32xf32>, %m: vector<64xf32>) {
+  // expected-error @+1 {{'flash.row_max' op running max must be vector<128xf32>, one f32 per query row of the tile, got 'vector<64xf32>'}}
+  %r = flash.row_max %s, %m : vector<128x32xf32>, vector<64xf32>
+  return
+}
+
+// -----
+
+func.func @row_max_scores(%s: vector<128xf32>, %m: vector<128xf32>) {
+  // expected-error @+1 {{'flash.row_max' op scores must be a fixed-size 2-D vector of f32, got 'vector<128xf32>'}}
+  %r = flash.row_max %s, %m : vector<128xf32>, vector<128xf32>
+  return
+}
+
+// -----
+
+func.func @exp_scores_row_max(%s: vector<128x32xf32>, %m: vector<128xf16>, %scale: f32) {
+  // expected-error @+1 {{'flash.exp_scores' op row max must be vector<128xf32>, one f32 per query row of the tile, got 'vector<128xf16>'}}
+  %p, %l = flash.exp_scores %s, %m, %m scale %scale : vector<128x32xf32>, vector<128xf16>
+  return
+}
+
+// -----
+
+func.func @exp_scores_scores(%s: vector<128x32xbf16>, %m: vector<128xf32>, %scale: f32) {
+  // expected-error @+1 {{'flash.exp_scores' op scores must be a fixed-size 2-D vector of f32}}
+  %p, %l = flash.exp_scores %s, %m, %m scale %scale : vector<128x32xbf16>, vector<128xf32>
+  return
+}
+
+// -----
+
+func.func @exp_scores_sum_type(%s: vector<128x32xf32>, %m: vector<128xf32>, %l: vector<64xf32>, %scale: f32) {
+  // expected-error @+1 {{'flash.exp_scores' op failed to verify that all of {row_max, running_sum, new_sum} have same type}}
+  %p, %l1 = "flash.exp_scores"(%s, %m, %l, %scale) : (vector<128x32xf32>, vector<128xf32>, vector<64xf32>, f32) -> (vector<128x32xf32>, vector<64xf32>)
+  return
+}
+
+// -----
+
+func.func @online_softmax_running_max(%s: vector<128x32xf32>, %m: vector<2x64xf32>, %scale: f32) {
+  // expected-error @+1 {{'flash.online_softmax' op running max must be vector<128xf32>, one f32 per query row of the tile, got 'vector<2x64xf32>'}}
+  %p, %m1, %l1, %a = flash.online_softmax %s, %m, %m scale %scale : vector<128x32xf32>, vector<2x64xf32>
+  return
+}
+
+// -----
+
+func.func @online_softmax_scores(%s: vector<4x128x32xf32>, %m: vector<128xf32>, %scale: f32) {
+  // expected-error @+1 {{'flash.online_softmax' op scores must be a fixed-size 2-D vector of f32, got 'vector<4x128x32xf32>'}}
+  %p, %m1, %l1, %a = flash.online_softmax %s, %m, %m scale %scale : vector<4x128x32xf32>, vector<128xf32>
+  return
+}
+
+// -----
+
+func.func @rescale_factor(%acc: vector<128x64xf32>, %alpha: vector<32xf32>) {
+  // expected-error @+1 {{'flash.rescale' op rescale factor must be vector<128xf32>, one f32 per query row of the tile, got 'vector<32xf32>'}}
+  %r = flash.rescale %acc by %alpha : vector<128x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @rescale_accumulator(%acc: vector<128x64xbf16>, %alpha: vector<128xf32>) {
+  // expected-error @+1 {{'flash.rescale' op accumulator must be a fixed-size 2-D vector of f32, got 'vector<128x64xbf16>'}}
+  %r = flash.rescale %acc by %alpha : vector<128x64xbf16>, vector<128xf32>
+  return
+}
+
+// -----
+
+func.func @pv_probs_rank(%p: vector<128xbf16>, %v: vector<32x64xbf16>, %acc: vector<128x64xf32>) {
+  // expected-error @+1 {{'flash.pv' op probabilities must be a fixed-size 2-D vector of f16, bf16 or f32, got 'vector<128xbf16>'}}
+  %r = flash.pv %p, %v, %acc : vector<128xbf16>, vector<32x64xbf16>, vector<128x64xf32>
+  return
+}
+
+// -----
+
+func.func @pv_value_rank(%p: vector<128x32xbf16>, %v: vector<32xbf16>, %acc: vector<128x64xf32>) {
+  // expected-error @+1 {{'flash.pv' op value tile must be a fixed-size 2-D vector of f16, bf16 or f32, got 'vector<32xbf16>'}}
+  %r = flash.pv %p, %v, %acc : vector<128x32xbf16>, vector<32xbf16>, vector<128x64xf32>
+  return
+}
+
+// -----
+
+func.func @pv_element(%p: vector<128x32xf32>, %v: vector<32x64xbf16>, %acc: vector<128x64xf32>) {
+  // expected-error @+1 {{probabilities element type 'f32' differs from the value tile's 'bf16'; convert P with arith.truncf first}}
+  %r = flash.pv %p, %v, %acc : vector<128x32xf32>, vector<32x64xbf16>, vector<128x64xf32>
+  return
+}
+
+// -----
+
+func.func @pv_block_n(%p: vector<128x32xbf16>, %v: vector<64x64xbf16>, %acc: vector<128x64xf32>) {
+  // expected-error @+1 {{probabilities have 32 columns but the value tile has 64 rows; both are the key block size and must match}}
+  %r = flash.pv %p, %v, %acc : vector<128x32xbf16>, vector<64x64xbf16>, vector<128x64xf32>
+  return
+}
+
+// -----
+
+func.func @pv_accumulator_element(%p: vector<128x32xbf16>, %v: vector<32x64xbf16>, %acc: vector<128x64xbf16>) {
+  // expected-error @+1 {{'flash.pv' op accumulator must be a fixed-size 2-D vector of f32, got 'vector<128x64xbf16>'}}
+  %r = flash.pv %p, %v, %acc : vector<128x32xbf16>, vector<32x64xbf16>, vector<128x64xbf16>
+  return
+}
+
+// -----
+
+func.func @pv_accumulator_shape(%p: vector<128x32xbf16>, %v: vector<32x64xbf16>, %acc: vector<128x128xf32>) {
+  // expected-error @+1 {{accumulator must be vector<128x64xf32> (query rows x head_dim), got 'vector<128x128xf32>'}}
+  %r = flash.pv %p, %v, %acc : vector<128x32xbf16>, vector<32x64xbf16>, vector<128x128xf32>
+  return
+}
+
+// -----
+
+func.func @normalize_rows(%acc: vector<128x64xf32>, %m: vector<64xf32>, %scale: f32) {
+  // expected-error @+1 {{'flash.normalize' op row max must be vector<128xf32>, one f32 per query row of the tile, got 'vector<64xf32>'}}
+  %o, %lse = flash.normalize %acc, %m, %m scale %scale : vector<128x64xf32>, vector<64xf32>
+  return
+}
+
+// -----
+
+func.func @normalize_accumulator(%acc: vector<128x64xf16>, %m: vector<128xf32>, %scale: f32) {
+  // expected-error @+1 {{'flash.normalize' op accumulator must be a fixed-size 2-D vector of f32, got 'vector<128x64xf16>'}}
+  %o, %lse = flash.normalize %acc, %m, %m scale %scale : vector<128x64xf16>, vector<128xf32>
+  return
+}
