@@ -1,4 +1,5 @@
 #include "compiler/Registration.h"
+#include "compiler/Passes.h"
 #include "dialects/FlashDialect.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -31,6 +32,7 @@ void registerCompilerDialects(mlir::DialectRegistry &registry) {
 }
 
 void registerCompilerPasses() {
+  registerFlashjitPasses();
   // Generic clean-ups: canonicalize, cse, symbol-dce, loop-invariant-code-motion, ...
   mlir::registerTransformsPasses();
   // The lowering to NVVM/LLVM, as in the verified pipeline of the toolchain notes.

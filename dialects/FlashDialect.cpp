@@ -49,3 +49,10 @@ LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribu
                            << op->getName() << "'";
   return success();
 }
+
+KernelConfigAttr FlashDialect::lookupConfig(Operation *op) {
+  for (; op; op = op->getParentOp())
+    if (auto config = op->getAttrOfType<KernelConfigAttr>(kConfigAttrName))
+      return config;
+  return {};
+}

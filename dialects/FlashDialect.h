@@ -9,11 +9,12 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
-#include "dialects/FlashDialect.h.inc"
 #include "dialects/FlashEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "dialects/FlashAttrs.h.inc"
+
+#include "dialects/FlashDialect.h.inc"
 
 #define GET_OP_CLASSES
 #include "dialects/FlashOps.h.inc"

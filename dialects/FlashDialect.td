@@ -42,6 +42,8 @@ def Flash_Dialect : Dialect {
   let extraClassDeclaration = [{
     /// Name of the discardable attribute that carries a kernel's configuration.
     static constexpr ::llvm::StringLiteral kConfigAttrName = "flash.config";
+    /// The configuration of the kernel function that holds `op` (or is `op`), or null if it has none.
+    static KernelConfigAttr lookupConfig(::mlir::Operation *op);
   }];
 }
 

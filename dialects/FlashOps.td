@@ -85,6 +85,12 @@ def Flash_QKOp : Flash_TileOp<"qk"> {
   }];
   let arguments = (ins Flash_Vector<"query tile">:$query, Flash_Vector<"key tile">:$key);
   let results = (outs Flash_Vector<"scores">:$scores);
+  let builders = [OpBuilder<(ins "::mlir::Value":$query, "::mlir::Value":$key), [{
+    auto q = ::llvm::cast<::mlir::VectorType>(query.getType());
+    auto k = ::llvm::cast<::mlir::VectorType>(key.getType());
+    build($_builder, $_state, ::mlir::VectorType::get({q.getDimSize(0), k.getDimSize(0)},
+                                                      $_builder.getF32Type()), query, key);
+  }]>];
   let assemblyFormat = [{
     $query `,` $key attr-dict `:` type($query) `,` type($key) `->` type($scores)
   }];
@@ -107,6 +113,12 @@ def Flash_MaskOp : Flash_TileOp<"mask", [AllTypesMatch<["scores", "masked"]>]> {
     DefaultValuedAttr<Flash_CausalAttr, "::flashjit::flash::CausalMode::none">:$causal
   );
   let results = (outs Flash_Vector<"masked scores">:$masked);
+  let builders = [OpBuilder<(ins "::mlir::Value":$scores, "::mlir::Value":$query_offset,
+      "::mlir::Value":$key_offset, "::mlir::Value":$seqlen_q, "::mlir::Value":$seqlen_k,
+      "::flashjit::flash::CausalMode":$causal), [{
+    build($_builder, $_state, scores.getType(), scores, query_offset, key_offset, seqlen_q, seqlen_k,
+          causal);
+  }]>];
   let assemblyFormat = [{
     $scores `at` ` ` `[` $query_offset `,` $key_offset `]` `seqlens` ` ` `[` $seqlen_q `,` $seqlen_k `]`
     `` custom<Causal>($causal) attr-dict `:` type($scores)
@@ -125,6 +137,9 @@ def Flash_RowMaxOp : Flash_TileOp<"row_max", [AllTypesMatch<["running_max", "new
   }];
   let arguments = (ins Flash_Vector<"scores">:$scores, Flash_Vector<"running max">:$running_max);
   let results = (outs Flash_Vector<"new running max">:$new_max);
+  let builders = [OpBuilder<(ins "::mlir::Value":$scores, "::mlir::Value":$running_max), [{
+    build($_builder, $_state, running_max.getType(), scores, running_max);
+  }]>];
   let assemblyFormat = [{
     $scores `,` $running_max attr-dict `:` type($scores) `,` type($running_max)
   }];
@@ -151,6 +166,11 @@ def Flash_ExpScoresOp : Flash_TileOp<"exp_scores", [
     F32:$scale
   );
   let results = (outs Flash_Vector<"probabilities">:$probs, Flash_Vector<"new running sum">:$new_sum);
+  let builders = [OpBuilder<(ins "::mlir::Value":$scores, "::mlir::Value":$row_max,
+      "::mlir::Value":$running_sum, "::mlir::Value":$scale), [{
+    build($_builder, $_state, scores.getType(), running_sum.getType(), scores, row_max, running_sum,
+          scale);
+  }]>];
   let assemblyFormat = [{
     $scores `,` $row_max `,` $running_sum `scale` $scale attr-dict `:` type($scores) `,` type($row_max)
   }];
@@ -188,6 +208,11 @@ def Flash_OnlineSoftmaxOp : Flash_TileOp<"online_softmax", [
     Flash_Vector<"new running sum">:$new_sum,
     Flash_Vector<"rescale factor">:$correction
   );
+  let builders = [OpBuilder<(ins "::mlir::Value":$scores, "::mlir::Value":$running_max,
+      "::mlir::Value":$running_sum, "::mlir::Value":$scale), [{
+    ::mlir::Type rows = running_max.getType();
+    build($_builder, $_state, scores.getType(), rows, rows, rows, scores, running_max, running_sum, scale);
+  }]>];
   let assemblyFormat = [{
     $scores `,` $running_max `,` $running_sum `scale` $scale attr-dict
     `:` type($scores) `,` type($running_max)
@@ -206,6 +231,9 @@ def Flash_RescaleOp : Flash_TileOp<"rescale", [AllTypesMatch<["accumulator", "re
   }];
   let arguments = (ins Flash_Vector<"accumulator">:$accumulator, Flash_Vector<"rescale factor">:$correction);
   let results = (outs Flash_Vector<"rescaled accumulator">:$rescaled);
+  let builders = [OpBuilder<(ins "::mlir::Value":$accumulator, "::mlir::Value":$correction), [{
+    build($_builder, $_state, accumulator.getType(), accumulator, correction);
+  }]>];
   let assemblyFormat = [{
     $accumulator `by` $correction attr-dict `:` type($accumulator) `,` type($correction)
   }];
@@ -228,6 +256,10 @@ def Flash_PVOp : Flash_TileOp<"pv", [AllTypesMatch<["accumulator", "result"]>]> 
     Flash_Vector<"accumulator">:$accumulator
   );
   let results = (outs Flash_Vector<"new accumulator">:$result);
+  let builders = [OpBuilder<(ins "::mlir::Value":$probs, "::mlir::Value":$value,
+      "::mlir::Value":$accumulator), [{
+    build($_builder, $_state, accumulator.getType(), probs, value, accumulator);
+  }]>];
   let assemblyFormat = [{
     $probs `,` $value `,` $accumulator attr-dict `:` type($probs) `,` type($value) `,` type($accumulator)
   }];
@@ -253,6 +285,11 @@ def Flash_NormalizeOp : Flash_TileOp<"normalize", [
     F32:$scale
   );
   let results = (outs Flash_Vector<"output tile">:$output, Flash_Vector<"logsumexp">:$logsumexp);
+  let builders = [OpBuilder<(ins "::mlir::Value":$accumulator, "::mlir::Value":$row_max,
+      "::mlir::Value":$row_sum, "::mlir::Value":$scale), [{
+    build($_builder, $_state, accumulator.getType(), row_max.getType(), accumulator, row_max, row_sum,
+          scale);
+  }]>];
   let assemblyFormat = [{
     $accumulator `,` $row_max `,` $row_sum `scale` $scale attr-dict
     `:` type($accumulator) `,` type($row_max)

@@ -1,0 +1,48 @@
+//===- Passes.td - flashjit's passes ---------------------------*- tablegen -*-===//
+//
+// Each pass lives in its own file of this folder and has its own lit test in tests/lit/compiler/.
+// The summary line of each pass is its documentation in `flashjit-opt --help`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FLASHJIT_COMPILER_PASSES
+#define FLASHJIT_COMPILER_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def TileAttention : Pass<"flash-tile-attention", "::mlir::ModuleOp"> {
+  let summary = "Tile flash.attention into a loop over key blocks of block_n for each query block of block_m";
+  let description = [{
+    Rewrites each `flash.attention` into the two-pass tile form: a parallel loop over (query block, head,
+    batch), and inside it, for one query tile of `block_m` rows, a first loop over key blocks of
+    `block_n` that finds each row's maximum score (`flash.row_max`) and a second that exponentiates
+    against it (`flash.exp_scores`) and accumulates P·V (`flash.pv`), then `flash.normalize`.
+    Block sizes come from the `flash.config` attribute of the enclosing function. Tiles are read and
+    written with `vector.transfer_read/write`, which pad and clip sequence tails.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect", "::mlir::vector::VectorDialect"];
+}
+
+def FuseOnlineSoftmax : Pass<"flash-fuse-online-softmax", "::mlir::ModuleOp"> {
+  let summary = "Fuse the two-pass softmax into FlashAttention's one-pass online softmax with rescaling";
+  let description = [{
+    Finds a key loop that computes row maxima (`flash.row_max`) feeding the `flash.exp_scores` of a
+    second key loop over the same blocks, and replaces both by one loop that carries the running max:
+    `flash.online_softmax` yields the new max, the new sum and the factor exp2(m_old − m_new), and
+    `flash.rescale` applies that factor to the output accumulator before the tile's P·V is added.
+  }];
+}
+
+def ClassifyCausalBlocks : Pass<"flash-classify-causal-blocks", "::mlir::ModuleOp"> {
+  let summary = "Split each key loop into full blocks (no mask) and masked blocks, and skip hidden blocks";
+  let description = [{
+    For a key loop whose scores pass through `flash.mask`, computes per query block how many leading
+    key blocks every query row sees completely (full: the mask is dropped) and where the last key any
+    row can see lies (blocks after it are skipped). The loop becomes two loops: full blocks without
+    mask arithmetic, then the diagonal and tail blocks with it. Works for both causal alignments, for
+    seqlen_q ≠ seqlen_k, and for sequence tails; without a causal mask only the tail block is masked.
+  }];
+}
+
+#endif // FLASHJIT_COMPILER_PASSES
