@@ -6,16 +6,13 @@
 //
 // Q, K, V, O are [batch, heads, seqlen, head_dim] memrefs with dynamic sizes and strides (any layout
 // whose head_dim is contiguous), so one kernel serves every shape and both BSHD and BHSD layouts.
+#include "kernels/AttentionKernel.h"
 #include "dialects/FlashDialect.h"
-#include "runtime/flashjit.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Verifier.h"
-#include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 
@@ -35,10 +32,25 @@ flash::CausalMode toCausalMode(Causal causal) {
   return flash::CausalMode::none;
 }
 
-ModuleOp buildModule(MLIRContext &context, const AttentionSpec &spec, const KernelConfig &config) {
+Type elementType(OpBuilder &b, DType dtype) {
+  switch (dtype) {
+  case DType::f16:
+    return b.getF16Type();
+  case DType::bf16:
+    return b.getBF16Type();
+  case DType::f32:
+    return b.getF32Type();
+  }
+  return b.getBF16Type();
+}
+
+} // namespace
+
+ModuleOp buildAttentionModule(MLIRContext &context, const AttentionSpec &spec, const KernelConfig &config) {
+  context.loadDialect<flash::FlashDialect, func::FuncDialect>();
   OpBuilder b(&context);
   const int64_t dynamic = ShapedType::kDynamic;
-  Type element = spec.dtype == DType::f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+  Type element = elementType(b, spec.dtype);
   auto dataType = MemRefType::get({dynamic, dynamic, dynamic, spec.head_dim}, element,
                                   StridedLayoutAttr::get(&context, dynamic, {dynamic, dynamic, dynamic, 1}));
   auto lseType = MemRefType::get({dynamic, dynamic, dynamic}, b.getF32Type(),
@@ -73,31 +85,6 @@ ModuleOp buildModule(MLIRContext &context, const AttentionSpec &spec, const Kern
                              toCausalMode(spec.causal));
   func::ReturnOp::create(b, loc);
   return module;
-}
-
-} // namespace
-
-std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config) {
-  validate(spec);
-  validate(config);
-
-  MLIRContext context(MLIRContext::Threading::DISABLED);
-  context.loadDialect<flash::FlashDialect, func::FuncDialect>();
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
-    diagnostics += diagnostic.str() + "\n";
-    return success();
-  });
-
-  OwningOpRef<ModuleOp> module = buildModule(context, spec, config);
-  if (failed(verify(*module)))
-    throw Error(Error::Code::Internal,
-                "the generated IR of " + spec.name() + " does not verify:\n" + diagnostics);
-
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  module->print(os, OpPrintingFlags().printNameLocAsPrefix(true));
-  return text;
 }
 
 } // namespace flashjit

@@ -12,6 +12,8 @@ const char *toString(DType dtype) {
     return "f16";
   case DType::bf16:
     return "bf16";
+  case DType::f32:
+    return "f32";
   }
   return "?";
 }
@@ -26,6 +28,25 @@ const char *toString(Causal causal) {
     return "bottom_right";
   }
   return "?";
+}
+
+const char *toString(Stage stage) {
+  switch (stage) {
+  case Stage::flash:
+    return "flash";
+  case Stage::tiled:
+    return "tiled";
+  case Stage::fused:
+    return "fused";
+  case Stage::causal:
+    return "causal";
+  }
+  return "?";
+}
+
+const std::vector<Stage> &allStages() {
+  static const std::vector<Stage> stages = {Stage::flash, Stage::tiled, Stage::fused, Stage::causal};
+  return stages;
 }
 
 std::string AttentionSpec::name() const {
@@ -46,8 +67,9 @@ void validate(const AttentionSpec &spec) {
   std::string problem = headDimError(spec.head_dim);
   if (!problem.empty())
     throw Error(Error::Code::Unsupported, "attention spec: " + problem);
-  if (spec.dtype != DType::f16 && spec.dtype != DType::bf16)
-    throw Error(Error::Code::Unsupported, "attention spec: dtype must be f16 or bf16");
+  if (spec.dtype != DType::f16 && spec.dtype != DType::bf16 && spec.dtype != DType::f32)
+    throw Error(Error::Code::Unsupported,
+                "attention spec: dtype must be f16 or bf16 (or f32 in the CPU interpreter)");
   if (spec.causal != Causal::none && spec.causal != Causal::top_left &&
       spec.causal != Causal::bottom_right)
     throw Error(Error::Code::Unsupported,

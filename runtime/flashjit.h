@@ -13,11 +13,19 @@ namespace flashjit {
 /// The library's version, e.g. "0.1.0".
 FLASHJIT_API const char *version();
 
-enum class DType { f16, bf16 };
+/// Element type of Q, K, V and O. f32 runs only in the CPU interpreter (for checking numerics).
+enum class DType { f16, bf16, f32 };
 enum class Causal { none, top_left, bottom_right };
 
 FLASHJIT_API const char *toString(DType dtype);
 FLASHJIT_API const char *toString(Causal causal);
+
+/// The stages a kernel's IR goes through, each printable and replayable with flashjit-opt:
+/// flash (problem level) -> tiled (two-pass tile form) -> fused (online softmax) -> causal (key blocks
+/// classified into full and masked).
+enum class Stage { flash, tiled, fused, causal };
+FLASHJIT_API const char *toString(Stage stage);
+FLASHJIT_API const std::vector<Stage> &allStages();
 
 /// What a forward-attention kernel is specialised for. Sequence lengths, batch, heads and strides are
 /// run-time arguments of the kernel, not part of the spec.
@@ -58,9 +66,43 @@ private:
 FLASHJIT_API void validate(const AttentionSpec &spec);
 FLASHJIT_API void validate(const KernelConfig &config);
 
-/// The kernel's IR at the problem level (stage "flash"): one function holding flash.attention, with the
-/// configuration attached. Verified before it is returned; replayable with flashjit-opt.
-FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config);
+/// The kernel's IR at `stage`: at "flash", one function holding flash.attention with the configuration
+/// attached; later stages after the passes that produce them. Verified; replayable with flashjit-opt.
+FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config,
+                                     Stage stage = Stage::flash);
+
+/// Memory layout of Q, K, V and O: [batch, seqlen, heads, head_dim] or [batch, heads, seqlen, head_dim].
+enum class Layout { BSHD, BHSD };
+
+/// The sizes of one attention problem (a kernel serves them all).
+struct ProblemShape {
+  int batch = 1;
+  int heads = 1;
+  int kv_heads = 0;          ///< heads of K and V; 0 means the same as `heads`
+  int seqlen_q = 128;
+  int seqlen_k = 128;
+  float softmax_scale = 0;   ///< 0 means 1/sqrt(head_dim)
+  Layout layout = Layout::BSHD;
+};
+
+/// How a kernel's output compared with a float64 reference on random inputs.
+struct CheckReport {
+  double max_abs_error = 0;     ///< max |O - reference|
+  double rel_error = 0;         ///< max |O - reference| / max |reference|
+  double lse_rel_error = 0;     ///< max |lse - reference| / max(1, |reference|), rows that see a key
+  long rows_checked = 0;
+  long empty_rows = 0;          ///< rows that see no key (possible with bottom-right alignment)
+  long empty_rows_wrong = 0;    ///< of those, rows whose output is not 0 or whose lse is not -inf
+  long nan_count = 0;           ///< NaNs in O and lse (outputs are poisoned with NaN before the run)
+  double tolerance = 0;         ///< bound on rel_error and lse_rel_error for the dtype
+  bool passed = false;
+};
+
+/// Interpret mode: runs the kernel's tile-level IR (stage "causal") on the CPU over random inputs from
+/// `seed`, and compares every row of O and lse with a float64 reference. Tolerances: f32 1e-5,
+/// f16 2e-3, bf16 1e-2. Throws Error for unsupported specs, configurations or shapes.
+FLASHJIT_API CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &config,
+                                           const ProblemShape &shape, unsigned seed = 0);
 
 /// The specs the main job compiles: head_dim {64, 128} x causal {none, bottom_right} x {f16, bf16}.
 FLASHJIT_API std::vector<AttentionSpec> defaultSpecs();

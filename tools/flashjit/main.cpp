@@ -9,9 +9,9 @@
 
 namespace {
 
-const std::map<std::string, flashjit::DType> kDTypes = {{"f16", flashjit::DType::f16},
-                                                        {"bf16", flashjit::DType::bf16}};
-const std::vector<std::string> kDTypeNames = {"f16", "bf16"};
+const std::map<std::string, flashjit::DType> kDTypes = {
+    {"f16", flashjit::DType::f16}, {"bf16", flashjit::DType::bf16}, {"f32", flashjit::DType::f32}};
+const std::vector<std::string> kDTypeNames = {"f16", "bf16", "f32"};
 const std::map<std::string, flashjit::Causal> kCausalModes = {
     {"none", flashjit::Causal::none},
     {"top_left", flashjit::Causal::top_left},
@@ -28,7 +28,7 @@ struct KernelOptions {
 
   void addTo(CLI::App *command) {
     command->add_option("--head-dim", spec.head_dim, "head dimension")->capture_default_str();
-    command->add_option("--dtype", dtype, "element type of Q, K, V and O")
+    command->add_option("--dtype", dtype, "element type of Q, K, V and O (f32: interpreter only)")
         ->check(CLI::IsMember(kDTypeNames))
         ->capture_default_str();
     command->add_option("--causal", causal, "causal mask and its alignment")
@@ -65,6 +65,53 @@ struct KernelOptions {
   }
 };
 
+/// Options of `run`: the problem's shape and how to run it.
+struct ProblemOptions {
+  flashjit::ProblemShape shape;
+  std::string layout = "BSHD";
+  unsigned seed = 0;
+  bool interpret = false;
+
+  void addTo(CLI::App *command) {
+    command->add_option("--batch", shape.batch, "batch size")->capture_default_str();
+    command->add_option("--heads", shape.heads, "query heads")->capture_default_str();
+    command->add_option("--kv-heads", shape.kv_heads, "key/value heads (0: same as --heads)")
+        ->capture_default_str();
+    command->add_option("--seqlen-q", shape.seqlen_q, "query sequence length")->capture_default_str();
+    command->add_option("--seqlen-k", shape.seqlen_k, "key/value sequence length")->capture_default_str();
+    command->add_option("--scale", shape.softmax_scale, "softmax scale (0: 1/sqrt(head_dim))")
+        ->capture_default_str();
+    command->add_option("--layout", layout, "memory layout of Q, K, V, O")
+        ->check(CLI::IsMember({"BSHD", "BHSD"}))
+        ->capture_default_str();
+    command->add_option("--seed", seed, "seed of the random inputs")->capture_default_str();
+    command->add_flag("--interpret", interpret,
+                      "run the kernel's tile-level IR in the CPU interpreter instead of on a GPU");
+  }
+};
+
+int runProblem(const KernelOptions &kernel, ProblemOptions problem) {
+  if (!problem.interpret) {
+    std::cerr << "flashjit: error: running on a GPU is not available in this version yet; add --interpret "
+                 "to run the kernel's tile-level IR on the CPU\n";
+    return 1;
+  }
+  problem.shape.layout = problem.layout == "BSHD" ? flashjit::Layout::BSHD : flashjit::Layout::BHSD;
+  flashjit::AttentionSpec spec = kernel.resolvedSpec();
+  flashjit::KernelConfig config = kernel.resolvedConfig();
+  flashjit::CheckReport report = flashjit::interpretAndCheck(spec, config, problem.shape, problem.seed);
+  const flashjit::ProblemShape &s = problem.shape;
+  std::cout << spec.name() << " " << config.str() << " (interpreted)\n"
+            << "  shape: batch " << s.batch << ", heads " << s.heads << " (kv " << (s.kv_heads ? s.kv_heads : s.heads)
+            << "), seqlen_q " << s.seqlen_q << ", seqlen_k " << s.seqlen_k << ", " << problem.layout << "\n"
+            << "  max abs error " << report.max_abs_error << ", relative error " << report.rel_error
+            << ", lse relative error " << report.lse_rel_error << "\n"
+            << "  rows checked " << report.rows_checked << ", rows that see no key " << report.empty_rows
+            << " (wrong: " << report.empty_rows_wrong << "), NaN " << report.nan_count << "\n"
+            << (report.passed ? "PASS" : "FAIL") << " (tolerance " << report.tolerance << ")\n";
+  return report.passed ? 0 : 1;
+}
+
 int runKernels(const std::string &chip) {
   std::cout << "flashjit " << flashjit::version() << ": default kernels for " << chip << "\n";
   for (const flashjit::AttentionSpec &spec : flashjit::defaultSpecs()) {
@@ -89,8 +136,19 @@ int main(int argc, char **argv) {
       ->capture_default_str();
 
   KernelOptions irOptions;
-  CLI::App *ir = app.add_subcommand("ir", "print one kernel's problem-level flash IR");
+  std::string stage = "flash";
+  CLI::App *ir = app.add_subcommand("ir", "print one kernel's IR at a stage");
   irOptions.addTo(ir);
+  ir->add_option("--stage", stage, "flash (problem level), tiled, fused or causal")
+      ->check(CLI::IsMember({"flash", "tiled", "fused", "causal"}))
+      ->capture_default_str();
+
+  KernelOptions runKernel;
+  ProblemOptions runShape;
+  CLI::App *run = app.add_subcommand("run", "run one kernel on random inputs and check it against a "
+                                            "float64 reference");
+  runKernel.addTo(run);
+  runShape.addTo(run);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -98,9 +156,15 @@ int main(int argc, char **argv) {
     if (kernels->parsed())
       return runKernels(kernelsChip);
     if (ir->parsed()) {
-      std::cout << flashjit::attentionIR(irOptions.resolvedSpec(), irOptions.resolvedConfig());
+      flashjit::Stage chosen = flashjit::Stage::flash;
+      for (flashjit::Stage candidate : flashjit::allStages())
+        if (stage == flashjit::toString(candidate))
+          chosen = candidate;
+      std::cout << flashjit::attentionIR(irOptions.resolvedSpec(), irOptions.resolvedConfig(), chosen);
       return 0;
     }
+    if (run->parsed())
+      return runProblem(runKernel, runShape);
   } catch (const flashjit::Error &error) {
     std::cerr << "flashjit: error: " << error.what() << "\n";
     return 1;

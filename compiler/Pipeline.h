@@ -1,0 +1,18 @@
+// The compiler pipeline behind the public API: build a kernel's IR, run the passes up to a stage, and
+// (interpret mode) run the tile-level IR on the CPU. Plain C++ interface; MLIR stays in Pipeline.cpp.
+#pragma once
+
+#include "compiler/Interpreter.h"
+#include "runtime/flashjit.h"
+
+#include <string>
+#include <vector>
+
+namespace flashjit {
+
+/// Builds the kernel at the "causal" stage and interprets it over `args` (Q, K, V, O, [lse], scale).
+/// Returns "" on success or what went wrong.
+std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConfig &config,
+                                     const std::vector<InterpreterArg> &args);
+
+} // namespace flashjit

@@ -1,0 +1,182 @@
+#include "runtime/Reference.h"
+#include "compiler/Interpreter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+
+namespace flashjit {
+
+std::array<int64_t, 4> layoutStrides(Layout layout, int64_t batch, int64_t heads, int64_t seqlen,
+                                     int64_t headDim) {
+  (void)batch;
+  if (layout == Layout::BSHD)
+    return {seqlen * heads * headDim, headDim, heads * headDim, 1};
+  return {heads * seqlen * headDim, seqlen * headDim, headDim, 1};
+}
+
+ProblemShape resolveShape(const AttentionSpec &spec, const ProblemShape &shape) {
+  auto positive = [](int value, const char *field) {
+    if (value <= 0)
+      throw Error(Error::Code::InvalidArgument,
+                  std::string("problem shape: ") + field + " = " + std::to_string(value) +
+                      " is not supported: it must be positive");
+  };
+  positive(shape.batch, "batch");
+  positive(shape.heads, "heads");
+  positive(shape.seqlen_q, "seqlen_q");
+  positive(shape.seqlen_k, "seqlen_k");
+  ProblemShape resolved = shape;
+  if (resolved.kv_heads == 0)
+    resolved.kv_heads = shape.heads;
+  if (resolved.kv_heads < 0 || shape.heads % resolved.kv_heads != 0)
+    throw Error(Error::Code::InvalidArgument,
+                "problem shape: kv_heads = " + std::to_string(shape.kv_heads) +
+                    " must be positive and divide heads = " + std::to_string(shape.heads));
+  if (resolved.softmax_scale == 0)
+    resolved.softmax_scale = 1.0f / std::sqrt(float(spec.head_dim));
+  if (!(resolved.softmax_scale > 0) || !std::isfinite(resolved.softmax_scale))
+    throw Error(Error::Code::InvalidArgument,
+                "problem shape: softmax_scale = " + std::to_string(shape.softmax_scale) +
+                    " is not supported: it must be positive and finite");
+  return resolved;
+}
+
+float roundToDType(DType dtype, float value) {
+  switch (dtype) {
+  case DType::f16:
+    return roundToF16(value);
+  case DType::bf16:
+    return roundToBF16(value);
+  case DType::f32:
+    return value;
+  }
+  return value;
+}
+
+double toleranceFor(DType dtype) {
+  switch (dtype) {
+  case DType::f32:
+    return 1e-5;
+  case DType::f16:
+    return 2e-3;
+  case DType::bf16:
+    return 1e-2;
+  }
+  return 0;
+}
+
+AttentionData randomAttentionData(const AttentionSpec &spec, const ProblemShape &shape, unsigned seed) {
+  AttentionData data;
+  data.spec = spec;
+  data.shape = resolveShape(spec, shape);
+  const ProblemShape &s = data.shape;
+  data.qStrides = layoutStrides(s.layout, s.batch, s.heads, s.seqlen_q, spec.head_dim);
+  data.kvStrides = layoutStrides(s.layout, s.batch, s.kv_heads, s.seqlen_k, spec.head_dim);
+  std::mt19937 generator(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto fill = [&](std::vector<float> &values, int64_t count) {
+    values.resize(count);
+    for (float &x : values)
+      x = roundToDType(spec.dtype, normal(generator));
+  };
+  fill(data.q, int64_t(s.batch) * s.heads * s.seqlen_q * spec.head_dim);
+  fill(data.k, int64_t(s.batch) * s.kv_heads * s.seqlen_k * spec.head_dim);
+  fill(data.v, int64_t(s.batch) * s.kv_heads * s.seqlen_k * spec.head_dim);
+  return data;
+}
+
+namespace {
+
+/// The float64 reference of one query row; returns its logsumexp (−inf if it sees no key).
+double referenceRow(const AttentionData &data, int64_t b, int64_t h, int64_t i, std::vector<double> &out) {
+  const ProblemShape &s = data.shape;
+  const int64_t d = data.spec.head_dim, hkv = h / (s.heads / s.kv_heads);
+  int64_t visible = s.seqlen_k; // keys [0, visible) are seen by row i
+  if (data.spec.causal != Causal::none) {
+    int64_t diagonal = data.spec.causal == Causal::bottom_right ? s.seqlen_k - s.seqlen_q : 0;
+    visible = std::clamp<int64_t>(i + diagonal + 1, 0, s.seqlen_k);
+  }
+  out.assign(d, 0.0);
+  if (visible == 0)
+    return -std::numeric_limits<double>::infinity();
+  const float *q = &data.q[b * data.qStrides[0] + h * data.qStrides[1] + i * data.qStrides[2]];
+  std::vector<double> scores(visible);
+  double maxScore = -std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < visible; ++j) {
+    const float *k = &data.k[b * data.kvStrides[0] + hkv * data.kvStrides[1] + j * data.kvStrides[2]];
+    double dot = 0;
+    for (int64_t e = 0; e < d; ++e)
+      dot += double(q[e]) * double(k[e]);
+    scores[j] = dot * double(s.softmax_scale);
+    maxScore = std::max(maxScore, scores[j]);
+  }
+  double sum = 0;
+  for (int64_t j = 0; j < visible; ++j) {
+    double p = std::exp(scores[j] - maxScore);
+    sum += p;
+    const float *v = &data.v[b * data.kvStrides[0] + hkv * data.kvStrides[1] + j * data.kvStrides[2]];
+    for (int64_t e = 0; e < d; ++e)
+      out[e] += p * double(v[e]);
+  }
+  for (double &x : out)
+    x /= sum;
+  return maxScore + std::log(sum);
+}
+
+} // namespace
+
+CheckReport compareWithReference(const AttentionData &data, const std::vector<float> &output,
+                                 const std::vector<float> &lse, const std::vector<int64_t> &rows) {
+  const ProblemShape &s = data.shape;
+  const int64_t d = data.spec.head_dim, totalRows = data.lseElements();
+  CheckReport report;
+  report.tolerance = toleranceFor(data.spec.dtype);
+  double maxReference = 0;
+  std::vector<double> expected;
+  auto checkRow = [&](int64_t flat) {
+    int64_t b = flat / (int64_t(s.heads) * s.seqlen_q), h = flat / s.seqlen_q % s.heads, i = flat % s.seqlen_q;
+    double expectedLse = referenceRow(data, b, h, i, expected);
+    const float *o = &output[b * data.qStrides[0] + h * data.qStrides[1] + i * data.qStrides[2]];
+    bool empty = std::isinf(expectedLse);
+    bool rowWrong = false;
+    for (int64_t e = 0; e < d; ++e) {
+      if (std::isnan(o[e])) {
+        ++report.nan_count;
+        rowWrong = true;
+        continue;
+      }
+      maxReference = std::max(maxReference, std::abs(expected[e]));
+      report.max_abs_error = std::max(report.max_abs_error, std::abs(double(o[e]) - expected[e]));
+      rowWrong = rowWrong || (empty && o[e] != 0.0f);
+    }
+    if (data.spec.logsumexp) {
+      float got = lse[flat];
+      if (std::isnan(got))
+        ++report.nan_count;
+      else if (empty)
+        rowWrong = rowWrong || !(std::isinf(got) && got < 0);
+      else
+        report.lse_rel_error = std::max(report.lse_rel_error,
+                                        std::abs(double(got) - expectedLse) / std::max(1.0, std::abs(expectedLse)));
+    }
+    report.rows_checked++;
+    if (empty) {
+      report.empty_rows++;
+      report.empty_rows_wrong += rowWrong ? 1 : 0;
+    }
+  };
+  if (rows.empty())
+    for (int64_t flat = 0; flat < totalRows; ++flat)
+      checkRow(flat);
+  else
+    for (int64_t flat : rows)
+      checkRow(flat);
+  report.rel_error = report.max_abs_error / std::max(maxReference, 1e-30);
+  report.passed = report.nan_count == 0 && report.empty_rows_wrong == 0 &&
+                  report.rel_error < report.tolerance && report.lse_rel_error < report.tolerance;
+  return report;
+}
+
+} // namespace flashjit
