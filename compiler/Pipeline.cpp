@@ -96,10 +96,10 @@ std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config, S
   return kernel.print();
 }
 
-std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConfig &config,
+std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConfig &config, Stage stage,
                                      const std::vector<InterpreterArg> &args) {
   KernelIR kernel(spec, config);
-  kernel.lowerTo(Stage::causal);
+  kernel.lowerTo(stage);
   return interpret(kernel.function(), args);
 }
 

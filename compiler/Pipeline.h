@@ -10,9 +10,9 @@
 
 namespace flashjit {
 
-/// Builds the kernel at the "causal" stage and interprets it over `args` (Q, K, V, O, [lse], scale).
+/// Builds the kernel at a tile-level `stage` and interprets it over `args` (Q, K, V, O, [lse], scale).
 /// Returns "" on success or what went wrong.
-std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConfig &config,
+std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConfig &config, Stage stage,
                                      const std::vector<InterpreterArg> &args);
 
 } // namespace flashjit

@@ -1,6 +1,6 @@
 // Interpret mode: a kernel's tile-level IR run on the CPU and checked against the float64 reference.
 #include "compiler/Pipeline.h"
-#include "runtime/Reference.h"
+#include "runtime/flashjit_testing.h"
 
 #include <limits>
 
@@ -19,7 +19,10 @@ HostMemRef view(std::vector<float> &buffer, std::vector<int64_t> sizes, std::vec
 } // namespace
 
 CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &config,
-                              const ProblemShape &shape, unsigned seed) {
+                              const ProblemShape &shape, unsigned seed, Stage stage) {
+  if (stage == Stage::flash)
+    throw Error(Error::Code::InvalidArgument,
+                "interpret mode runs tile-level IR: pick the tiled, fused or causal stage, not flash");
   validate(spec);
   validate(config);
   AttentionData data = randomAttentionData(spec, shape, seed);
@@ -41,7 +44,7 @@ CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &con
         view(lse, {s.batch, s.heads, s.seqlen_q}, {int64_t(s.heads) * s.seqlen_q, s.seqlen_q, 1})));
   args.push_back(InterpreterArg::of(s.softmax_scale));
 
-  std::string problem = interpretAttentionKernel(spec, config, args);
+  std::string problem = interpretAttentionKernel(spec, config, stage, args);
   if (!problem.empty())
     throw Error(Error::Code::Internal, "interpreting " + spec.name() + ": " + problem);
   return compareWithReference(data, output, lse);

@@ -1,4 +1,4 @@
-#include "runtime/Reference.h"
+#include "runtime/flashjit_testing.h"
 #include "compiler/Interpreter.h"
 
 #include <algorithm>

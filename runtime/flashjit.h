@@ -98,11 +98,13 @@ struct CheckReport {
   bool passed = false;
 };
 
-/// Interpret mode: runs the kernel's tile-level IR (stage "causal") on the CPU over random inputs from
-/// `seed`, and compares every row of O and lse with a float64 reference. Tolerances: f32 1e-5,
-/// f16 2e-3, bf16 1e-2. Throws Error for unsupported specs, configurations or shapes.
+/// Interpret mode: runs the kernel's tile-level IR on the CPU over random inputs from `seed`, and
+/// compares every row of O and lse with a float64 reference. Tolerances: f32 1e-5, f16 2e-3, bf16 1e-2.
+/// `stage` picks which tile-level form runs (tiled, fused or causal). Throws Error for unsupported
+/// specs, configurations or shapes.
 FLASHJIT_API CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &config,
-                                           const ProblemShape &shape, unsigned seed = 0);
+                                           const ProblemShape &shape, unsigned seed = 0,
+                                           Stage stage = Stage::causal);
 
 /// The specs the main job compiles: head_dim {64, 128} x causal {none, bottom_right} x {f16, bf16}.
 FLASHJIT_API std::vector<AttentionSpec> defaultSpecs();

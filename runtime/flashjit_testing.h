@@ -1,5 +1,5 @@
-// Random attention inputs and the float64 reference that kernels are checked against. Plain C++;
-// shared by interpret mode and the GPU tests.
+// Test support, part of the public API: random attention inputs and the float64 reference that kernels
+// are checked against. Used by interpret mode, the unit tests and the GPU tests.
 #pragma once
 
 #include "runtime/flashjit.h"
@@ -11,7 +11,7 @@
 namespace flashjit {
 
 /// Element strides of a [batch, heads, seqlen, head_dim] tensor stored in `layout`.
-std::array<int64_t, 4> layoutStrides(Layout layout, int64_t batch, int64_t heads, int64_t seqlen,
+FLASHJIT_API std::array<int64_t, 4> layoutStrides(Layout layout, int64_t batch, int64_t heads, int64_t seqlen,
                                      int64_t headDim);
 
 /// One problem's inputs (random, never all zeros; rounded to the spec's dtype) and its geometry.
@@ -27,21 +27,21 @@ struct AttentionData {
 
 /// Checks the shape (positive sizes, kv_heads dividing heads, positive scale) and throws Error naming
 /// the offending field; resolves kv_heads = 0 and softmax_scale = 0 to their defaults.
-ProblemShape resolveShape(const AttentionSpec &spec, const ProblemShape &shape);
+FLASHJIT_API ProblemShape resolveShape(const AttentionSpec &spec, const ProblemShape &shape);
 
 /// Standard-normal inputs from `seed`, rounded to the spec's dtype.
-AttentionData randomAttentionData(const AttentionSpec &spec, const ProblemShape &shape, unsigned seed);
+FLASHJIT_API AttentionData randomAttentionData(const AttentionSpec &spec, const ProblemShape &shape, unsigned seed);
 
 /// The rounding applied when a value is stored in the spec's dtype.
-float roundToDType(DType dtype, float value);
+FLASHJIT_API float roundToDType(DType dtype, float value);
 
 /// Compares O (in the layout of Q) and, if the spec writes it, lse ([batch, heads, seqlen_q]) with the
 /// float64 reference on the given rows (flat indices b·heads·seqlen_q + h·seqlen_q + i); all rows if
 /// `rows` is empty.
-CheckReport compareWithReference(const AttentionData &data, const std::vector<float> &output,
+FLASHJIT_API CheckReport compareWithReference(const AttentionData &data, const std::vector<float> &output,
                                  const std::vector<float> &lse, const std::vector<int64_t> &rows = {});
 
 /// The tolerance on relative error for a dtype: f32 1e-5, f16 2e-3, bf16 1e-2.
-double toleranceFor(DType dtype);
+FLASHJIT_API double toleranceFor(DType dtype);
 
 } // namespace flashjit
