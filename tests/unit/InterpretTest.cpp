@@ -33,6 +33,13 @@ using Case = std::tuple<Lengths, Causal, int, int>;  // lengths, causal, block_m
 
 class InterpretF32 : public ::testing::TestWithParam<Case> {};
 
+std::string caseName(const ::testing::TestParamInfo<Case> &info) {
+  const Lengths &lengths = std::get<0>(info.param);
+  return "q" + std::to_string(std::get<0>(lengths)) + "_k" + std::to_string(std::get<1>(lengths)) + "_" +
+         toString(std::get<1>(info.param)) + "_m" + std::to_string(std::get<2>(info.param)) + "_n" +
+         std::to_string(std::get<3>(info.param));
+}
+
 TEST_P(InterpretF32, MatchesFloat64Reference) {
   auto [lengths, causal, blockM, blockN] = GetParam();
   AttentionSpec spec{32, DType::f32, causal, true};
@@ -55,11 +62,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          Lengths{33, 200}, Lengths{200, 33}),
                        ::testing::Values(Causal::none, Causal::top_left, Causal::bottom_right),
                        ::testing::Values(16, 64), ::testing::Values(16, 32)),
-    [](const ::testing::TestParamInfo<Case> &info) {
-      auto [lengths, causal, blockM, blockN] = info.param;
-      return "q" + std::to_string(std::get<0>(lengths)) + "_k" + std::to_string(std::get<1>(lengths)) + "_" +
-             toString(causal) + "_m" + std::to_string(blockM) + "_n" + std::to_string(blockN);
-    });
+    caseName);
 
 TEST(Interpret, RowsThatSeeNoKeyGiveZeroAndMinusInfinity) {
   // Bottom-right alignment with seqlen_q > seqlen_k: query rows i < seqlen_q - seqlen_k see no key.
