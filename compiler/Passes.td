@@ -45,4 +45,18 @@ def ClassifyCausalBlocks : Pass<"flash-classify-causal-blocks", "::mlir::ModuleO
   }];
 }
 
+def EmitPTX : Pass<"flash-emit-ptx", "::mlir::ModuleOp"> {
+  let summary = "Translate the module's LLVM-dialect kernels to PTX in-process and attach it as flash.ptx";
+  let description = [{
+    Translates the module (kernels as `llvm.func` marked `nvvm.kernel`) to LLVM IR, optimizes it at O3
+    and runs LLVM's NVPTX backend, all in memory. The PTX text is attached to the module as the string
+    attribute `flash.ptx`. The chip is the `chip` option, or else the `chip` of the kernels'
+    `flash.config`.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"\"",
+           "target chip (sm_80, sm_86, sm_89, sm_90, sm_90a); default: the kernels' flash.config">,
+  ];
+}
+
 #endif // FLASHJIT_COMPILER_PASSES

@@ -1,5 +1,6 @@
 #include "compiler/Registration.h"
 #include "compiler/Passes.h"
+#include "compiler/EmitPTX.h"
 #include "dialects/FlashDialect.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -29,6 +30,7 @@ void registerCompilerDialects(mlir::DialectRegistry &registry) {
                   mlir::index::IndexDialect, mlir::LLVM::LLVMDialect, mlir::math::MathDialect,
                   mlir::memref::MemRefDialect, mlir::NVVM::NVVMDialect, mlir::nvgpu::NVGPUDialect,
                   mlir::scf::SCFDialect, mlir::vector::VectorDialect>();
+  registerPTXTranslations(registry);
 }
 
 void registerCompilerPasses() {

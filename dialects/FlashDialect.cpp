@@ -3,6 +3,7 @@
 #include "dialects/KernelConfigRules.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -37,9 +38,15 @@ LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitEr
 }
 
 LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribute attribute) {
+  if (attribute.getName() == kPTXAttrName) {
+    if (!isa<ModuleOp>(op) || !isa<StringAttr>(attribute.getValue()))
+      return op->emitError() << "'" << kPTXAttrName << "' must be a string attribute on a builtin.module";
+    return success();
+  }
   if (attribute.getName() != kConfigAttrName)
     return op->emitError() << "unknown attribute '" << attribute.getName().getValue()
-                           << "' of the flash dialect; the only one is '" << kConfigAttrName << "'";
+                           << "' of the flash dialect; expected '" << kConfigAttrName << "' or '"
+                           << kPTXAttrName << "'";
   if (!isa<KernelConfigAttr>(attribute.getValue()))
     return op->emitError() << "'" << kConfigAttrName << "' must be a #flash.config<...> attribute, got "
                            << attribute.getValue();

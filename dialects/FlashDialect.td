@@ -42,6 +42,8 @@ def Flash_Dialect : Dialect {
   let extraClassDeclaration = [{
     /// Name of the discardable attribute that carries a kernel's configuration.
     static constexpr ::llvm::StringLiteral kConfigAttrName = "flash.config";
+    /// Name of the module attribute that holds the PTX emitted for its kernels.
+    static constexpr ::llvm::StringLiteral kPTXAttrName = "flash.ptx";
     /// The configuration of the kernel function that holds `op` (or is `op`), or null if it has none.
     static KernelConfigAttr lookupConfig(::mlir::Operation *op);
   }];

@@ -58,7 +58,20 @@ func.func @not_on_a_function() {
 
 // -----
 
-// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; the only one is 'flash.config'}}
+// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config' or 'flash.ptx'}}
 func.func @unknown_attribute() attributes {flash.tile = 1} {
   return
+}
+
+// -----
+
+func.func @ptx_on_a_function() attributes {flash.ptx = ".version 8.0"} {
+  // expected-error @-1 {{'flash.ptx' must be a string attribute on a builtin.module}}
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'flash.ptx' must be a string attribute on a builtin.module}}
+module attributes {flash.ptx = 8} {
 }
