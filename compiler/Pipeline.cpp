@@ -1,11 +1,18 @@
 // Stages of a kernel's IR: flash -> tiled -> fused -> causal. Each stage is the previous one after its
 // pass and a clean-up (canonicalize, cse), so each printed stage reads on its own.
 #include "compiler/Pipeline.h"
+#include "compiler/EmitPTX.h"
 #include "compiler/Passes.h"
+#include "dialects/FlashDialect.h"
 #include "compiler/Registration.h"
 #include "kernels/AttentionKernel.h"
 
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -14,6 +21,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
 
 namespace flashjit {
 
@@ -57,6 +66,17 @@ public:
       pm.addPass(createClassifyCausalBlocks());
       cleanUp();
     }
+    if (stage >= Stage::gpu) {
+      pm.addPass(createLowerToGPU());
+      cleanUp();
+    }
+    if (stage >= Stage::llvm) {
+      pm.addPass(createSCFToControlFlowPass());
+      pm.addPass(createArithToLLVMConversionPass());
+      pm.addPass(createConvertControlFlowToLLVMPass());
+      pm.addPass(createReconcileUnrealizedCastsPass());
+      cleanUp();
+    }
     if (failed(pm.run(*module)))
       fail(std::string("lowering to the ") + toString(stage) + " stage failed");
   }
@@ -69,6 +89,23 @@ public:
   }
 
   func::FuncOp function() { return *module->getOps<func::FuncOp>().begin(); }
+
+  /// PTX of the kernel, which must be at the llvm stage.
+  CompiledKernel toPTX(const KernelConfig &config) {
+    std::string error;
+    CompiledKernel compiled;
+    compiled.name = name;
+    compiled.chip = config.chip;
+    compiled.threads = 32 * config.warps;
+    compiled.block_m = config.block_m;
+    compiled.ptx = emitPTX(*module, config.chip, error);
+    if (compiled.ptx.empty())
+      fail("PTX emission failed: " + error);
+    for (auto kernel : module->getOps<LLVM::LLVMFuncOp>())
+      if (auto bytes = kernel->getAttrOfType<IntegerAttr>(flash::FlashDialect::kSharedMemoryAttrName))
+        compiled.shared_memory = int(bytes.getInt());
+    return compiled;
+  }
 
 private:
   static DialectRegistry registry() {
@@ -94,6 +131,16 @@ std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config, S
   KernelIR kernel(spec, config);
   kernel.lowerTo(stage);
   return kernel.print();
+}
+
+CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
+  auto start = std::chrono::steady_clock::now();
+  KernelIR kernel(spec, config);
+  kernel.lowerTo(Stage::llvm);
+  CompiledKernel compiled = kernel.toPTX(config);
+  compiled.compile_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return compiled;
 }
 
 std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConfig &config, Stage stage,

@@ -43,10 +43,16 @@ LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribu
       return op->emitError() << "'" << kPTXAttrName << "' must be a string attribute on a builtin.module";
     return success();
   }
+  if (attribute.getName() == kSharedMemoryAttrName) {
+    if (!isa<FunctionOpInterface>(op) || !isa<IntegerAttr>(attribute.getValue()))
+      return op->emitError() << "'" << kSharedMemoryAttrName
+                             << "' must be an integer attribute (bytes) on a kernel function";
+    return success();
+  }
   if (attribute.getName() != kConfigAttrName)
     return op->emitError() << "unknown attribute '" << attribute.getName().getValue()
-                           << "' of the flash dialect; expected '" << kConfigAttrName << "' or '"
-                           << kPTXAttrName << "'";
+                           << "' of the flash dialect; expected '" << kConfigAttrName << "', '"
+                           << kPTXAttrName << "' or '" << kSharedMemoryAttrName << "'";
   if (!isa<KernelConfigAttr>(attribute.getValue()))
     return op->emitError() << "'" << kConfigAttrName << "' must be a #flash.config<...> attribute, got "
                            << attribute.getValue();

@@ -44,6 +44,8 @@ def Flash_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kConfigAttrName = "flash.config";
     /// Name of the module attribute that holds the PTX emitted for its kernels.
     static constexpr ::llvm::StringLiteral kPTXAttrName = "flash.ptx";
+    /// Name of the kernel attribute that gives the bytes of dynamic shared memory a launch needs.
+    static constexpr ::llvm::StringLiteral kSharedMemoryAttrName = "flash.shared_memory";
     /// The configuration of the kernel function that holds `op` (or is `op`), or null if it has none.
     static KernelConfigAttr lookupConfig(::mlir::Operation *op);
   }];

@@ -40,12 +40,17 @@ const char *toString(Stage stage) {
     return "fused";
   case Stage::causal:
     return "causal";
+  case Stage::gpu:
+    return "gpu";
+  case Stage::llvm:
+    return "llvm";
   }
   return "?";
 }
 
 const std::vector<Stage> &allStages() {
-  static const std::vector<Stage> stages = {Stage::flash, Stage::tiled, Stage::fused, Stage::causal};
+  static const std::vector<Stage> stages = {Stage::flash, Stage::tiled, Stage::fused,
+                                            Stage::causal, Stage::gpu,   Stage::llvm};
   return stages;
 }
 

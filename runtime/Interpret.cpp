@@ -20,9 +20,10 @@ HostMemRef view(std::vector<float> &buffer, std::vector<int64_t> sizes, std::vec
 
 CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &config,
                               const ProblemShape &shape, unsigned seed, Stage stage) {
-  if (stage == Stage::flash)
-    throw Error(Error::Code::InvalidArgument,
-                "interpret mode runs tile-level IR: pick the tiled, fused or causal stage, not flash");
+  if (stage == Stage::flash || stage > Stage::causal)
+    throw Error(Error::Code::InvalidArgument, std::string("interpret mode runs tile-level IR: pick the "
+                                                          "tiled, fused or causal stage, not ") +
+                                                  toString(stage));
   validate(spec);
   validate(config);
   AttentionData data = randomAttentionData(spec, shape, seed);

@@ -22,8 +22,9 @@ FLASHJIT_API const char *toString(Causal causal);
 
 /// The stages a kernel's IR goes through, each printable and replayable with flashjit-opt:
 /// flash (problem level) -> tiled (two-pass tile form) -> fused (online softmax) -> causal (key blocks
-/// classified into full and masked).
-enum class Stage { flash, tiled, fused, causal };
+/// classified into full and masked) -> gpu (one thread's program: NVVM ops, mma.sync, cp.async) ->
+/// llvm (LLVM dialect only). PTX comes after llvm, from compile().
+enum class Stage { flash, tiled, fused, causal, gpu, llvm };
 FLASHJIT_API const char *toString(Stage stage);
 FLASHJIT_API const std::vector<Stage> &allStages();
 
@@ -70,6 +71,25 @@ FLASHJIT_API void validate(const KernelConfig &config);
 /// attached; later stages after the passes that produce them. Verified; replayable with flashjit-opt.
 FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config,
                                      Stage stage = Stage::flash);
+
+/// A kernel compiled to PTX, and how to launch it.
+///
+/// Grid: (ceil(seqlen_q / block_m), heads, batch); block: (threads, 1, 1); dynamic shared memory:
+/// shared_memory bytes. Arguments, in order: pointers to Q, K, V, O (and lse if the spec writes it);
+/// the (batch, head, row) element strides of Q, K, V, O as int64 (then of lse: batch, head); seqlen_q,
+/// seqlen_k and heads / kv_heads as int32; the softmax scale as float.
+struct CompiledKernel {
+  std::string name; ///< the entry point in the PTX
+  std::string ptx;
+  std::string chip;
+  int threads = 0;
+  int block_m = 0;
+  int shared_memory = 0;
+  double compile_ms = 0; ///< flash IR to PTX, in this process
+};
+
+/// Compiles a kernel to PTX in-process (LLVM's NVPTX backend). Throws Error on unsupported input.
+FLASHJIT_API CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config);
 
 /// Memory layout of Q, K, V and O: [batch, seqlen, heads, head_dim] or [batch, heads, seqlen, head_dim].
 enum class Layout { BSHD, BHSD };

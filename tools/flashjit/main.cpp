@@ -1,8 +1,12 @@
 // flashjit: the command-line tool. `flashjit kernels` is the main job; `flashjit ir` prints one kernel.
+#include "Ptxas.h"
 #include "runtime/flashjit.h"
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <string>
@@ -112,14 +116,67 @@ int runProblem(const KernelOptions &kernel, ProblemOptions problem) {
   return report.passed ? 0 : 1;
 }
 
+std::string ptxasSummary(const flashjit::tools::PtxasReport &report) {
+  if (!report.ran)
+    return "ptxas not found";
+  if (!report.ok)
+    return "ptxas FAILED";
+  return std::to_string(report.registers) + " registers, spills " + std::to_string(report.spillStores) +
+         "/" + std::to_string(report.spillLoads) + " bytes";
+}
+
+/// The main job: compile every default kernel and summarise its PTX.
 int runKernels(const std::string &chip) {
   std::cout << "flashjit " << flashjit::version() << ": default kernels for " << chip << "\n";
+  int failures = 0;
   for (const flashjit::AttentionSpec &spec : flashjit::defaultSpecs()) {
     flashjit::KernelConfig config = flashjit::defaultConfig(spec, chip);
-    std::string ir = flashjit::attentionIR(spec, config);
-    std::cout << "\n// " << spec.name() << "  " << config.str() << "  (flash IR, verified)\n" << ir;
+    flashjit::CompiledKernel kernel = flashjit::compile(spec, config);
+    flashjit::tools::PtxasReport ptxas = flashjit::tools::runPtxas(kernel.ptx, chip);
+    failures += ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads) ? 1 : 0;
+    std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
+              << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
+              << " bytes of PTX, " << kernel.threads << " threads, " << kernel.shared_memory
+              << " bytes of shared memory; " << ptxasSummary(ptxas) << "\n";
   }
-  std::cout << "\nThe compiler to PTX is not built yet; these kernels stop at the problem-level IR.\n";
+  std::cout << "Running the kernels on a GPU comes with the runtime.\n";
+  return failures ? 1 : 0;
+}
+
+/// `compile`: one kernel to PTX, and optionally every stage of its IR.
+int runCompile(const KernelOptions &options, const std::string &output, const std::string &dumpDir,
+               bool time, bool ptxas) {
+  flashjit::AttentionSpec spec = options.resolvedSpec();
+  flashjit::KernelConfig config = options.resolvedConfig();
+  flashjit::CompiledKernel kernel = flashjit::compile(spec, config);
+  std::string path = output.empty() ? spec.name() + ".ptx" : output;
+  std::ofstream(path) << kernel.ptx;
+  std::cout << "PTX: " << path << " (" << kernel.ptx.size() << " bytes; entry " << kernel.name << ", "
+            << kernel.threads << " threads, block_m " << kernel.block_m << ", " << kernel.shared_memory
+            << " bytes of dynamic shared memory)\n";
+  if (time)
+    std::cout << "compile time: " << std::fixed << std::setprecision(1) << kernel.compile_ms
+              << " ms (flash IR to PTX)\n";
+  if (!dumpDir.empty()) {
+    std::filesystem::create_directories(dumpDir);
+    int index = 0;
+    for (flashjit::Stage stage : flashjit::allStages()) {
+      std::string file = dumpDir + "/" + std::to_string(index++) + "-" + flashjit::toString(stage) + ".mlir";
+      std::ofstream(file) << flashjit::attentionIR(spec, config, stage);
+      std::cout << "stage " << flashjit::toString(stage) << ": " << file << "\n";
+    }
+    std::string file = dumpDir + "/" + std::to_string(index) + "-ptx.ptx";
+    std::ofstream(file) << kernel.ptx;
+    std::cout << "stage ptx: " << file << "\n";
+  }
+  if (ptxas) {
+    flashjit::tools::PtxasReport report = flashjit::tools::runPtxas(kernel.ptx, config.chip);
+    std::cout << "ptxas -arch=" << config.chip << ": " << ptxasSummary(report) << "\n";
+    if (report.ran && !report.ok) {
+      std::cerr << report.log;
+      return 1;
+    }
+  }
   return 0;
 }
 
@@ -131,7 +188,7 @@ int main(int argc, char **argv) {
   app.require_subcommand(0, 1);
 
   std::string kernelsChip = "sm_80";
-  CLI::App *kernels = app.add_subcommand("kernels", "build the default kernels and print their IR");
+  CLI::App *kernels = app.add_subcommand("kernels", "compile the default kernels and summarise their PTX");
   kernels->add_option("--chip", kernelsChip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a")
       ->capture_default_str();
 
@@ -139,9 +196,22 @@ int main(int argc, char **argv) {
   std::string stage = "flash";
   CLI::App *ir = app.add_subcommand("ir", "print one kernel's IR at a stage");
   irOptions.addTo(ir);
-  ir->add_option("--stage", stage, "flash (problem level), tiled, fused or causal")
-      ->check(CLI::IsMember({"flash", "tiled", "fused", "causal"}))
+  std::vector<std::string> stageNames;
+  for (flashjit::Stage s : flashjit::allStages())
+    stageNames.push_back(flashjit::toString(s));
+  ir->add_option("--stage", stage, "flash (problem level), tiled, fused, causal, gpu or llvm")
+      ->check(CLI::IsMember(stageNames))
       ->capture_default_str();
+
+  KernelOptions compileOptions;
+  std::string compileOutput, dumpDir;
+  bool compileTime = false, compilePtxas = false;
+  CLI::App *compileCommand = app.add_subcommand("compile", "compile one kernel to PTX");
+  compileOptions.addTo(compileCommand);
+  compileCommand->add_option("-o,--output", compileOutput, "where to write the PTX (default: <kernel>.ptx)");
+  compileCommand->add_option("--dump-dir", dumpDir, "write every stage (flash ... llvm, ptx) into this folder");
+  compileCommand->add_flag("--time", compileTime, "print the compile time");
+  compileCommand->add_flag("--ptxas", compilePtxas, "assemble with ptxas -v and print registers and spills");
 
   KernelOptions runKernel;
   ProblemOptions runShape;
@@ -165,6 +235,8 @@ int main(int argc, char **argv) {
     }
     if (run->parsed())
       return runProblem(runKernel, runShape);
+    if (compileCommand->parsed())
+      return runCompile(compileOptions, compileOutput, dumpDir, compileTime, compilePtxas);
   } catch (const flashjit::Error &error) {
     std::cerr << "flashjit: error: " << error.what() << "\n";
     return 1;

@@ -58,7 +58,7 @@ func.func @not_on_a_function() {
 
 // -----
 
-// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config' or 'flash.ptx'}}
+// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config', 'flash.ptx' or 'flash.shared_memory'}}
 func.func @unknown_attribute() attributes {flash.tile = 1} {
   return
 }
@@ -74,4 +74,10 @@ func.func @ptx_on_a_function() attributes {flash.ptx = ".version 8.0"} {
 
 // expected-error @+1 {{'flash.ptx' must be a string attribute on a builtin.module}}
 module attributes {flash.ptx = 8} {
+}
+
+// -----
+
+// expected-error @+1 {{'flash.shared_memory' must be an integer attribute (bytes) on a kernel function}}
+module attributes {flash.shared_memory = 1024} {
 }

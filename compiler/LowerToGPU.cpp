@@ -1,0 +1,761 @@
+// flash-lower-to-gpu: the tile-level kernel -> one thread's NVVM program (see Passes.td).
+//
+// The pass walks the kernel at the "causal" stage op by op, like the interpreter does, and emits for
+// each op what one thread of the thread block executes. Every tile value maps to its distributed form:
+//
+//   accumulator layout  an [M, N] f32 tile (scores, output accumulator): for each of the warp's R row
+//                       groups of 16 rows and each 8-column tile j, 4 values at rows g, g + 8 and
+//                       columns 2·t, 2·t + 1 (g = lane / 4, t = lane % 4), as mma.sync.m16n8k16 leaves
+//                       them. Converted to 16 bits, each pair packs into one i32 (P, the output tile).
+//   row layout          an [M] f32 vector (running max, running sum): 2 values per row group, rows g and
+//                       g + 8. The running sum stays a per-thread partial sum until flash.normalize adds
+//                       up the 4 threads of a quad (as FlashAttention-2 does).
+//   A operand           the [M, D] query tile: for each row group and 16-column slice, the 4 i32
+//                       registers of an mma.sync A operand, loaded once from global memory.
+//   shared              a [block_n, D] K or V tile, copied to shared memory with cp.async and read by
+//                       ldmatrix (K as is, V transposed) as mma.sync B operands.
+//
+// Scalars (index values, the softmax scale) map to i32 and f32 values.
+#include "compiler/Passes.h"
+#include "dialects/FlashDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <limits>
+
+namespace flashjit {
+
+#define GEN_PASS_DEF_LOWERTOGPU
+#include "compiler/Passes.h.inc"
+
+using namespace mlir;
+
+namespace {
+
+constexpr float kLog2E = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+/// A tile distributed over the threads of the block (see the file comment).
+struct Fragment {
+  enum class Kind { Accumulator, Rows, AOperand, Shared } kind = Kind::Accumulator;
+  SmallVector<Value> regs; ///< Accumulator: [r][j][4] f32, or [r][j][2] i32 when packed; Rows: [r][2]
+  int64_t cols = 0;        ///< Accumulator: columns of the tile
+  bool packed = false;     ///< Accumulator holding 16-bit pairs
+  Value shared;            ///< Shared: the tile's first byte in shared memory
+};
+
+/// The kernel's fixed shape, from its configuration and its head dimension.
+struct Geometry {
+  int64_t blockM, blockN, headDim, warps, rowGroups; // rowGroups: 16-row groups per warp
+  int64_t threads() const { return 32 * warps; }
+  int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
+  int64_t sharedTileBytes() const { return blockN * sharedRowBytes(); }
+};
+
+/// Where a memref argument of the tile-level function went in the kernel's arguments.
+struct MemRefArg {
+  Value pointer;
+  SmallVector<Value> strides; // element strides of the outer dimensions (batch, head[, row])
+  bool isKeyValue = false;
+};
+
+class KernelEmitter {
+public:
+  KernelEmitter(func::FuncOp source, flash::KernelConfigAttr config) : source(source), config(config) {}
+
+  std::string error;
+
+  /// Builds the kernel next to `source`; returns null (and sets `error`) on failure.
+  LLVM::LLVMFuncOp emit();
+
+private:
+  func::FuncOp source;
+  flash::KernelConfigAttr config;
+  Geometry geometry{};
+  OpBuilder b{source.getContext()};
+  Location loc = source.getLoc();
+  Type i32, i64, f32, element;
+  NVVM::MMATypes mmaType = NVVM::MMATypes::bf16;
+
+  DenseMap<Value, Value> scalars;
+  DenseMap<Value, Fragment> tiles;
+  DenseMap<Value, MemRefArg> memrefs;
+  Value tid, lane, warp, group, quadLane, seqlenQ, seqlenK, kvGroup, sharedBase;
+  Value gridY, gridZ;
+
+  LogicalResult fail(Operation *op, const Twine &message) {
+    error = (op->getName().getStringRef() + ": " + message).str();
+    return failure();
+  }
+
+  // --- small builders -------------------------------------------------------------------------
+  Value constI32(int64_t v) { return arith::ConstantIntOp::create(b, loc, i32, v); }
+  Value constI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, i64, v); }
+  Value constF32(float v) { return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f32), APFloat(v)); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value toI64(Value x) { return arith::ExtSIOp::create(b, loc, i64, x); }
+  Value lessThan(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y); }
+  Value minI32(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value maxF(Value x, Value y) { return arith::MaxNumFOp::create(b, loc, x, y); }
+  Value intrinsic(StringRef name, Type result, ValueRange args) {
+    return LLVM::CallIntrinsicOp::create(b, loc, result, b.getStringAttr(name), args).getResult(0);
+  }
+  Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f", f32, x); }
+  Value quadShuffleXor(Value x, int64_t offset) {
+    return NVVM::ShflOp::create(b, loc, f32, constI32(-1), x, constI32(offset), constI32(0x1f),
+                                NVVM::ShflKind::bfly, UnitAttr());
+  }
+  Value sharedAt(Value base, Value byteOffset) {
+    return LLVM::GEPOp::create(b, loc, base.getType(), b.getI8Type(), base, ValueRange{byteOffset});
+  }
+  Value globalElement(Value base, Value elementOffset, Type elementType) {
+    return LLVM::GEPOp::create(b, loc, base.getType(), elementType, base, ValueRange{elementOffset});
+  }
+
+  /// Row of the tile (0..block_m) held by this thread's half `half` of row group `r`.
+  Value tileRow(int64_t r, int64_t half) {
+    return add(mul(warp, constI32(16 * geometry.rowGroups)), add(group, constI32(r * 16 + half * 8)));
+  }
+
+  // --- the walk -------------------------------------------------------------------------------
+  LogicalResult emitBlock(Block &block);
+  LogicalResult emitOp(Operation *op);
+  LogicalResult emitScalar(Operation *op);
+  LogicalResult emitConstant(arith::ConstantOp op);
+  LogicalResult emitForLoop(scf::ForOp loop);
+  LogicalResult emitRead(vector::TransferReadOp op);
+  LogicalResult emitWrite(vector::TransferWriteOp op);
+  LogicalResult emitQK(flash::QKOp op);
+  LogicalResult emitMask(flash::MaskOp op);
+  LogicalResult emitOnlineSoftmax(flash::OnlineSoftmaxOp op);
+  LogicalResult emitRescale(flash::RescaleOp op);
+  LogicalResult emitTruncate(arith::TruncFOp op);
+  LogicalResult emitPV(flash::PVOp op);
+  LogicalResult emitNormalize(flash::NormalizeOp op);
+
+  void copyTileToShared(const MemRefArg &memref, ValueRange indices, Value sharedTile);
+  Value loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs);
+  void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
+  SmallVector<Value> flatten(ValueRange values);
+};
+
+LLVM::LLVMFuncOp KernelEmitter::emit() {
+  MLIRContext *context = source.getContext();
+  i32 = b.getI32Type();
+  i64 = b.getI64Type();
+  f32 = b.getF32Type();
+
+  // The tile-level function: (Q, K, V, O, [lse], scale).
+  unsigned numArgs = source.getNumArguments();
+  bool hasLse = numArgs == 6;
+  if (numArgs != 5 && numArgs != 6) {
+    error = "the kernel function must take Q, K, V, O, [lse], scale";
+    return {};
+  }
+  auto queryType = cast<MemRefType>(source.getArgument(0).getType());
+  element = queryType.getElementType();
+  if (!element.isBF16() && !element.isF16()) {
+    error = "GPU kernels support f16 and bf16 data; f32 runs only in the interpreter";
+    return {};
+  }
+  mmaType = element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  geometry.blockM = config.getBlockM();
+  geometry.blockN = config.getBlockN();
+  geometry.headDim = queryType.getShape().back();
+  geometry.warps = config.getWarps();
+  geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
+  if (geometry.headDim % 16 != 0) {
+    error = "head_dim " + std::to_string(geometry.headDim) +
+            " is not a multiple of 16, which the tensor-core path needs";
+    return {};
+  }
+
+  // The kernel: pointers, strides, sizes, scale.
+  auto global = LLVM::LLVMPointerType::get(context, 1);
+  SmallVector<Type> argTypes(hasLse ? 5 : 4, global);
+  argTypes.append(12 + (hasLse ? 2 : 0), i64);
+  argTypes.append({i32, i32, i32, f32});
+  auto moduleOp = source->getParentOfType<ModuleOp>();
+  b.setInsertionPoint(source);
+  auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
+                                         LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
+  kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
+  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(geometry.threads()), 1, 1}));
+  // One block per SM is enough: without this ptxas caps registers to fit several blocks and spills.
+  kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
+  kernel->setAttr(flash::FlashDialect::kConfigAttrName, config);
+  int64_t sharedBytes = 2 * geometry.sharedTileBytes();
+  kernel->setAttr(flash::FlashDialect::kSharedMemoryAttrName, b.getI64IntegerAttr(sharedBytes));
+
+  // Dynamic shared memory: K and V tiles, each block_n rows of head_dim + 8 halves.
+  b.setInsertionPointToStart(moduleOp.getBody());
+  if (!moduleOp.lookupSymbol("flash_shared_memory"))
+    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+                           LLVM::Linkage::External, "flash_shared_memory", Attribute(), /*alignment=*/16,
+                           /*addrSpace=*/3);
+
+  Block *entry = kernel.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  unsigned next = 0;
+  SmallVector<Value> pointers;
+  for (unsigned i = 0; i < (hasLse ? 5u : 4u); ++i)
+    pointers.push_back(entry->getArgument(next++));
+  for (unsigned i = 0; i < 4; ++i) {
+    MemRefArg arg{pointers[i], {}, i == 1 || i == 2};
+    for (int s = 0; s < 3; ++s)
+      arg.strides.push_back(entry->getArgument(next++));
+    memrefs[source.getArgument(i)] = arg;
+  }
+  if (hasLse) {
+    MemRefArg arg{pointers[4], {}, false};
+    for (int s = 0; s < 2; ++s)
+      arg.strides.push_back(entry->getArgument(next++));
+    memrefs[source.getArgument(4)] = arg;
+  }
+  seqlenQ = entry->getArgument(next++);
+  seqlenK = entry->getArgument(next++);
+  kvGroup = entry->getArgument(next++);
+  scalars[source.getArguments().back()] = entry->getArgument(next++);
+
+  tid = NVVM::ThreadIdXOp::create(b, loc, i32);
+  lane = arith::RemUIOp::create(b, loc, tid, constI32(32));
+  warp = arith::DivUIOp::create(b, loc, tid, constI32(32));
+  group = arith::DivUIOp::create(b, loc, lane, constI32(4));
+  quadLane = arith::RemUIOp::create(b, loc, lane, constI32(4));
+  gridY = NVVM::GridDimYOp::create(b, loc, i32);
+  gridZ = NVVM::GridDimZOp::create(b, loc, i32);
+  sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
+
+  if (failed(emitBlock(source.getBody().front()))) {
+    kernel.erase();
+    return {};
+  }
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return kernel;
+}
+
+LogicalResult KernelEmitter::emitBlock(Block &block) {
+  for (Operation &op : block)
+    if (!op.hasTrait<OpTrait::IsTerminator>() && failed(emitOp(&op)))
+      return failure();
+  return success();
+}
+
+LogicalResult KernelEmitter::emitOp(Operation *op) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case<arith::ConstantOp>([&](auto c) { return emitConstant(c); })
+      .Case<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::DivUIOp, arith::DivSIOp, arith::CeilDivUIOp,
+            arith::CeilDivSIOp, arith::FloorDivSIOp, arith::RemUIOp, arith::RemSIOp, arith::MinSIOp,
+            arith::MaxSIOp, arith::MinUIOp, arith::MaxUIOp>([&](Operation *o) { return emitScalar(o); })
+      .Case<memref::DimOp>([&](memref::DimOp dim) -> LogicalResult {
+        std::optional<int64_t> index = getConstantIntValue(dim.getIndex());
+        auto found = memrefs.find(dim.getSource());
+        if (!index || found == memrefs.end())
+          return fail(dim, "only dimensions of the kernel's arguments are supported");
+        // [batch, heads, seqlen, head_dim]: batch and heads are the grid's z and y.
+        Value size;
+        if (*index == 0)
+          size = gridZ;
+        else if (*index == 1)
+          size = found->second.isKeyValue ? Value(arith::DivUIOp::create(b, loc, gridY, kvGroup)) : gridY;
+        else if (*index == 2)
+          size = found->second.isKeyValue ? seqlenK : seqlenQ;
+        else
+          size = constI32(geometry.headDim);
+        scalars[dim.getResult()] = size;
+        return success();
+      })
+      .Case<scf::ParallelOp>([&](scf::ParallelOp parallel) -> LogicalResult {
+        // One thread block per (query block, head, batch): the grid replaces the loop.
+        if (parallel.getNumLoops() != 3)
+          return fail(parallel, "must be the (query block, head, batch) loop");
+        scalars[parallel.getInductionVars()[0]] = NVVM::BlockIdXOp::create(b, loc, i32);
+        scalars[parallel.getInductionVars()[1]] = NVVM::BlockIdYOp::create(b, loc, i32);
+        scalars[parallel.getInductionVars()[2]] = NVVM::BlockIdZOp::create(b, loc, i32);
+        return emitBlock(*parallel.getBody());
+      })
+      .Case<scf::ForOp>([&](scf::ForOp loop) { return emitForLoop(loop); })
+      .Case<vector::TransferReadOp>([&](auto read) { return emitRead(read); })
+      .Case<vector::TransferWriteOp>([&](auto write) { return emitWrite(write); })
+      .Case<flash::QKOp>([&](auto qk) { return emitQK(qk); })
+      .Case<flash::MaskOp>([&](auto mask) { return emitMask(mask); })
+      .Case<flash::OnlineSoftmaxOp>([&](auto softmax) { return emitOnlineSoftmax(softmax); })
+      .Case<flash::RescaleOp>([&](auto rescale) { return emitRescale(rescale); })
+      .Case<arith::TruncFOp>([&](auto truncate) { return emitTruncate(truncate); })
+      .Case<flash::PVOp>([&](auto pv) { return emitPV(pv); })
+      .Case<flash::NormalizeOp>([&](auto normalize) { return emitNormalize(normalize); })
+      .Case<flash::RowMaxOp, flash::ExpScoresOp>([&](Operation *o) {
+        return fail(o, "belongs to the two-pass form; run flash-fuse-online-softmax first");
+      })
+      .Case<flash::AttentionOp>([&](Operation *o) {
+        return fail(o, "is problem-level IR; run the tiling passes first");
+      })
+      .Default([&](Operation *o) { return fail(o, "is not supported by the GPU lowering"); });
+}
+
+LogicalResult KernelEmitter::emitScalar(Operation *op) {
+  OperationState state(loc, op->getName());
+  for (Value operand : op->getOperands()) {
+    auto found = scalars.find(operand);
+    if (found == scalars.end())
+      return fail(op, "uses a value the GPU lowering has not seen");
+    state.addOperands(found->second);
+  }
+  state.addTypes(i32);
+  state.addAttributes(op->getAttrs());
+  scalars[op->getResult(0)] = b.create(state)->getResult(0);
+  return success();
+}
+
+LogicalResult KernelEmitter::emitConstant(arith::ConstantOp op) {
+  Attribute value = op.getValue();
+  if (auto integer = dyn_cast<IntegerAttr>(value)) {
+    scalars[op] = constI32(integer.getInt());
+    return success();
+  }
+  if (auto real = dyn_cast<FloatAttr>(value)) {
+    scalars[op] = constF32(float(real.getValueAsDouble())); // only the padding of transfer_read
+    return success();
+  }
+  auto dense = dyn_cast<SplatElementsAttr>(value);
+  auto type = dyn_cast<VectorType>(op.getType());
+  if (!dense || !type || !type.getElementType().isF32())
+    return fail(op, "only splat f32 tiles can be constants");
+  Value fill = constF32(dense.getSplatValue<APFloat>().convertToFloat());
+  Fragment fragment;
+  if (type.getRank() == 1) {
+    fragment.kind = Fragment::Kind::Rows;
+    fragment.regs.assign(2 * geometry.rowGroups, fill);
+  } else {
+    fragment.kind = Fragment::Kind::Accumulator;
+    fragment.cols = type.getDimSize(1);
+    fragment.regs.assign(geometry.rowGroups * (fragment.cols / 8) * 4, fill);
+  }
+  tiles[op] = fragment;
+  return success();
+}
+
+SmallVector<Value> KernelEmitter::flatten(ValueRange values) {
+  SmallVector<Value> flat;
+  for (Value v : values)
+    llvm::append_range(flat, tiles.count(v) ? tiles[v].regs : SmallVector<Value>{scalars[v]});
+  return flat;
+}
+
+LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
+  for (Value init : loop.getInitArgs())
+    if (!tiles.count(init))
+      return fail(loop, "carries a value that is not a tile");
+  SmallVector<Value> inits = flatten(loop.getInitArgs());
+  Value lower = scalars[loop.getLowerBound()], upper = scalars[loop.getUpperBound()];
+  Value step = scalars[loop.getStep()];
+  auto emitted = scf::ForOp::create(b, loc, lower, upper, step, inits);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(emitted.getBody());
+  scalars[loop.getInductionVar()] = emitted.getInductionVar();
+  // Rebuild each carried tile from the loop's block arguments, in the order they were flattened.
+  auto unflatten = [&](ValueRange flat, ValueRange tileValues) {
+    size_t next = 0;
+    for (auto [original, tileValue] : llvm::zip(loop.getInitArgs(), tileValues)) {
+      Fragment fragment = tiles[original];
+      for (Value &reg : fragment.regs)
+        reg = flat[next++];
+      tiles[tileValue] = fragment;
+    }
+  };
+  unflatten(emitted.getRegionIterArgs(), loop.getRegionIterArgs());
+  if (failed(emitBlock(*loop.getBody())))
+    return failure();
+  scf::YieldOp::create(b, loc, flatten(loop.getBody()->getTerminator()->getOperands()));
+  b.setInsertionPointAfter(emitted);
+  unflatten(emitted.getResults(), loop.getResults());
+  return success();
+}
+
+/// Copies a [block_n, head_dim] tile starting at `indices` to shared memory with 16-byte cp.async;
+/// rows past seqlen_k are zero-filled so that P·V never meets garbage.
+void KernelEmitter::copyTileToShared(const MemRefArg &memref, ValueRange indices, Value sharedTile) {
+  const int64_t chunksPerRow = geometry.headDim / 8, chunks = geometry.blockN * chunksPerRow;
+  Value batchOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[0]]), memref.strides[0]);
+  Value headOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[1]]), memref.strides[1]);
+  Value base = globalElement(memref.pointer, add(batchOffset, headOffset), element);
+  Value firstRow = scalars[indices[2]];
+  Value lastRow = arith::SubIOp::create(b, loc, seqlenK, constI32(1));
+  for (int64_t first = 0; first < chunks; first += geometry.threads()) {
+    Value chunk = add(tid, constI32(first));
+    auto copy = [&] {
+      Value row = arith::DivUIOp::create(b, loc, chunk, constI32(chunksPerRow));
+      Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
+      Value key = add(firstRow, row);
+      Value valid = lessThan(key, seqlenK);
+      Value clamped = minI32(key, lastRow);
+      Value offset = add(arith::MulIOp::create(b, loc, toI64(clamped), memref.strides[2]), toI64(column));
+      Value src = globalElement(base, offset, element);
+      Value dst = sharedAt(sharedTile, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
+      Value bytes = arith::SelectOp::create(b, loc, valid, constI32(16), constI32(0));
+      NVVM::CpAsyncOp::create(b, loc, dst, src, b.getI32IntegerAttr(16),
+                              NVVM::LoadCacheModifierKindAttr::get(b.getContext(), NVVM::LoadCacheModifierKind::CG),
+                              bytes);
+    };
+    if (first + geometry.threads() <= chunks) {
+      copy();
+    } else {
+      auto inRange = scf::IfOp::create(b, loc, lessThan(chunk, constI32(chunks)), /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&inRange.getThenRegion().front());
+      copy();
+    }
+  }
+}
+
+/// Loads this thread's A-operand registers of the [block_m, head_dim] query tile from global memory.
+/// Rows past seqlen_q read the last row instead (their results are never stored).
+Value KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs) {
+  Value batchOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[0]]), memref.strides[0]);
+  Value headOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[1]]), memref.strides[1]);
+  Value base = globalElement(memref.pointer, add(batchOffset, headOffset), element);
+  Value lastRow = arith::SubIOp::create(b, loc, seqlenQ, constI32(1));
+  const int64_t slices = geometry.headDim / 16;
+  regs.assign(geometry.rowGroups * slices * 4, Value());
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = minI32(add(scalars[indices[2]], tileRow(r, half)), lastRow);
+      Value rowPointer = globalElement(base, arith::MulIOp::create(b, loc, toI64(row), memref.strides[2]), element);
+      for (int64_t kk = 0; kk < slices; ++kk)
+        for (int64_t upper = 0; upper < 2; ++upper) {
+          Value column = add(mul(quadLane, constI32(2)), constI32(kk * 16 + upper * 8));
+          Value pointer = globalElement(rowPointer, toI64(column), element);
+          // a0: (row g, k), a1: (row g + 8, k), a2: (row g, k + 8), a3: (row g + 8, k + 8)
+          regs[(r * slices + kk) * 4 + upper * 2 + half] = LLVM::LoadOp::create(b, loc, i32, pointer, 4);
+        }
+    }
+  return base;
+}
+
+LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
+  auto found = memrefs.find(op.getBase());
+  if (found == memrefs.end())
+    return fail(op, "reads a memref that is not a kernel argument");
+  VectorType type = op.getVectorType();
+  if (type.getRank() != 2 || type.getDimSize(1) != geometry.headDim)
+    return fail(op, "must read a [rows, head_dim] tile");
+  Fragment fragment;
+  if (!found->second.isKeyValue) {
+    if (type.getDimSize(0) != geometry.blockM)
+      return fail(op, "must read block_m query rows");
+    fragment.kind = Fragment::Kind::AOperand;
+    loadQueryOperand(found->second, op.getIndices(), fragment.regs);
+  } else {
+    if (type.getDimSize(0) != geometry.blockN)
+      return fail(op, "must read block_n key rows");
+    // K goes to the first tile of shared memory, V to the second. Every warp must be done with the
+    // previous contents before they are overwritten, and done copying before anyone reads.
+    bool isKey = op.getBase() == source.getArgument(1);
+    fragment.kind = Fragment::Kind::Shared;
+    fragment.shared = sharedAt(sharedBase, constI32(isKey ? 0 : geometry.sharedTileBytes()));
+    if (isKey)
+      NVVM::Barrier0Op::create(b, loc);
+    copyTileToShared(found->second, op.getIndices(), fragment.shared);
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+    NVVM::Barrier0Op::create(b, loc);
+  }
+  tiles[op.getResult()] = fragment;
+  return success();
+}
+
+void KernelEmitter::mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset) {
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+  SmallVector<Value> accumulators(c.begin() + offset, c.begin() + offset + 4);
+  std::optional<std::array<NVVM::MMATypes, 2>> types = std::array<NVVM::MMATypes, 2>{mmaType, mmaType};
+  std::optional<std::array<NVVM::MMALayout, 2>> layouts =
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col};
+  // f16 operands are vector<2xf16>; bf16 operands are i32.
+  auto operand = [&](Value reg) -> Value {
+    if (mmaType == NVVM::MMATypes::bf16)
+      return reg;
+    return LLVM::BitcastOp::create(b, loc, VectorType::get({2}, b.getF16Type()), reg);
+  };
+  SmallVector<Value> aOperands = llvm::map_to_vector(a, operand);
+  SmallVector<Value> bOperands = llvm::map_to_vector(bRegs, operand);
+  auto result = NVVM::MmaOp::create(b, loc, resultType, aOperands, bOperands, accumulators, {16, 8, 16},
+                                    std::nullopt, std::nullopt, types, layouts);
+  for (int64_t e = 0; e < 4; ++e)
+    c[offset + e] = LLVM::ExtractValueOp::create(b, loc, result, e);
+}
+
+LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
+  Fragment &query = tiles[op.getQuery()], &key = tiles[op.getKey()];
+  if (query.kind != Fragment::Kind::AOperand || key.kind != Fragment::Kind::Shared)
+    return fail(op, "needs the query tile in registers and the key tile in shared memory");
+  const int64_t slices = geometry.headDim / 16, columnTiles = geometry.blockN / 8;
+  Fragment scores;
+  scores.cols = geometry.blockN;
+  scores.regs.assign(geometry.rowGroups * columnTiles * 4, constF32(0));
+  auto pairType = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32});
+  // ldmatrix.x2 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8 % 2).
+  Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
+  Value matrixHalf = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, constI32(8)), constI32(2));
+  Value laneOffset = add(mul(matrixRow, constI32(geometry.sharedRowBytes())), mul(matrixHalf, constI32(16)));
+  for (int64_t j = 0; j < columnTiles; ++j)
+    for (int64_t kk = 0; kk < slices; ++kk) {
+      Value address = sharedAt(key.shared, add(laneOffset, constI32(j * 8 * geometry.sharedRowBytes() + kk * 32)));
+      Value pair = NVVM::LdMatrixOp::create(b, loc, pairType, address, 2, NVVM::MMALayout::row,
+                                            NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
+                                            NVVM::LdStMatrixEltType::B16);
+      SmallVector<Value> bRegs = {LLVM::ExtractValueOp::create(b, loc, pair, 0),
+                                  LLVM::ExtractValueOp::create(b, loc, pair, 1)};
+      for (int64_t r = 0; r < geometry.rowGroups; ++r) {
+        ValueRange a(ArrayRef<Value>(query.regs).slice((r * slices + kk) * 4, 4));
+        mma(a, bRegs, scores.regs, (r * columnTiles + j) * 4);
+      }
+    }
+  tiles[op.getScores()] = scores;
+  return success();
+}
+
+LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
+  Fragment masked = tiles[op.getScores()];
+  Value q0 = scalars[op.getQueryOffset()], k0 = scalars[op.getKeyOffset()];
+  Value rowsQ = scalars[op.getSeqlenQ()], rowsK = scalars[op.getSeqlenK()];
+  flash::CausalMode causal = op.getCausal();
+  Value diagonal = causal == flash::CausalMode::bottom_right ? Value(arith::SubIOp::create(b, loc, rowsK, rowsQ))
+                                                             : constI32(0);
+  Value minusInf = constF32(-std::numeric_limits<float>::infinity());
+  const int64_t columnTiles = masked.cols / 8;
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value lastVisible = add(add(q0, tileRow(r, half)), diagonal); // keys j <= this are visible
+      for (int64_t j = 0; j < columnTiles; ++j)
+        for (int64_t odd = 0; odd < 2; ++odd) {
+          Value key = add(k0, add(mul(quadLane, constI32(2)), constI32(j * 8 + odd)));
+          Value hidden = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, key, rowsK);
+          if (causal != flash::CausalMode::none)
+            hidden = arith::OrIOp::create(
+                b, loc, hidden, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, key, lastVisible));
+          Value &reg = masked.regs[(r * columnTiles + j) * 4 + half * 2 + odd];
+          reg = arith::SelectOp::create(b, loc, hidden, minusInf, reg);
+        }
+    }
+  tiles[op.getMasked()] = masked;
+  return success();
+}
+
+LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
+  Fragment &scores = tiles[op.getScores()], &runningMax = tiles[op.getRunningMax()];
+  Fragment &runningSum = tiles[op.getRunningSum()];
+  Value c = arith::MulFOp::create(b, loc, scalars[op.getScale()], constF32(kLog2E));
+  Value minusInf = constF32(-std::numeric_limits<float>::infinity());
+  const int64_t columnTiles = scores.cols / 8;
+  Fragment probs = scores, newMax = runningMax, newSum = runningSum, correction = runningMax;
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t half = 0; half < 2; ++half) {
+      auto at = [&](int64_t j, int64_t odd) -> Value & {
+        return probs.regs[(r * columnTiles + j) * 4 + half * 2 + odd];
+      };
+      Value rowMax = runningMax.regs[r * 2 + half];
+      for (int64_t j = 0; j < columnTiles; ++j)
+        for (int64_t odd = 0; odd < 2; ++odd)
+          rowMax = maxF(rowMax, at(j, odd));
+      rowMax = maxF(rowMax, quadShuffleXor(rowMax, 1));
+      rowMax = maxF(rowMax, quadShuffleXor(rowMax, 2));
+      // m̂ = 0 while the row has seen no key, so that exp2(-inf - m̂) = 0 instead of NaN.
+      Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, rowMax, minusInf);
+      Value shift = arith::SelectOp::create(b, loc, empty, constF32(0), arith::MulFOp::create(b, loc, rowMax, c));
+      Value alpha = exp2(arith::SubFOp::create(b, loc, arith::MulFOp::create(b, loc, runningMax.regs[r * 2 + half], c),
+                                                 shift));
+      Value sum = arith::MulFOp::create(b, loc, runningSum.regs[r * 2 + half], alpha);
+      Value negShift = arith::NegFOp::create(b, loc, shift);
+      for (int64_t j = 0; j < columnTiles; ++j)
+        for (int64_t odd = 0; odd < 2; ++odd) {
+          // exp2(s·c − m̂·c): one FMA and one MUFU.EX2 per score.
+          Value p = exp2(LLVM::FMAOp::create(b, loc, at(j, odd), c, negShift));
+          at(j, odd) = p;
+          sum = arith::AddFOp::create(b, loc, sum, p);
+        }
+      newMax.regs[r * 2 + half] = rowMax;
+      newSum.regs[r * 2 + half] = sum; // partial: this thread's columns only
+      correction.regs[r * 2 + half] = alpha;
+    }
+  tiles[op.getProbs()] = probs;
+  tiles[op.getNewMax()] = newMax;
+  tiles[op.getNewSum()] = newSum;
+  tiles[op.getCorrection()] = correction;
+  return success();
+}
+
+LogicalResult KernelEmitter::emitRescale(flash::RescaleOp op) {
+  Fragment rescaled = tiles[op.getAccumulator()];
+  Fragment &alpha = tiles[op.getCorrection()];
+  const int64_t columnTiles = rescaled.cols / 8;
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t j = 0; j < columnTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        Value &reg = rescaled.regs[(r * columnTiles + j) * 4 + e];
+        reg = arith::MulFOp::create(b, loc, reg, alpha.regs[r * 2 + e / 2]);
+      }
+  tiles[op.getRescaled()] = rescaled;
+  return success();
+}
+
+/// f32 accumulator tile -> pairs of f16/bf16 packed in i32: [r][j][pair], pair 0 = row g, 1 = row g + 8.
+LogicalResult KernelEmitter::emitTruncate(arith::TruncFOp op) {
+  auto found = tiles.find(op.getIn());
+  if (found == tiles.end() || found->second.kind != Fragment::Kind::Accumulator || found->second.packed)
+    return fail(op, "can only convert an f32 tile in the accumulator layout");
+  Fragment packed = found->second;
+  packed.packed = true;
+  packed.regs.clear();
+  auto pairType = VectorType::get({2}, element);
+  auto floatPair = VectorType::get({2}, f32);
+  for (size_t e = 0; e < found->second.regs.size(); e += 2) {
+    Value pair = LLVM::UndefOp::create(b, loc, floatPair);
+    pair = LLVM::InsertElementOp::create(b, loc, pair, found->second.regs[e], constI32(0));
+    pair = LLVM::InsertElementOp::create(b, loc, pair, found->second.regs[e + 1], constI32(1));
+    Value narrow = LLVM::FPTruncOp::create(b, loc, pairType, pair);
+    packed.regs.push_back(LLVM::BitcastOp::create(b, loc, i32, narrow));
+  }
+  tiles[op.getOut()] = packed;
+  return success();
+}
+
+LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
+  Fragment &probs = tiles[op.getProbs()], &value = tiles[op.getValue()];
+  if (!probs.packed || value.kind != Fragment::Kind::Shared)
+    return fail(op, "needs 16-bit probabilities in registers and the value tile in shared memory");
+  Fragment result = tiles[op.getAccumulator()];
+  const int64_t keySlices = geometry.blockN / 16, outputTiles = geometry.headDim / 8;
+  const int64_t probTiles = probs.cols / 8;
+  auto pairType = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32});
+  // ldmatrix.x2.trans address of this lane: key row kk·16 + lane % 16, head-dim columns jd·8.
+  Value laneOffset = mul(arith::RemUIOp::create(b, loc, lane, constI32(16)), constI32(geometry.sharedRowBytes()));
+  for (int64_t jd = 0; jd < outputTiles; ++jd)
+    for (int64_t kk = 0; kk < keySlices; ++kk) {
+      Value address =
+          sharedAt(value.shared, add(laneOffset, constI32(kk * 16 * geometry.sharedRowBytes() + jd * 16)));
+      Value pair = NVVM::LdMatrixOp::create(b, loc, pairType, address, 2, NVVM::MMALayout::col,
+                                            NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
+                                            NVVM::LdStMatrixEltType::B16);
+      SmallVector<Value> bRegs = {LLVM::ExtractValueOp::create(b, loc, pair, 0),
+                                  LLVM::ExtractValueOp::create(b, loc, pair, 1)};
+      for (int64_t r = 0; r < geometry.rowGroups; ++r) {
+        // The accumulator layout of S, packed, is the A operand of P·V: no shuffle needed.
+        auto p = [&](int64_t tile, int64_t pairIndex) { return probs.regs[(r * probTiles + tile) * 2 + pairIndex]; };
+        SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
+        mma(a, bRegs, result.regs, (r * outputTiles + jd) * 4);
+      }
+    }
+  tiles[op.getResult()] = result;
+  return success();
+}
+
+LogicalResult KernelEmitter::emitNormalize(flash::NormalizeOp op) {
+  Fragment output = tiles[op.getAccumulator()];
+  Fragment &rowMax = tiles[op.getRowMax()], &rowSum = tiles[op.getRowSum()];
+  Fragment lse = rowMax;
+  Value scale = scalars[op.getScale()];
+  Value zero = constF32(0), minusInf = constF32(-std::numeric_limits<float>::infinity());
+  const int64_t columnTiles = output.cols / 8;
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t half = 0; half < 2; ++half) {
+      // The running sums are per thread: add up the quad's four.
+      Value sum = rowSum.regs[r * 2 + half];
+      sum = arith::AddFOp::create(b, loc, sum, quadShuffleXor(sum, 1));
+      sum = arith::AddFOp::create(b, loc, sum, quadShuffleXor(sum, 2));
+      Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, zero);
+      Value inverse = arith::SelectOp::create(b, loc, empty, zero, arith::DivFOp::create(b, loc, constF32(1), sum));
+      for (int64_t j = 0; j < columnTiles; ++j)
+        for (int64_t odd = 0; odd < 2; ++odd) {
+          Value &reg = output.regs[(r * columnTiles + j) * 4 + half * 2 + odd];
+          reg = arith::MulFOp::create(b, loc, reg, inverse);
+        }
+      // lse = m·scale + ln(l), with ln(l) = log2(l)·ln 2 on the MUFU.
+      Value log2Sum = intrinsic("llvm.nvvm.lg2.approx.ftz.f", f32, sum);
+      Value value = LLVM::FMAOp::create(b, loc, rowMax.regs[r * 2 + half], scale,
+                                        arith::MulFOp::create(b, loc, log2Sum, constF32(kLn2)));
+      lse.regs[r * 2 + half] = arith::SelectOp::create(b, loc, empty, minusInf, value);
+    }
+  tiles[op.getOutput()] = output;
+  tiles[op.getLogsumexp()] = lse;
+  return success();
+}
+
+LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
+  auto found = memrefs.find(op.getBase());
+  auto fragment = tiles.find(op.getVector());
+  if (found == memrefs.end() || fragment == tiles.end())
+    return fail(op, "must write a tile to a kernel argument");
+  const MemRefArg &memref = found->second;
+  ValueRange indices = op.getIndices();
+  Value batchOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[0]]), memref.strides[0]);
+  Value headOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[1]]), memref.strides[1]);
+  Value q0 = scalars[indices[2]];
+
+  if (fragment->second.kind == Fragment::Kind::Rows) {
+    // logsumexp: [batch, heads, seqlen_q] with contiguous rows; the first thread of each quad writes.
+    Value base = globalElement(memref.pointer, add(batchOffset, headOffset), f32);
+    Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, quadLane, constI32(0));
+    for (int64_t r = 0; r < geometry.rowGroups; ++r)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value row = add(q0, tileRow(r, half));
+        Value store = arith::AndIOp::create(b, loc, writer, lessThan(row, seqlenQ));
+        auto guarded = scf::IfOp::create(b, loc, store, /*withElse=*/false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(&guarded.getThenRegion().front());
+        LLVM::StoreOp::create(b, loc, fragment->second.regs[r * 2 + half], globalElement(base, toI64(row), f32), 4);
+      }
+    return success();
+  }
+
+  if (!fragment->second.packed)
+    return fail(op, "must write a tile converted to the output's element type");
+  Value base = globalElement(memref.pointer, add(batchOffset, headOffset), element);
+  const int64_t columnTiles = fragment->second.cols / 8;
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = add(q0, tileRow(r, half));
+      auto guarded = scf::IfOp::create(b, loc, lessThan(row, seqlenQ), /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&guarded.getThenRegion().front());
+      Value rowPointer = globalElement(base, arith::MulIOp::create(b, loc, toI64(row), memref.strides[2]), element);
+      for (int64_t j = 0; j < columnTiles; ++j) {
+        Value column = add(mul(quadLane, constI32(2)), constI32(j * 8));
+        LLVM::StoreOp::create(b, loc, fragment->second.regs[(r * columnTiles + j) * 2 + half],
+                              globalElement(rowPointer, toI64(column), element), 4);
+      }
+    }
+  return success();
+}
+
+class LowerToGPUPass : public impl::LowerToGPUBase<LowerToGPUPass> {
+public:
+  void runOnOperation() override {
+    SmallVector<func::FuncOp> kernels;
+    getOperation().walk([&](func::FuncOp function) {
+      if (function->hasAttr(flash::FlashDialect::kConfigAttrName))
+        kernels.push_back(function);
+    });
+    for (func::FuncOp function : kernels) {
+      auto config = function->getAttrOfType<flash::KernelConfigAttr>(flash::FlashDialect::kConfigAttrName);
+      KernelEmitter emitter(function, config);
+      if (!emitter.emit()) {
+        function.emitError() << "cannot lower to the GPU: " << emitter.error;
+        return signalPassFailure();
+      }
+      function.erase();
+    }
+  }
+};
+
+} // namespace
+} // namespace flashjit
