@@ -135,6 +135,9 @@ std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config, S
 
 CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   auto start = std::chrono::steady_clock::now();
+  if (spec.dtype == DType::f32)
+    throw Error(Error::Code::Unsupported, spec.name() + ": GPU kernels support f16 and bf16 data; f32 "
+                                                        "runs only in the interpreter (flashjit run --interpret)");
   KernelIR kernel(spec, config);
   kernel.lowerTo(Stage::llvm);
   CompiledKernel compiled = kernel.toPTX(config);
