@@ -1,0 +1,387 @@
+// flashjit-gpu-check: compiles kernels with flashjit, runs them on the GPU on random inputs with NaN-poisoned
+// outputs, compares O and lse with the float64 reference (every row of small shapes, sampled rows of large
+// ones), times one large shape, and writes a JSON report.
+//
+//   flashjit-gpu-check --report gpu-report.json [--quick]
+#include "CudaDriver.h"
+#include "runtime/flashjit.h"
+#include "runtime/flashjit_testing.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <vector>
+
+using namespace flashjit;
+using flashjit::gpu::CudaDriver;
+
+namespace {
+
+// --- 16-bit conversions of values that are already exactly representable -----------------------------
+uint16_t toBits(DType dtype, float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, 4);
+  if (dtype == DType::bf16)
+    return uint16_t(x >> 16);
+  uint32_t sign = (x >> 16) & 0x8000u, exponent = (x >> 23) & 0xffu, mantissa = x & 0x7fffffu;
+  if (exponent == 0xff)
+    return uint16_t(sign | 0x7c00u | (mantissa ? 0x200u : 0));
+  int e = int(exponent) - 127 + 15;
+  if (e >= 31)
+    return uint16_t(sign | 0x7c00u);
+  if (e <= 0) {
+    if (e < -10)
+      return uint16_t(sign);
+    return uint16_t(sign | ((mantissa | 0x800000u) >> (14 - e)));
+  }
+  return uint16_t(sign | (uint32_t(e) << 10) | (mantissa >> 13));
+}
+
+float fromBits(DType dtype, uint16_t bits) {
+  uint32_t x;
+  if (dtype == DType::bf16) {
+    x = uint32_t(bits) << 16;
+  } else {
+    uint32_t sign = uint32_t(bits & 0x8000u) << 16, exponent = (bits >> 10) & 0x1fu, mantissa = bits & 0x3ffu;
+    if (exponent == 0x1f) {
+      x = sign | 0x7f800000u | (mantissa << 13);
+    } else if (exponent == 0) {
+      float value = std::ldexp(float(mantissa), -24);
+      return sign ? -value : value;
+    } else {
+      x = sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
+    }
+  }
+  float value;
+  std::memcpy(&value, &x, 4);
+  return value;
+}
+
+struct DeviceBuffer {
+  CUdeviceptr pointer = 0;
+  size_t bytes = 0;
+  explicit DeviceBuffer(size_t size) : bytes(std::max<size_t>(size, 16)) {
+    CudaDriver::get().check(CudaDriver::get().cuMemAlloc_v2(&pointer, bytes), "cuMemAlloc");
+  }
+  ~DeviceBuffer() { CudaDriver::get().cuMemFree_v2(pointer); }
+  DeviceBuffer(const DeviceBuffer &) = delete;
+};
+
+std::vector<uint16_t> toDevice16(DType dtype, const std::vector<float> &values) {
+  std::vector<uint16_t> bits(values.size());
+  for (size_t i = 0; i < values.size(); ++i)
+    bits[i] = toBits(dtype, values[i]);
+  return bits;
+}
+
+/// A compiled kernel loaded into the current context.
+struct LoadedKernel {
+  CompiledKernel compiled;
+  CUmodule module = nullptr;
+  CUfunction function = nullptr;
+  double load_ms = 0;
+};
+
+LoadedKernel load(const AttentionSpec &spec, const KernelConfig &config) {
+  CudaDriver &cuda = CudaDriver::get();
+  LoadedKernel kernel;
+  kernel.compiled = compile(spec, config);
+  char log[8192] = {0};
+  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *values[] = {log, reinterpret_cast<void *>(uintptr_t(sizeof log))};
+  auto start = std::chrono::steady_clock::now();
+  CUresult result = cuda.cuModuleLoadDataEx(&kernel.module, kernel.compiled.ptx.c_str(), 2, options, values);
+  if (result != CUDA_SUCCESS)
+    throw std::runtime_error("loading the PTX of " + spec.name() + " failed: " + log);
+  kernel.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  cuda.check(cuda.cuModuleGetFunction(&kernel.function, kernel.module, kernel.compiled.name.c_str()),
+             "cuModuleGetFunction");
+  cuda.check(cuda.cuFuncSetAttribute(kernel.function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                     kernel.compiled.shared_memory),
+             "cuFuncSetAttribute");
+  return kernel;
+}
+
+/// Device copies of one problem and the launch that computes it.
+struct DeviceProblem {
+  const AttentionData &data;
+  DeviceBuffer q, k, v, o, lse;
+
+  explicit DeviceProblem(const AttentionData &d)
+      : data(d), q(d.q.size() * 2), k(d.k.size() * 2), v(d.v.size() * 2), o(d.outputElements() * 2),
+        lse(d.lseElements() * 4) {
+    CudaDriver &cuda = CudaDriver::get();
+    for (auto [buffer, values] : {std::pair{&q, &d.q}, std::pair{&k, &d.k}, std::pair{&v, &d.v}}) {
+      std::vector<uint16_t> bits = toDevice16(d.spec.dtype, *values);
+      cuda.check(cuda.cuMemcpyHtoD_v2(buffer->pointer, bits.data(), bits.size() * 2), "cuMemcpyHtoD");
+    }
+  }
+
+  /// Poisons O and lse with NaN (0xFF bytes) so that anything left unwritten fails the check.
+  void poison() {
+    CudaDriver &cuda = CudaDriver::get();
+    cuda.check(cuda.cuMemsetD8_v2(o.pointer, 0xff, o.bytes), "cuMemsetD8");
+    cuda.check(cuda.cuMemsetD8_v2(lse.pointer, 0xff, lse.bytes), "cuMemsetD8");
+  }
+
+  void launch(const LoadedKernel &kernel) {
+    const ProblemShape &s = data.shape;
+    int64_t qs[3] = {data.qStrides[0], data.qStrides[1], data.qStrides[2]};
+    int64_t ks[3] = {data.kvStrides[0], data.kvStrides[1], data.kvStrides[2]};
+    int64_t lseStrides[2] = {int64_t(s.heads) * s.seqlen_q, s.seqlen_q};
+    int32_t seqlenQ = s.seqlen_q, seqlenK = s.seqlen_k, group = s.heads / s.kv_heads;
+    float scale = s.softmax_scale;
+    std::vector<void *> args = {&q.pointer, &k.pointer, &v.pointer, &o.pointer};
+    if (data.spec.logsumexp)
+      args.push_back(&lse.pointer);
+    for (int64_t *strides : {qs, ks, ks, qs})
+      for (int i = 0; i < 3; ++i)
+        args.push_back(&strides[i]);
+    if (data.spec.logsumexp) {
+      args.push_back(&lseStrides[0]);
+      args.push_back(&lseStrides[1]);
+    }
+    args.push_back(&seqlenQ);
+    args.push_back(&seqlenK);
+    args.push_back(&group);
+    args.push_back(&scale);
+    unsigned gridX = unsigned((s.seqlen_q + kernel.compiled.block_m - 1) / kernel.compiled.block_m);
+    CudaDriver &cuda = CudaDriver::get();
+    cuda.check(cuda.cuLaunchKernel(kernel.function, gridX, unsigned(s.heads), unsigned(s.batch),
+                                   unsigned(kernel.compiled.threads), 1, 1, unsigned(kernel.compiled.shared_memory),
+                                   nullptr, args.data(), nullptr),
+               "cuLaunchKernel");
+  }
+
+  void fetch(std::vector<float> &output, std::vector<float> &logsumexp) {
+    CudaDriver &cuda = CudaDriver::get();
+    std::vector<uint16_t> bits(data.outputElements());
+    cuda.check(cuda.cuMemcpyDtoH_v2(bits.data(), o.pointer, bits.size() * 2), "cuMemcpyDtoH");
+    output.resize(bits.size());
+    for (size_t i = 0; i < bits.size(); ++i)
+      output[i] = fromBits(data.spec.dtype, bits[i]);
+    logsumexp.resize(data.lseElements());
+    cuda.check(cuda.cuMemcpyDtoH_v2(logsumexp.data(), lse.pointer, logsumexp.size() * 4), "cuMemcpyDtoH");
+  }
+};
+
+struct Case {
+  AttentionSpec spec;
+  ProblemShape shape;
+  int sampledRows = 0; // 0: check every row
+};
+
+std::string layoutName(Layout layout) { return layout == Layout::BSHD ? "BSHD" : "BHSD"; }
+
+std::vector<Case> correctnessCases(bool quick) {
+  std::vector<Case> cases;
+  std::vector<std::pair<int, int>> lengths = {{1, 1},     {7, 7},     {64, 64},  {127, 129}, {129, 127},
+                                              {128, 128}, {1, 1000},  {1000, 7}, {64, 1000}, {1000, 64},
+                                              {1000, 1000}};
+  if (quick)
+    lengths = {{7, 7}, {129, 127}, {1000, 64}};
+  int index = 0;
+  for (int headDim : {64, 128})
+    for (DType dtype : {DType::bf16, DType::f16})
+      for (Causal causal : {Causal::none, Causal::top_left, Causal::bottom_right})
+        for (auto [seqlenQ, seqlenK] : lengths) {
+          Case c;
+          c.spec = AttentionSpec{headDim, dtype, causal, true};
+          c.shape.batch = 2;
+          c.shape.heads = 3;
+          c.shape.seqlen_q = seqlenQ;
+          c.shape.seqlen_k = seqlenK;
+          c.shape.layout = (index++ % 2) ? Layout::BHSD : Layout::BSHD;
+          cases.push_back(c);
+        }
+  // Grouped-query heads, a non-default scale, no logsumexp, and long sequences checked on sampled rows.
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    Case gqa;
+    gqa.spec = AttentionSpec{128, dtype, Causal::bottom_right, true};
+    gqa.shape = ProblemShape{2, 8, 2, 300, 500, 0.3f, Layout::BSHD};
+    cases.push_back(gqa);
+    Case noLse;
+    noLse.spec = AttentionSpec{64, dtype, Causal::top_left, false};
+    noLse.shape = ProblemShape{1, 4, 0, 257, 190, 0, Layout::BHSD};
+    cases.push_back(noLse);
+    for (Causal causal : {Causal::none, Causal::bottom_right}) {
+      Case big;
+      big.spec = AttentionSpec{128, dtype, causal, true};
+      big.shape = ProblemShape{1, 4, 0, 4096, 4096, 0, Layout::BSHD};
+      big.sampledRows = 300;
+      cases.push_back(big);
+    }
+  }
+  if (!quick) {
+    Case longest;
+    longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};
+    longest.shape = ProblemShape{1, 2, 0, 16384, 16384, 0, Layout::BSHD};
+    longest.sampledRows = 300;
+    cases.push_back(longest);
+  }
+  return cases;
+}
+
+std::string json(const std::string &text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c == '\n' ? ' ' : c;
+  }
+  return out + "\"";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string reportPath = "gpu-report.json";
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--report" && i + 1 < argc)
+      reportPath = argv[++i];
+    else if (arg == "--quick")
+      quick = true;
+    else {
+      std::cerr << "usage: flashjit-gpu-check [--report FILE] [--quick]\n";
+      return 2;
+    }
+  }
+
+  std::ostringstream report;
+  report << "{\n";
+  int failures = 0, total = 0;
+  bool inList = false; // a JSON list is open and must be closed on error
+  try {
+    CudaDriver &cuda = CudaDriver::get();
+    CUdevice device;
+    cuda.check(cuda.cuDeviceGet(&device, 0), "cuDeviceGet");
+    char name[256];
+    cuda.check(cuda.cuDeviceGetName(name, sizeof name, device), "cuDeviceGetName");
+    int major = 0, minor = 0, driverVersion = 0;
+    cuda.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+    cuda.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+    cuda.cuDriverGetVersion(&driverVersion);
+    CUcontext context;
+    cuda.check(cuda.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
+    cuda.check(cuda.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    std::string chip = "sm_" + std::to_string(major * 10 + minor);
+    std::cout << "device: " << name << " (" << chip << "), driver " << driverVersion << "\n";
+
+    report << "  \"device\": " << json(name) << ",\n  \"chip\": " << json(chip)
+           << ",\n  \"driver\": " << driverVersion << ",\n  \"flashjit\": " << json(version())
+           << ",\n  \"cases\": [\n";
+    inList = true;
+    std::map<std::string, LoadedKernel> kernels;
+    unsigned seed = 0;
+    for (const Case &c : correctnessCases(quick)) {
+      KernelConfig config = defaultConfig(c.spec, chip);
+      std::string key = c.spec.name() + config.str();
+      if (!kernels.count(key))
+        kernels[key] = load(c.spec, config);
+      const LoadedKernel &kernel = kernels[key];
+      AttentionData data = randomAttentionData(c.spec, c.shape, ++seed);
+      DeviceProblem problem(data);
+      problem.poison();
+      problem.launch(kernel);
+      cuda.check(cuda.cuCtxSynchronize(), "running the kernel");
+      std::vector<float> output, lse;
+      problem.fetch(output, lse);
+      std::vector<int64_t> rows;
+      if (c.sampledRows) {
+        std::mt19937 generator(seed);
+        std::uniform_int_distribution<int64_t> pick(0, data.lseElements() - 1);
+        for (int i = 0; i < c.sampledRows; ++i)
+          rows.push_back(pick(generator));
+      }
+      CheckReport check = compareWithReference(data, output, lse, rows);
+      ++total;
+      failures += check.passed ? 0 : 1;
+      const ProblemShape &s = data.shape;
+      std::cout << (check.passed ? "PASS " : "FAIL ") << c.spec.name() << " b" << s.batch << " h" << s.heads
+                << "/" << s.kv_heads << " q" << s.seqlen_q << " k" << s.seqlen_k << " " << layoutName(s.layout)
+                << ": rel " << check.rel_error << ", lse rel " << check.lse_rel_error << ", rows "
+                << check.rows_checked << " (empty " << check.empty_rows << ", wrong " << check.empty_rows_wrong
+                << "), NaN " << check.nan_count << "\n";
+      report << (total > 1 ? ",\n" : "") << "    {\"kernel\": " << json(c.spec.name())
+             << ", \"config\": " << json(config.str().substr(14)) << ", \"batch\": " << s.batch
+             << ", \"heads\": " << s.heads << ", \"kv_heads\": " << s.kv_heads << ", \"seqlen_q\": " << s.seqlen_q
+             << ", \"seqlen_k\": " << s.seqlen_k << ", \"layout\": " << json(layoutName(s.layout))
+             << ", \"scale\": " << s.softmax_scale << ", \"rows_checked\": " << check.rows_checked
+             << ", \"empty_rows\": " << check.empty_rows << ", \"empty_rows_wrong\": " << check.empty_rows_wrong
+             << ", \"nan\": " << check.nan_count << ", \"rel_error\": " << check.rel_error
+             << ", \"lse_rel_error\": " << check.lse_rel_error << ", \"tolerance\": " << check.tolerance
+             << ", \"passed\": " << (check.passed ? "true" : "false") << "}";
+    }
+    report << "\n  ],\n  \"compile\": [\n";
+    bool first = true;
+    for (auto &[key, kernel] : kernels) {
+      report << (first ? "" : ",\n") << "    {\"kernel\": " << json(kernel.compiled.name)
+             << ", \"compile_ms\": " << kernel.compiled.compile_ms << ", \"driver_load_ms\": " << kernel.load_ms
+             << "}";
+      first = false;
+    }
+
+    // Throughput on the papers' grid point: 16k tokens, hidden 2048, seqlen 4096, bf16 (not a pass/fail
+    // criterion; the benchmark issue owns the full grid).
+    report << "\n  ],\n  \"timing\": [\n";
+    first = true;
+    for (int headDim : {64, 128})
+      for (Causal causal : {Causal::none, Causal::bottom_right}) {
+        AttentionSpec spec{headDim, DType::bf16, causal, false};
+        ProblemShape shape{4, 2048 / headDim, 0, 4096, 4096, 0, Layout::BSHD};
+        KernelConfig config = defaultConfig(spec, chip);
+        LoadedKernel kernel = load(spec, config);
+        AttentionData data = randomAttentionData(spec, shape, 99);
+        DeviceProblem problem(data);
+        CUevent start, stop;
+        cuda.check(cuda.cuEventCreate(&start, 0), "cuEventCreate");
+        cuda.check(cuda.cuEventCreate(&stop, 0), "cuEventCreate");
+        std::vector<float> times;
+        for (int i = 0; i < 3; ++i)
+          problem.launch(kernel);
+        for (int i = 0; i < 20; ++i) {
+          cuda.cuEventRecord(start, nullptr);
+          problem.launch(kernel);
+          cuda.cuEventRecord(stop, nullptr);
+          cuda.check(cuda.cuEventSynchronize(stop), "timing the kernel");
+          float ms = 0;
+          cuda.cuEventElapsedTime(&ms, start, stop);
+          times.push_back(ms);
+        }
+        std::sort(times.begin(), times.end());
+        double median = times[times.size() / 2];
+        double flops = 4.0 * shape.batch * shape.heads * double(shape.seqlen_q) * shape.seqlen_k * headDim;
+        if (causal != Causal::none)
+          flops /= 2;
+        double tflops = flops / (median * 1e-3) / 1e12;
+        std::cout << "time " << spec.name() << " b" << shape.batch << " h" << shape.heads << " s4096: " << median
+                  << " ms, " << tflops << " TFLOP/s\n";
+        report << (first ? "" : ",\n") << "    {\"kernel\": " << json(spec.name()) << ", \"config\": "
+               << json(config.str().substr(14)) << ", \"batch\": " << shape.batch << ", \"heads\": " << shape.heads
+               << ", \"seqlen\": 4096, \"median_ms\": " << median << ", \"tflops\": " << tflops << "}";
+        first = false;
+        cuda.cuEventDestroy_v2(start);
+        cuda.cuEventDestroy_v2(stop);
+        cuda.cuModuleUnload(kernel.module);
+      }
+    report << "\n  ],\n";
+    inList = false;
+  } catch (const std::exception &error) {
+    std::cerr << "flashjit-gpu-check: " << error.what() << "\n";
+    report << (inList ? "\n  ],\n" : "") << "  \"error\": " << json(error.what()) << ",\n";
+    failures++;
+  }
+  report << "  \"passed\": " << total - (failures > total ? total : failures) << ",\n  \"failed\": " << failures
+         << "\n}\n";
+  std::ofstream(reportPath) << report.str();
+  std::cout << total - std::min(failures, total) << " passed, " << failures << " failed\n";
+  return failures ? 1 : 0;
+}
