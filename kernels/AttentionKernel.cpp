@@ -67,7 +67,9 @@ ModuleOp buildAttentionModule(MLIRContext &context, const AttentionSpec &spec, c
   argTypes.push_back(b.getF32Type());
   argLocs.push_back(NameLoc::get(b.getStringAttr("scale")));
 
-  Location loc = NameLoc::get(b.getStringAttr(spec.name()));
+  // Ops are located in the kernel (a file-like location named after it); only the arguments carry
+  // NameLocs, which print as their SSA names (%q, %k, ...).
+  Location loc = FileLineColLoc::get(&context, spec.name(), 0, 0);
   ModuleOp module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module.getBody());
   auto func = func::FuncOp::create(b, loc, spec.name(), b.getFunctionType(argTypes, {}));

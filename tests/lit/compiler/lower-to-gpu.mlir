@@ -1,0 +1,143 @@
+// flash-lower-to-gpu: the tile-level kernel at the causal stage (the input below, d = 16, one warp,
+// 16x16 blocks) becomes one thread's NVVM program.
+// RUN: flashjit-opt %s -split-input-file -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
+
+// The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
+// of query heads per key/value head, and the scale; dynamic shared memory holds one K and one V tile.
+// CHECK:       llvm.mlir.global external @flash_shared_memory() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+// CHECK-LABEL: llvm.func @attention_fwd_d16_bf16_causal_tl(
+// CHECK-SAME:    %[[Q:[^:]*]]: !llvm.ptr<1>, %[[K:[^:]*]]: !llvm.ptr<1>, %[[V:[^:]*]]: !llvm.ptr<1>, %[[O:[^:]*]]: !llvm.ptr<1>,
+// CHECK-SAME:    {{(%arg[0-9]+: i64, ){11}%arg[0-9]+: i64}},
+// CHECK-SAME:    %[[SQ:[^:]*]]: i32, %[[SK:[^:]*]]: i32, %[[GROUP:[^:]*]]: i32, %[[SCALE:[^:]*]]: f32)
+// CHECK-SAME:    flash.shared_memory = 1536 : i64
+// CHECK-SAME:    nvvm.kernel, nvvm.maxntid = array<i32: 32, 1, 1>, nvvm.minctasm = 1 : i32
+// The grid is (query blocks, heads, batch).
+// CHECK-DAG:   nvvm.read.ptx.sreg.tid.x
+// CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.x
+// CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.y
+// CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.z
+// The query tile's A operands come straight from global memory, 4 registers per 16 columns.
+// CHECK-COUNT-4: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
+// Full key blocks: no mask arithmetic.
+// CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// CHECK:         nvvm.barrier0
+// CHECK:         nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
+// CHECK:         nvvm.cp.async.commit.group
+// CHECK:         nvvm.cp.async.wait.group 0
+// CHECK:         nvvm.barrier0
+// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 2 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
+// CHECK:         nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK-NOT:     arith.cmpi sgt
+// CHECK:         nvvm.shfl.sync  bfly
+// CHECK:         llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK:         llvm.fptrunc %{{.*}} : vector<2xf32> to vector<2xbf16>
+// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 2 : i32
+// CHECK:         nvvm.mma.sync
+// CHECK:         scf.yield
+// Diagonal blocks: keys past seqlen_k or after the query (top-left) are set to -inf.
+// CHECK:       scf.for
+// CHECK:         arith.cmpi sge, %{{.*}}, %[[SK]] : i32
+// CHECK:         arith.cmpi sgt
+// CHECK:         arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK:         scf.yield
+// Normalisation sums the quad's partial row sums; rows past seqlen_q are not stored.
+// CHECK:       nvvm.shfl.sync  bfly
+// CHECK:       arith.divf
+// CHECK:       scf.if
+// CHECK:         llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<1>
+// CHECK:       llvm.return
+// CHECK-NOT:   flash.
+// CHECK-NOT:   func.func
+!data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
+module {
+  func.func @attention_fwd_d16_bf16_causal_tl(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32) attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 2, chip = "sm_80">} {
+    %cst = arith.constant dense<0.000000e+00> : vector<16x16xf32>
+    %cst_0 = arith.constant dense<0.000000e+00> : vector<16xf32>
+    %cst_1 = arith.constant dense<0xFF800000> : vector<16xf32>
+    %cst_2 = arith.constant 0.000000e+00 : bf16
+    %c16 = arith.constant 16 : index
+    %c2 = arith.constant 2 : index
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %dim = memref.dim %q, %c0 : !data
+    %dim_3 = memref.dim %q, %c1 : !data
+    %dim_4 = memref.dim %q, %c2 : !data
+    %dim_5 = memref.dim %k, %c1 : !data
+    %dim_6 = memref.dim %k, %c2 : !data
+    %0 = arith.ceildivui %dim_4, %c16 : index
+    %1 = arith.divui %dim_3, %dim_5 : index
+    scf.parallel (%arg5, %arg6, %arg7) = (%c0, %c0, %c0) to (%0, %dim_3, %dim) step (%c1, %c1, %c1) {
+      %2 = arith.divui %arg6, %1 : index
+      %3 = arith.muli %arg5, %c16 : index
+      %4 = vector.transfer_read %q[%arg7, %arg6, %3, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
+      %5 = arith.addi %3, %c16 : index
+      %6 = arith.minsi %5, %dim_4 : index
+      %7 = arith.addi %3, %c1 : index
+      %8 = arith.maxsi %7, %c0 : index
+      %9 = arith.minsi %dim_6, %8 : index
+      %10 = arith.maxsi %6, %c0 : index
+      %11 = arith.minsi %dim_6, %10 : index
+      %12 = arith.divui %9, %c16 : index
+      %13 = arith.muli %12, %c16 : index
+      %14 = arith.minsi %dim_6, %11 : index
+      %15 = arith.minsi %13, %14 : index
+      %16:3 = scf.for %arg8 = %c0 to %15 step %c16 iter_args(%arg9 = %cst, %arg10 = %cst_0, %arg11 = %cst_1) -> (vector<16x16xf32>, vector<16xf32>, vector<16xf32>) {
+        %19 = vector.transfer_read %k[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
+        %20 = flash.qk %4, %19 : vector<16x16xbf16>, vector<16x16xbf16> -> vector<16x16xf32>
+        %probs, %new_max, %new_sum, %correction = flash.online_softmax %20, %arg11, %arg10 scale %scale : vector<16x16xf32>, vector<16xf32>
+        %21 = arith.truncf %probs : vector<16x16xf32> to vector<16x16xbf16>
+        %22 = vector.transfer_read %v[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
+        %23 = flash.rescale %arg9 by %correction : vector<16x16xf32>, vector<16xf32>
+        %24 = flash.pv %21, %22, %23 : vector<16x16xbf16>, vector<16x16xbf16>, vector<16x16xf32>
+        scf.yield %24, %new_sum, %new_max : vector<16x16xf32>, vector<16xf32>, vector<16xf32>
+      }
+      %17:3 = scf.for %arg8 = %15 to %14 step %c16 iter_args(%arg9 = %16#0, %arg10 = %16#1, %arg11 = %16#2) -> (vector<16x16xf32>, vector<16xf32>, vector<16xf32>) {
+        %19 = vector.transfer_read %k[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
+        %20 = flash.qk %4, %19 : vector<16x16xbf16>, vector<16x16xbf16> -> vector<16x16xf32>
+        %21 = flash.mask %20 at [%3, %arg8] seqlens [%dim_4, %dim_6] causal(top_left) : vector<16x16xf32>
+        %probs, %new_max, %new_sum, %correction = flash.online_softmax %21, %arg11, %arg10 scale %scale : vector<16x16xf32>, vector<16xf32>
+        %22 = arith.truncf %probs : vector<16x16xf32> to vector<16x16xbf16>
+        %23 = vector.transfer_read %v[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
+        %24 = flash.rescale %arg9 by %correction : vector<16x16xf32>, vector<16xf32>
+        %25 = flash.pv %22, %23, %24 : vector<16x16xbf16>, vector<16x16xbf16>, vector<16x16xf32>
+        scf.yield %25, %new_sum, %new_max : vector<16x16xf32>, vector<16xf32>, vector<16xf32>
+      }
+      %output, %logsumexp = flash.normalize %17#0, %17#2, %17#1 scale %scale : vector<16x16xf32>, vector<16xf32>
+      %18 = arith.truncf %output : vector<16x16xf32> to vector<16x16xbf16>
+      vector.transfer_write %18, %o[%arg7, %arg6, %3, %c0] {in_bounds = [false, true]} : vector<16x16xbf16>, !data
+      scf.reduce 
+    }
+    return
+  }
+}
+
+// -----
+
+!rows = memref<?x?x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
+// expected-error @+1 {{cannot lower to the GPU: GPU kernels support f16 and bf16 data; f32 runs only in the interpreter}}
+func.func @f32_data(%q: !rows, %k: !rows, %v: !rows, %o: !rows, %scale: f32)
+    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
+  return
+}
+
+// -----
+
+!data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
+// expected-error @+1 {{cannot lower to the GPU: flash.attention: is problem-level IR; run the tiling passes first}}
+func.func @untiled(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
+    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
+  flash.attention %q, %k, %v scale %scale into %o : !data, !data, !data -> !data
+  return
+}
+
+// -----
+
+!data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
+// expected-error @+1 {{cannot lower to the GPU: flash.row_max: belongs to the two-pass form; run flash-fuse-online-softmax first}}
+func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
+    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
+  %s = arith.constant dense<0.0> : vector<16x16xf32>
+  %m = arith.constant dense<0.0> : vector<16xf32>
+  %m1 = flash.row_max %s, %m : vector<16x16xf32>, vector<16xf32>
+  return
+}
