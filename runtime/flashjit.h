@@ -132,4 +132,8 @@ FLASHJIT_API std::vector<AttentionSpec> defaultSpecs();
 /// A configuration that suits `spec` on `chip` until the autotuner picks a better one.
 FLASHJIT_API KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip);
 
+/// The default tuning space of `spec` on `chip`: the configurations the autotuner tries. Every one
+/// compiles to PTX that ptxas assembles without spilling (checked in CI).
+FLASHJIT_API std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::string &chip);
+
 } // namespace flashjit

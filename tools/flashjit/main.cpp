@@ -125,21 +125,27 @@ std::string ptxasSummary(const flashjit::tools::PtxasReport &report) {
          "/" + std::to_string(report.spillLoads) + " bytes";
 }
 
-/// The main job: compile every default kernel and summarise its PTX.
-int runKernels(const std::string &chip) {
-  std::cout << "flashjit " << flashjit::version() << ": default kernels for " << chip << "\n";
-  int failures = 0;
-  for (const flashjit::AttentionSpec &spec : flashjit::defaultSpecs()) {
-    flashjit::KernelConfig config = flashjit::defaultConfig(spec, chip);
+/// The main job: compile every default kernel (or, with `space`, every configuration of the default
+/// tuning space) and summarise its PTX. Fails if ptxas rejects a kernel or reports spills, and, with
+/// `requirePtxas`, if ptxas is missing.
+int runKernels(const std::string &chip, bool space, bool requirePtxas) {
+  std::cout << "flashjit " << flashjit::version() << ": " << (space ? "tuning space" : "default kernels")
+            << " for " << chip << "\n";
+  int failures = 0, count = 0;
+  for (const flashjit::AttentionSpec &spec : flashjit::defaultSpecs())
+    for (const flashjit::KernelConfig &config :
+         space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
     flashjit::CompiledKernel kernel = flashjit::compile(spec, config);
     flashjit::tools::PtxasReport ptxas = flashjit::tools::runPtxas(kernel.ptx, chip);
-    failures += ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads) ? 1 : 0;
+    ++count;
+    failures += (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads)) || (requirePtxas && !ptxas.ran);
     std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
               << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
               << " bytes of PTX, " << kernel.threads << " threads, " << kernel.shared_memory
               << " bytes of shared memory; " << ptxasSummary(ptxas) << "\n";
   }
-  std::cout << "Running the kernels on a GPU comes with the runtime.\n";
+  std::cout << count << " kernels, " << failures << " rejected by ptxas or spilling\n"
+            << "Running the kernels on a GPU comes with the runtime (scripts/gpu-run.sh runs the GPU check).\n";
   return failures ? 1 : 0;
 }
 
@@ -188,9 +194,12 @@ int main(int argc, char **argv) {
   app.require_subcommand(0, 1);
 
   std::string kernelsChip = "sm_80";
+  bool kernelsSpace = false, kernelsRequirePtxas = false;
   CLI::App *kernels = app.add_subcommand("kernels", "compile the default kernels and summarise their PTX");
   kernels->add_option("--chip", kernelsChip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a")
       ->capture_default_str();
+  kernels->add_flag("--tuning-space", kernelsSpace, "every configuration of the default tuning space");
+  kernels->add_flag("--require-ptxas", kernelsRequirePtxas, "fail if ptxas is not installed");
 
   KernelOptions irOptions;
   std::string stage = "flash";
@@ -224,7 +233,7 @@ int main(int argc, char **argv) {
 
   try {
     if (kernels->parsed())
-      return runKernels(kernelsChip);
+      return runKernels(kernelsChip, kernelsSpace, kernelsRequirePtxas);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())
