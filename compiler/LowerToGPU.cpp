@@ -15,9 +15,16 @@
 //   shared              a [block_n, D] K or V tile, copied to shared memory with cp.async and read by
 //                       ldmatrix (K as is, V transposed) as mma.sync B operands.
 //
+// K/V staging is a software pipeline of `stages` buffers across all key loops (the full-block loop and
+// the masked loop walk consecutive key blocks): before the first loop, blocks 0 .. stages-2 are copied;
+// at the top of the iteration for block t, the thread waits for block t's copy group, one barrier makes
+// it visible to every warp (and frees the buffer read in iteration t-1), and the copy of block
+// t + stages - 1 is issued into that freed buffer, so copies overlap the tensor-core work.
+//
 // Scalars (index values, the softmax scale) map to i32 and f32 values.
 #include "compiler/Passes.h"
 #include "dialects/FlashDialect.h"
+#include "dialects/KernelConfigRules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -55,10 +62,11 @@ struct Fragment {
 
 /// The kernel's fixed shape, from its configuration and its head dimension.
 struct Geometry {
-  int64_t blockM, blockN, headDim, warps, rowGroups; // rowGroups: 16-row groups per warp
+  int64_t blockM, blockN, headDim, warps, stages, rowGroups; // rowGroups: 16-row groups per warp
   int64_t threads() const { return 32 * warps; }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   int64_t sharedTileBytes() const { return blockN * sharedRowBytes(); }
+  int64_t sharedBytes() const { return sharedMemoryBytes(blockN, stages, headDim); }
 };
 
 /// Where a memref argument of the tile-level function went in the kernel's arguments.
@@ -91,6 +99,11 @@ private:
   DenseMap<Value, MemRefArg> memrefs;
   Value tid, lane, warp, group, quadLane, seqlenQ, seqlenK, kvGroup, sharedBase;
   Value gridY, gridZ;
+
+  // The K/V pipeline (see the file comment).
+  SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order
+  Value pipelineEnd;                // keys past this are never read
+  Value kvBatch, kvHead;            // which batch and key/value head the tiles come from
 
   LogicalResult fail(Operation *op, const Twine &message) {
     error = (op->getName().getStringRef() + ": " + message).str();
@@ -143,7 +156,10 @@ private:
   LogicalResult emitPV(flash::PVOp op);
   LogicalResult emitNormalize(flash::NormalizeOp op);
 
-  void copyTileToShared(const MemRefArg &memref, ValueRange indices, Value sharedTile);
+  void copyTileToShared(const MemRefArg &memref, Value firstRow, Value sharedTile);
+  void issueBlockCopy(Value blockStart);
+  Value bufferOf(Value blockStart, bool value);
+  LogicalResult startPipeline(scf::ForOp firstLoop);
   Value loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
   SmallVector<Value> flatten(ValueRange values);
@@ -173,7 +189,16 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.blockN = config.getBlockN();
   geometry.headDim = queryType.getShape().back();
   geometry.warps = config.getWarps();
+  geometry.stages = config.getStages();
   geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
+  int64_t limit = sharedMemoryLimit(config.getChip());
+  if (geometry.sharedBytes() > limit) {
+    error = "the configuration needs " + std::to_string(geometry.sharedBytes()) + " bytes of shared memory (" +
+            std::to_string(geometry.stages) + " stages of K and V tiles of " + std::to_string(geometry.blockN) +
+            " rows); " + config.getChip().str() + " allows " + std::to_string(limit) +
+            ": lower stages or block_n";
+    return {};
+  }
   if (geometry.headDim % 16 != 0) {
     error = "head_dim " + std::to_string(geometry.headDim) +
             " is not a multiple of 16, which the tensor-core path needs";
@@ -194,10 +219,9 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   // One block per SM is enough: without this ptxas caps registers to fit several blocks and spills.
   kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
   kernel->setAttr(flash::FlashDialect::kConfigAttrName, config);
-  int64_t sharedBytes = 2 * geometry.sharedTileBytes();
-  kernel->setAttr(flash::FlashDialect::kSharedMemoryAttrName, b.getI64IntegerAttr(sharedBytes));
+  kernel->setAttr(flash::FlashDialect::kSharedMemoryAttrName, b.getI64IntegerAttr(geometry.sharedBytes()));
 
-  // Dynamic shared memory: K and V tiles, each block_n rows of head_dim + 8 halves.
+  // Dynamic shared memory: `stages` pairs of K and V tiles, each block_n rows of head_dim + 8 halves.
   b.setInsertionPointToStart(moduleOp.getBody());
   if (!moduleOp.lookupSymbol("flash_shared_memory"))
     LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
@@ -236,6 +260,13 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   gridZ = NVVM::GridDimZOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
 
+  source.walk([&](scf::ForOp loop) {
+    for (auto read : loop.getBody()->getOps<vector::TransferReadOp>())
+      if (read.getBase() == source.getArgument(1)) {
+        keyLoops.push_back(loop);
+        break;
+      }
+  });
   if (failed(emitBlock(source.getBody().front()))) {
     kernel.erase();
     return {};
@@ -356,6 +387,8 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   for (Value init : loop.getInitArgs())
     if (!tiles.count(init))
       return fail(loop, "carries a value that is not a tile");
+  if (!keyLoops.empty() && loop == keyLoops.front() && failed(startPipeline(loop)))
+    return failure();
   SmallVector<Value> inits = flatten(loop.getInitArgs());
   Value lower = scalars[loop.getLowerBound()], upper = scalars[loop.getUpperBound()];
   Value step = scalars[loop.getStep()];
@@ -382,14 +415,13 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   return success();
 }
 
-/// Copies a [block_n, head_dim] tile starting at `indices` to shared memory with 16-byte cp.async;
+/// Copies the [block_n, head_dim] tile of keys from `firstRow` on to shared memory with 16-byte cp.async;
 /// rows past seqlen_k are zero-filled so that P·V never meets garbage.
-void KernelEmitter::copyTileToShared(const MemRefArg &memref, ValueRange indices, Value sharedTile) {
+void KernelEmitter::copyTileToShared(const MemRefArg &memref, Value firstRow, Value sharedTile) {
   const int64_t chunksPerRow = geometry.headDim / 8, chunks = geometry.blockN * chunksPerRow;
-  Value batchOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[0]]), memref.strides[0]);
-  Value headOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[1]]), memref.strides[1]);
+  Value batchOffset = arith::MulIOp::create(b, loc, toI64(kvBatch), memref.strides[0]);
+  Value headOffset = arith::MulIOp::create(b, loc, toI64(kvHead), memref.strides[1]);
   Value base = globalElement(memref.pointer, add(batchOffset, headOffset), element);
-  Value firstRow = scalars[indices[2]];
   Value lastRow = arith::SubIOp::create(b, loc, seqlenK, constI32(1));
   for (int64_t first = 0; first < chunks; first += geometry.threads()) {
     Value chunk = add(tid, constI32(first));
@@ -416,6 +448,48 @@ void KernelEmitter::copyTileToShared(const MemRefArg &memref, ValueRange indices
       copy();
     }
   }
+}
+
+/// The K (or V) buffer of the key block that starts at `blockStart`.
+Value KernelEmitter::bufferOf(Value blockStart, bool value) {
+  Value block = arith::DivUIOp::create(b, loc, blockStart, constI32(geometry.blockN));
+  Value slot = arith::RemUIOp::create(b, loc, block, constI32(geometry.stages));
+  Value offset = mul(slot, constI32(2 * geometry.sharedTileBytes()));
+  return sharedAt(sharedBase, add(offset, constI32(value ? geometry.sharedTileBytes() : 0)));
+}
+
+/// Copies the K and V tiles of the block at `blockStart` into its buffers if the block will be read,
+/// and closes a copy group either way (so that group counts stay in step with blocks).
+void KernelEmitter::issueBlockCopy(Value blockStart) {
+  auto needed = scf::IfOp::create(b, loc, lessThan(blockStart, pipelineEnd), /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&needed.getThenRegion().front());
+    copyTileToShared(memrefs[source.getArgument(1)], blockStart, bufferOf(blockStart, false));
+    copyTileToShared(memrefs[source.getArgument(2)], blockStart, bufferOf(blockStart, true));
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+/// Before the first key loop: where the keys end, which K/V head to read, and the first stages - 1 copies.
+LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
+  vector::TransferReadOp keyRead;
+  for (auto read : firstLoop.getBody()->getOps<vector::TransferReadOp>())
+    if (read.getBase() == source.getArgument(1))
+      keyRead = read;
+  ValueRange indices = keyRead.getIndices();
+  if (indices[2] != firstLoop.getInductionVar() || !scalars.count(indices[0]) || !scalars.count(indices[1]))
+    return fail(keyRead, "must read the key block of its loop, with batch and head fixed before the loops");
+  for (scf::ForOp loop : keyLoops)
+    if (!scalars.count(loop.getUpperBound()))
+      return fail(loop, "must have its bounds computed before the first key loop");
+  kvBatch = scalars[indices[0]];
+  kvHead = scalars[indices[1]];
+  pipelineEnd = scalars[keyLoops.back().getUpperBound()];
+  Value start = scalars[firstLoop.getLowerBound()];
+  for (int64_t s = 0; s + 1 < geometry.stages; ++s)
+    issueBlockCopy(add(start, constI32(s * geometry.blockN)));
+  return success();
 }
 
 /// Loads this thread's A-operand registers of the [block_m, head_dim] query tile from global memory.
@@ -458,17 +532,19 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
   } else {
     if (type.getDimSize(0) != geometry.blockN)
       return fail(op, "must read block_n key rows");
-    // K goes to the first tile of shared memory, V to the second. Every warp must be done with the
-    // previous contents before they are overwritten, and done copying before anyone reads.
+    if (!pipelineEnd)
+      return fail(op, "must be inside a key loop");
+    Value blockStart = scalars[op.getIndices()[2]];
     bool isKey = op.getBase() == source.getArgument(1);
     fragment.kind = Fragment::Kind::Shared;
-    fragment.shared = sharedAt(sharedBase, constI32(isKey ? 0 : geometry.sharedTileBytes()));
-    if (isKey)
+    fragment.shared = bufferOf(blockStart, !isKey);
+    if (isKey) {
+      // This block's copies are done once at most stages - 2 newer groups are pending; the barrier
+      // shows them to every warp and frees the buffer of the previous block for the next copy.
+      NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 2));
       NVVM::Barrier0Op::create(b, loc);
-    copyTileToShared(found->second, op.getIndices(), fragment.shared);
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
-    NVVM::Barrier0Op::create(b, loc);
+      issueBlockCopy(add(blockStart, constI32((geometry.stages - 1) * geometry.blockN)));
+    }
   }
   tiles[op.getResult()] = fragment;
   return success();

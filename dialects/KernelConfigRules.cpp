@@ -48,4 +48,18 @@ std::string headDimError(int64_t headDim) {
   return "";
 }
 
+int64_t sharedMemoryBytes(int64_t blockN, int64_t stages, int64_t headDim) {
+  return stages * 2 * blockN * (headDim + 8) * 2;
+}
+
+int64_t sharedMemoryLimit(std::string_view chip) {
+  if (chip == "sm_80")
+    return 163 * 1024;
+  if (chip == "sm_86" || chip == "sm_89")
+    return 99 * 1024;
+  if (chip == "sm_90" || chip == "sm_90a")
+    return 227 * 1024;
+  return 0;
+}
+
 } // namespace flashjit

@@ -1,4 +1,5 @@
 // The kernels the main job builds and the configuration each gets until the autotuner picks one.
+#include "dialects/KernelConfigRules.h"
 #include "runtime/flashjit.h"
 
 namespace flashjit {
@@ -26,20 +27,24 @@ KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip) {
 
 std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::string &chip) {
   // One 16-row group per warp (64 rows over 4 warps, 128 over 8) keeps Q, the scores and the output
-  // accumulator in registers; key blocks from 32 to 128, or to 64 for heads over 64 (128 spills).
+  // accumulator in registers; key blocks from 32 to 128, or to 64 for heads over 64 (128 spills);
+  // double or triple buffering of K and V where shared memory allows.
   std::vector<KernelConfig> space;
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}})
-    for (int blockN : {32, 64, 128}) {
-      if (blockN > 64 && spec.head_dim > 64)
-        continue;
-      KernelConfig config;
-      config.block_m = blockM;
-      config.block_n = blockN;
-      config.warps = warps;
-      config.stages = 2;
-      config.chip = chip;
-      space.push_back(config);
-    }
+    for (int blockN : {32, 64, 128})
+      for (int stages : {2, 3}) {
+        if (blockN > 64 && spec.head_dim > 64)
+          continue;
+        if (sharedMemoryBytes(blockN, stages, spec.head_dim) > sharedMemoryLimit(chip))
+          continue;
+        KernelConfig config;
+        config.block_m = blockM;
+        config.block_n = blockN;
+        config.warps = warps;
+        config.stages = stages;
+        config.chip = chip;
+        space.push_back(config);
+      }
   return space;
 }
 

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <vector>
@@ -174,12 +175,13 @@ struct DeviceProblem {
 struct Case {
   AttentionSpec spec;
   ProblemShape shape;
-  int sampledRows = 0; // 0: check every row
+  int sampledRows = 0;                // 0: check every row
+  std::optional<KernelConfig> config; // default: defaultConfig(spec, chip)
 };
 
 std::string layoutName(Layout layout) { return layout == Layout::BSHD ? "BSHD" : "BHSD"; }
 
-std::vector<Case> correctnessCases(bool quick) {
+std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
   std::vector<Case> cases;
   std::vector<std::pair<int, int>> lengths = {{1, 1},     {7, 7},     {64, 64},  {127, 129}, {129, 127},
                                               {128, 128}, {1, 1000},  {1000, 7}, {64, 1000}, {1000, 64},
@@ -218,6 +220,17 @@ std::vector<Case> correctnessCases(bool quick) {
       cases.push_back(big);
     }
   }
+  // Every configuration of the tuning space on shapes with tails, both alignments.
+  for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
+                             AttentionSpec{128, DType::f16, Causal::top_left, true},
+                             AttentionSpec{128, DType::bf16, Causal::none, true}})
+    for (const KernelConfig &config : tuningSpace(spec, chip)) {
+      Case c;
+      c.spec = spec;
+      c.shape = ProblemShape{2, 2, 1, 700, 333, 0, Layout::BHSD};
+      c.config = config;
+      cases.push_back(c);
+    }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};
@@ -281,8 +294,8 @@ int main(int argc, char **argv) {
     inList = true;
     std::map<std::string, LoadedKernel> kernels;
     unsigned seed = 0;
-    for (const Case &c : correctnessCases(quick)) {
-      KernelConfig config = defaultConfig(c.spec, chip);
+    for (const Case &c : correctnessCases(quick, chip)) {
+      KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
       std::string key = c.spec.name() + config.str();
       if (!kernels.count(key))
         kernels[key] = load(c.spec, config);
@@ -305,13 +318,13 @@ int main(int argc, char **argv) {
       ++total;
       failures += check.passed ? 0 : 1;
       const ProblemShape &s = data.shape;
-      std::cout << (check.passed ? "PASS " : "FAIL ") << c.spec.name() << " b" << s.batch << " h" << s.heads
+      std::cout << (check.passed ? "PASS " : "FAIL ") << c.spec.name() << " " << config.str().substr(14) << " b" << s.batch << " h" << s.heads
                 << "/" << s.kv_heads << " q" << s.seqlen_q << " k" << s.seqlen_k << " " << layoutName(s.layout)
                 << ": rel " << check.rel_error << ", lse rel " << check.lse_rel_error << ", rows "
                 << check.rows_checked << " (empty " << check.empty_rows << ", wrong " << check.empty_rows_wrong
                 << "), NaN " << check.nan_count << "\n";
       report << (total > 1 ? ",\n" : "") << "    {\"kernel\": " << json(c.spec.name())
-             << ", \"config\": " << json(config.str().substr(14)) << ", \"batch\": " << s.batch
+             << ", \"config\": " << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << s.batch
              << ", \"heads\": " << s.heads << ", \"kv_heads\": " << s.kv_heads << ", \"seqlen_q\": " << s.seqlen_q
              << ", \"seqlen_k\": " << s.seqlen_k << ", \"layout\": " << json(layoutName(s.layout))
              << ", \"scale\": " << s.softmax_scale << ", \"rows_checked\": " << check.rows_checked
@@ -337,7 +350,7 @@ int main(int argc, char **argv) {
       for (Causal causal : {Causal::none, Causal::bottom_right}) {
         AttentionSpec spec{headDim, DType::bf16, causal, false};
         ProblemShape shape{4, 2048 / headDim, 0, 4096, 4096, 0, Layout::BSHD};
-        KernelConfig config = defaultConfig(spec, chip);
+        for (const KernelConfig &config : tuningSpace(spec, chip)) {
         LoadedKernel kernel = load(spec, config);
         AttentionData data = randomAttentionData(spec, shape, 99);
         DeviceProblem problem(data);
@@ -362,15 +375,16 @@ int main(int argc, char **argv) {
         if (causal != Causal::none)
           flops /= 2;
         double tflops = flops / (median * 1e-3) / 1e12;
-        std::cout << "time " << spec.name() << " b" << shape.batch << " h" << shape.heads << " s4096: " << median
+        std::cout << "time " << spec.name() << " " << config.str().substr(14) << " b" << shape.batch << " h" << shape.heads << " s4096: " << median
                   << " ms, " << tflops << " TFLOP/s\n";
         report << (first ? "" : ",\n") << "    {\"kernel\": " << json(spec.name()) << ", \"config\": "
-               << json(config.str().substr(14)) << ", \"batch\": " << shape.batch << ", \"heads\": " << shape.heads
+               << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << shape.batch << ", \"heads\": " << shape.heads
                << ", \"seqlen\": 4096, \"median_ms\": " << median << ", \"tflops\": " << tflops << "}";
         first = false;
         cuda.cuEventDestroy_v2(start);
         cuda.cuEventDestroy_v2(stop);
         cuda.cuModuleUnload(kernel.module);
+        }
       }
     report << "\n  ],\n";
     inList = false;

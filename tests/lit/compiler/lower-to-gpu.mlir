@@ -3,13 +3,13 @@
 // RUN: flashjit-opt %s -split-input-file -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
-// of query heads per key/value head, and the scale; dynamic shared memory holds one K and one V tile.
+// of query heads per key/value head, and the scale; dynamic shared memory holds stages (2) K/V pairs.
 // CHECK:       llvm.mlir.global external @flash_shared_memory() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
 // CHECK-LABEL: llvm.func @attention_fwd_d16_bf16_causal_tl(
 // CHECK-SAME:    %[[Q:[^:]*]]: !llvm.ptr<1>, %[[K:[^:]*]]: !llvm.ptr<1>, %[[V:[^:]*]]: !llvm.ptr<1>, %[[O:[^:]*]]: !llvm.ptr<1>,
 // CHECK-SAME:    {{(%arg[0-9]+: i64, ){11}%arg[0-9]+: i64}},
 // CHECK-SAME:    %[[SQ:[^:]*]]: i32, %[[SK:[^:]*]]: i32, %[[GROUP:[^:]*]]: i32, %[[SCALE:[^:]*]]: f32)
-// CHECK-SAME:    flash.shared_memory = 1536 : i64
+// CHECK-SAME:    flash.shared_memory = 3072 : i64
 // CHECK-SAME:    nvvm.kernel, nvvm.maxntid = array<i32: 32, 1, 1>, nvvm.minctasm = 1 : i32
 // The grid is (query blocks, heads, batch).
 // CHECK-DAG:   nvvm.read.ptx.sreg.tid.x
@@ -18,13 +18,18 @@
 // CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.z
 // The query tile's A operands come straight from global memory, 4 registers per 16 columns.
 // CHECK-COUNT-4: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
-// Full key blocks: no mask arithmetic.
-// CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
-// CHECK:         nvvm.barrier0
+// The pipeline's prologue copies the first key block (stages - 1 = 1 block) before the loops.
+// CHECK:       scf.if
 // CHECK:         nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
-// CHECK:         nvvm.cp.async.commit.group
+// CHECK:       nvvm.cp.async.commit.group
+// Full key blocks: wait for this block, one barrier, prefetch the next block, compute; no mask.
+// CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK:         nvvm.cp.async.wait.group 0
-// CHECK:         nvvm.barrier0
+// CHECK-NEXT:    nvvm.barrier0
+// CHECK:         scf.if
+// CHECK:           nvvm.cp.async.shared.global
+// CHECK:         nvvm.cp.async.commit.group
+// CHECK-NOT:     nvvm.barrier0
 // CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 2 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
 // CHECK:         nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK-NOT:     arith.cmpi sgt
