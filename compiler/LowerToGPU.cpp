@@ -11,7 +11,9 @@
 //                       g + 8. The running sum stays a per-thread partial sum until flash.normalize adds
 //                       up the 4 threads of a quad (as FlashAttention-2 does).
 //   A operand           the [M, D] query tile: for each row group and 16-column slice, the 4 i32
-//                       registers of an mma.sync A operand, loaded once from global memory.
+//                       registers of an mma.sync A operand, copied once to shared memory with 16-byte
+//                       cp.async and read with ldmatrix.x4. The output tile leaves the same way:
+//                       registers -> shared memory -> 16-byte stores.
 //   shared              a [block_n, D] K or V tile, copied to shared memory with cp.async and read by
 //                       ldmatrix (K as is, V transposed) as mma.sync B operands.
 //
@@ -66,7 +68,7 @@ struct Geometry {
   int64_t threads() const { return 32 * warps; }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   int64_t sharedTileBytes() const { return blockN * sharedRowBytes(); }
-  int64_t sharedBytes() const { return sharedMemoryBytes(blockN, stages, headDim); }
+  int64_t sharedBytes() const { return sharedMemoryBytes(blockM, blockN, stages, headDim); }
 };
 
 /// Where a memref argument of the tile-level function went in the kernel's arguments.
@@ -156,7 +158,8 @@ private:
   LogicalResult emitPV(flash::PVOp op);
   LogicalResult emitNormalize(flash::NormalizeOp op);
 
-  void copyTileToShared(const MemRefArg &memref, Value firstRow, Value sharedTile);
+  Value sliceBase(const MemRefArg &memref, Value batch, Value head, Type elementType);
+  void copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows, Value sharedTile);
   void issueBlockCopy(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
@@ -415,23 +418,29 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   return success();
 }
 
-/// Copies the [block_n, head_dim] tile of keys from `firstRow` on to shared memory with 16-byte cp.async;
-/// rows past seqlen_k are zero-filled so that P·V never meets garbage.
-void KernelEmitter::copyTileToShared(const MemRefArg &memref, Value firstRow, Value sharedTile) {
-  const int64_t chunksPerRow = geometry.headDim / 8, chunks = geometry.blockN * chunksPerRow;
-  Value batchOffset = arith::MulIOp::create(b, loc, toI64(kvBatch), memref.strides[0]);
-  Value headOffset = arith::MulIOp::create(b, loc, toI64(kvHead), memref.strides[1]);
-  Value base = globalElement(memref.pointer, add(batchOffset, headOffset), element);
-  Value lastRow = arith::SubIOp::create(b, loc, seqlenK, constI32(1));
+/// The first element of the [seqlen, head_dim] slice of `memref` at (batch, head).
+Value KernelEmitter::sliceBase(const MemRefArg &memref, Value batch, Value head, Type elementType) {
+  Value batchOffset = arith::MulIOp::create(b, loc, toI64(batch), memref.strides[0]);
+  Value headOffset = arith::MulIOp::create(b, loc, toI64(head), memref.strides[1]);
+  return globalElement(memref.pointer, add(batchOffset, headOffset), elementType);
+}
+
+/// Copies `rows` rows of head_dim elements, from row `firstRow` of the slice at `base` (row stride
+/// `rowStride`), to shared memory with 16-byte cp.async. Rows at or past `limit` are zero-filled (so
+/// that P·V never meets garbage) and read nothing.
+void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows,
+                                     Value sharedTile) {
+  const int64_t chunksPerRow = geometry.headDim / 8, chunks = rows * chunksPerRow;
+  Value lastRow = arith::SubIOp::create(b, loc, limit, constI32(1));
   for (int64_t first = 0; first < chunks; first += geometry.threads()) {
     Value chunk = add(tid, constI32(first));
     auto copy = [&] {
       Value row = arith::DivUIOp::create(b, loc, chunk, constI32(chunksPerRow));
       Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
-      Value key = add(firstRow, row);
-      Value valid = lessThan(key, seqlenK);
-      Value clamped = minI32(key, lastRow);
-      Value offset = add(arith::MulIOp::create(b, loc, toI64(clamped), memref.strides[2]), toI64(column));
+      Value index = add(firstRow, row);
+      Value valid = lessThan(index, limit);
+      Value clamped = minI32(index, lastRow);
+      Value offset = add(arith::MulIOp::create(b, loc, toI64(clamped), rowStride), toI64(column));
       Value src = globalElement(base, offset, element);
       Value dst = sharedAt(sharedTile, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
       Value bytes = arith::SelectOp::create(b, loc, valid, constI32(16), constI32(0));
@@ -465,8 +474,11 @@ void KernelEmitter::issueBlockCopy(Value blockStart) {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&needed.getThenRegion().front());
-    copyTileToShared(memrefs[source.getArgument(1)], blockStart, bufferOf(blockStart, false));
-    copyTileToShared(memrefs[source.getArgument(2)], blockStart, bufferOf(blockStart, true));
+    for (bool value : {false, true}) {
+      const MemRefArg &memref = memrefs[source.getArgument(value ? 2 : 1)];
+      copyRowsToShared(sliceBase(memref, kvBatch, kvHead, element), memref.strides[2], blockStart, seqlenK,
+                       geometry.blockN, bufferOf(blockStart, value));
+    }
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
@@ -492,27 +504,33 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   return success();
 }
 
-/// Loads this thread's A-operand registers of the [block_m, head_dim] query tile from global memory.
-/// Rows past seqlen_q read the last row instead (their results are never stored).
+/// Loads this thread's A-operand registers of the [block_m, head_dim] query tile: a 16-byte cp.async
+/// copy to shared memory (rows past seqlen_q zero-filled), then one ldmatrix.x4 per 16x16 sub-tile.
+/// The staging area is the start of shared memory, free again once every warp has its registers.
 Value KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs) {
-  Value batchOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[0]]), memref.strides[0]);
-  Value headOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[1]]), memref.strides[1]);
-  Value base = globalElement(memref.pointer, add(batchOffset, headOffset), element);
-  Value lastRow = arith::SubIOp::create(b, loc, seqlenQ, constI32(1));
+  Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
+  copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, sharedBase);
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  NVVM::Barrier0Op::create(b, loc);
   const int64_t slices = geometry.headDim / 16;
+  auto quadType = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
+  // Lane l points at row l % 16, columns 8·(l / 16) of the 16x16 sub-tile: matrices a0..a3 in order.
+  Value laneRow = add(mul(warp, constI32(16 * geometry.rowGroups)), arith::RemUIOp::create(b, loc, lane, constI32(16)));
+  Value laneOffset = add(mul(laneRow, constI32(geometry.sharedRowBytes())),
+                         mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)));
   regs.assign(geometry.rowGroups * slices * 4, Value());
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
-    for (int64_t half = 0; half < 2; ++half) {
-      Value row = minI32(add(scalars[indices[2]], tileRow(r, half)), lastRow);
-      Value rowPointer = globalElement(base, arith::MulIOp::create(b, loc, toI64(row), memref.strides[2]), element);
-      for (int64_t kk = 0; kk < slices; ++kk)
-        for (int64_t upper = 0; upper < 2; ++upper) {
-          Value column = add(mul(quadLane, constI32(2)), constI32(kk * 16 + upper * 8));
-          Value pointer = globalElement(rowPointer, toI64(column), element);
-          // a0: (row g, k), a1: (row g + 8, k), a2: (row g, k + 8), a3: (row g + 8, k + 8)
-          regs[(r * slices + kk) * 4 + upper * 2 + half] = LLVM::LoadOp::create(b, loc, i32, pointer, 4);
-        }
+    for (int64_t kk = 0; kk < slices; ++kk) {
+      Value address = sharedAt(sharedBase, add(laneOffset, constI32(r * 16 * geometry.sharedRowBytes() + kk * 32)));
+      Value quad = NVVM::LdMatrixOp::create(b, loc, quadType, address, 4, NVVM::MMALayout::row,
+                                            NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
+                                            NVVM::LdStMatrixEltType::B16);
+      for (int64_t e = 0; e < 4; ++e)
+        regs[(r * slices + kk) * 4 + e] = LLVM::ExtractValueOp::create(b, loc, quad, e);
     }
+  // The K/V copies reuse these bytes: every warp must have read its fragments first.
+  NVVM::Barrier0Op::create(b, loc);
   return base;
 }
 
@@ -773,13 +791,11 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
     return fail(op, "must write a tile to a kernel argument");
   const MemRefArg &memref = found->second;
   ValueRange indices = op.getIndices();
-  Value batchOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[0]]), memref.strides[0]);
-  Value headOffset = arith::MulIOp::create(b, loc, toI64(scalars[indices[1]]), memref.strides[1]);
   Value q0 = scalars[indices[2]];
 
   if (fragment->second.kind == Fragment::Kind::Rows) {
     // logsumexp: [batch, heads, seqlen_q] with contiguous rows; the first thread of each quad writes.
-    Value base = globalElement(memref.pointer, add(batchOffset, headOffset), f32);
+    Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], f32);
     Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, quadLane, constI32(0));
     for (int64_t r = 0; r < geometry.rowGroups; ++r)
       for (int64_t half = 0; half < 2; ++half) {
@@ -795,21 +811,38 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
 
   if (!fragment->second.packed)
     return fail(op, "must write a tile converted to the output's element type");
-  Value base = globalElement(memref.pointer, add(batchOffset, headOffset), element);
+  // Registers -> shared memory (row-major, padded rows) -> 16-byte stores of the rows below seqlen_q.
+  // The first barrier waits until every warp is done with the last K/V tiles in these bytes.
+  NVVM::Barrier0Op::create(b, loc);
   const int64_t columnTiles = fragment->second.cols / 8;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
-      Value row = add(q0, tileRow(r, half));
-      auto guarded = scf::IfOp::create(b, loc, lessThan(row, seqlenQ), /*withElse=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&guarded.getThenRegion().front());
-      Value rowPointer = globalElement(base, arith::MulIOp::create(b, loc, toI64(row), memref.strides[2]), element);
+      Value rowOffset = mul(tileRow(r, half), constI32(geometry.sharedRowBytes()));
       for (int64_t j = 0; j < columnTiles; ++j) {
         Value column = add(mul(quadLane, constI32(2)), constI32(j * 8));
         LLVM::StoreOp::create(b, loc, fragment->second.regs[(r * columnTiles + j) * 2 + half],
-                              globalElement(rowPointer, toI64(column), element), 4);
+                              sharedAt(sharedBase, add(rowOffset, mul(column, constI32(2)))), 4);
       }
     }
+  NVVM::Barrier0Op::create(b, loc);
+  Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
+  const int64_t chunksPerRow = geometry.headDim / 8, chunks = geometry.blockM * chunksPerRow;
+  auto chunkType = VectorType::get({4}, i32);
+  for (int64_t first = 0; first < chunks; first += geometry.threads()) {
+    Value chunk = add(tid, constI32(first));
+    Value row = arith::DivUIOp::create(b, loc, chunk, constI32(chunksPerRow));
+    Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
+    Value store = lessThan(add(q0, row), seqlenQ);
+    if (first + geometry.threads() > chunks)
+      store = arith::AndIOp::create(b, loc, store, lessThan(chunk, constI32(chunks)));
+    auto guarded = scf::IfOp::create(b, loc, store, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&guarded.getThenRegion().front());
+    Value staged = sharedAt(sharedBase, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
+    Value values = LLVM::LoadOp::create(b, loc, chunkType, staged, 16);
+    Value offset = add(arith::MulIOp::create(b, loc, toI64(add(q0, row)), memref.strides[2]), toI64(column));
+    LLVM::StoreOp::create(b, loc, values, globalElement(base, offset, element), 16);
+  }
   return success();
 }
 

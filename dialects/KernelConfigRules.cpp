@@ -48,8 +48,9 @@ std::string headDimError(int64_t headDim) {
   return "";
 }
 
-int64_t sharedMemoryBytes(int64_t blockN, int64_t stages, int64_t headDim) {
-  return stages * 2 * blockN * (headDim + 8) * 2;
+int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t stages, int64_t headDim) {
+  const int64_t rowBytes = (headDim + 8) * 2;
+  return std::max(stages * 2 * blockN * rowBytes, blockM * rowBytes);
 }
 
 int64_t sharedMemoryLimit(std::string_view chip) {

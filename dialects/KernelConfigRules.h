@@ -21,8 +21,9 @@ std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int
 std::string headDimError(int64_t headDim);
 
 /// Bytes of shared memory the sm_80 path needs: `stages` buffers of one K and one V tile, each
-/// block_n rows of head_dim + 8 16-bit elements (the padding keeps ldmatrix free of bank conflicts).
-int64_t sharedMemoryBytes(int64_t blockN, int64_t stages, int64_t headDim);
+/// block_n rows of head_dim + 8 16-bit elements (the padding keeps ldmatrix free of bank conflicts),
+/// or, if larger, the block_m-row tile that stages Q in and O out (it reuses the same bytes).
+int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t stages, int64_t headDim);
 
 /// The most shared memory one thread block may use on `chip` (0 for an unknown chip).
 int64_t sharedMemoryLimit(std::string_view chip);

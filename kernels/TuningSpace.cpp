@@ -35,7 +35,7 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
       for (int stages : {2, 3}) {
         if (blockN > 64 && spec.head_dim > 64)
           continue;
-        if (sharedMemoryBytes(blockN, stages, spec.head_dim) > sharedMemoryLimit(chip))
+        if (sharedMemoryBytes(blockM, blockN, stages, spec.head_dim) > sharedMemoryLimit(chip))
           continue;
         KernelConfig config;
         config.block_m = blockM;

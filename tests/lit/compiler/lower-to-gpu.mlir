@@ -16,8 +16,13 @@
 // CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.x
 // CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.y
 // CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.z
-// The query tile's A operands come straight from global memory, 4 registers per 16 columns.
-// CHECK-COUNT-4: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr<1> -> i32
+// The query tile goes through shared memory: 16-byte cp.async, then one ldmatrix.x4 per 16x16 sub-tile.
+// CHECK:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg
+// CHECK:       nvvm.cp.async.commit.group
+// CHECK-NEXT:  nvvm.cp.async.wait.group 0
+// CHECK-NEXT:  nvvm.barrier0
+// CHECK:       nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
+// CHECK:       nvvm.barrier0
 // The pipeline's prologue copies the first key block (stages - 1 = 1 block) before the loops.
 // CHECK:       scf.if
 // CHECK:         nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
@@ -45,11 +50,16 @@
 // CHECK:         arith.cmpi sgt
 // CHECK:         arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
 // CHECK:         scf.yield
-// Normalisation sums the quad's partial row sums; rows past seqlen_q are not stored.
+// Normalisation sums the quad's partial row sums; the output goes to shared memory, then out in
+// 16-byte stores of the rows below seqlen_q.
 // CHECK:       nvvm.shfl.sync  bfly
 // CHECK:       arith.divf
+// CHECK:       nvvm.barrier0
+// CHECK:       llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<3>
+// CHECK:       nvvm.barrier0
 // CHECK:       scf.if
-// CHECK:         llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<1>
+// CHECK:         llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr<3> -> vector<4xi32>
+// CHECK:         llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<1>
 // CHECK:       llvm.return
 // CHECK-NOT:   flash.
 // CHECK-NOT:   func.func
