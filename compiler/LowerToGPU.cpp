@@ -165,6 +165,7 @@ private:
   LogicalResult startPipeline(scf::ForOp firstLoop);
   Value loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
+  SmallVector<Value> loadMatrices(Value address, int count, NVVM::MMALayout layout);
   SmallVector<Value> flatten(ValueRange values);
 };
 
@@ -514,7 +515,6 @@ Value KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indice
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   NVVM::Barrier0Op::create(b, loc);
   const int64_t slices = geometry.headDim / 16;
-  auto quadType = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
   // Lane l points at row l % 16, columns 8·(l / 16) of the 16x16 sub-tile: matrices a0..a3 in order.
   Value laneRow = add(mul(warp, constI32(16 * geometry.rowGroups)), arith::RemUIOp::create(b, loc, lane, constI32(16)));
   Value laneOffset = add(mul(laneRow, constI32(geometry.sharedRowBytes())),
@@ -523,11 +523,8 @@ Value KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indice
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t kk = 0; kk < slices; ++kk) {
       Value address = sharedAt(sharedBase, add(laneOffset, constI32(r * 16 * geometry.sharedRowBytes() + kk * 32)));
-      Value quad = NVVM::LdMatrixOp::create(b, loc, quadType, address, 4, NVVM::MMALayout::row,
-                                            NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
-                                            NVVM::LdStMatrixEltType::B16);
-      for (int64_t e = 0; e < 4; ++e)
-        regs[(r * slices + kk) * 4 + e] = LLVM::ExtractValueOp::create(b, loc, quad, e);
+      SmallVector<Value> quad = loadMatrices(address, 4, NVVM::MMALayout::row);
+      std::copy(quad.begin(), quad.end(), regs.begin() + (r * slices + kk) * 4);
     }
   // The K/V copies reuse these bytes: every warp must have read its fragments first.
   NVVM::Barrier0Op::create(b, loc);
@@ -568,6 +565,18 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
   return success();
 }
 
+/// ldmatrix of `count` 8x8 16-bit matrices from shared memory (col layout: transposed); one i32 each.
+SmallVector<Value> KernelEmitter::loadMatrices(Value address, int count, NVVM::MMALayout layout) {
+  auto type = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(count, i32));
+  Value matrices = NVVM::LdMatrixOp::create(b, loc, type, address, count, layout,
+                                            NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
+                                            NVVM::LdStMatrixEltType::B16);
+  SmallVector<Value> regs;
+  for (int e = 0; e < count; ++e)
+    regs.push_back(LLVM::ExtractValueOp::create(b, loc, matrices, e));
+  return regs;
+}
+
 void KernelEmitter::mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset) {
   auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
   SmallVector<Value> accumulators(c.begin() + offset, c.begin() + offset + 4);
@@ -596,7 +605,6 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Fragment scores;
   scores.cols = geometry.blockN;
   scores.regs.assign(geometry.rowGroups * columnTiles * 4, constF32(0));
-  auto pairType = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32});
   // ldmatrix.x2 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8 % 2).
   Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
   Value matrixHalf = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, constI32(8)), constI32(2));
@@ -604,11 +612,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   for (int64_t j = 0; j < columnTiles; ++j)
     for (int64_t kk = 0; kk < slices; ++kk) {
       Value address = sharedAt(key.shared, add(laneOffset, constI32(j * 8 * geometry.sharedRowBytes() + kk * 32)));
-      Value pair = NVVM::LdMatrixOp::create(b, loc, pairType, address, 2, NVVM::MMALayout::row,
-                                            NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
-                                            NVVM::LdStMatrixEltType::B16);
-      SmallVector<Value> bRegs = {LLVM::ExtractValueOp::create(b, loc, pair, 0),
-                                  LLVM::ExtractValueOp::create(b, loc, pair, 1)};
+      SmallVector<Value> bRegs = loadMatrices(address, 2, NVVM::MMALayout::row);
       for (int64_t r = 0; r < geometry.rowGroups; ++r) {
         ValueRange a(ArrayRef<Value>(query.regs).slice((r * slices + kk) * 4, 4));
         mma(a, bRegs, scores.regs, (r * columnTiles + j) * 4);
@@ -730,18 +734,13 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
   Fragment result = tiles[op.getAccumulator()];
   const int64_t keySlices = geometry.blockN / 16, outputTiles = geometry.headDim / 8;
   const int64_t probTiles = probs.cols / 8;
-  auto pairType = LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32});
   // ldmatrix.x2.trans address of this lane: key row kk·16 + lane % 16, head-dim columns jd·8.
   Value laneOffset = mul(arith::RemUIOp::create(b, loc, lane, constI32(16)), constI32(geometry.sharedRowBytes()));
   for (int64_t jd = 0; jd < outputTiles; ++jd)
     for (int64_t kk = 0; kk < keySlices; ++kk) {
       Value address =
           sharedAt(value.shared, add(laneOffset, constI32(kk * 16 * geometry.sharedRowBytes() + jd * 16)));
-      Value pair = NVVM::LdMatrixOp::create(b, loc, pairType, address, 2, NVVM::MMALayout::col,
-                                            NVVM::LdStMatrixShapeAttr::get(b.getContext(), 8, 8),
-                                            NVVM::LdStMatrixEltType::B16);
-      SmallVector<Value> bRegs = {LLVM::ExtractValueOp::create(b, loc, pair, 0),
-                                  LLVM::ExtractValueOp::create(b, loc, pair, 1)};
+      SmallVector<Value> bRegs = loadMatrices(address, 2, NVVM::MMALayout::col);
       for (int64_t r = 0; r < geometry.rowGroups; ++r) {
         // The accumulator layout of S, packed, is the A operand of P·V: no shuffle needed.
         auto p = [&](int64_t tile, int64_t pairIndex) { return probs.regs[(r * probTiles + tile) * 2 + pairIndex]; };
