@@ -1,4 +1,5 @@
-// flashjit: the command-line tool. `flashjit kernels` is the main job; `flashjit ir` prints one kernel.
+// flashjit: the command-line tool. `flashjit kernels` is the main job; `ir` prints a stage of one
+// kernel, `compile` writes its PTX (and every stage), `run --interpret` checks it on the CPU.
 #include "Ptxas.h"
 #include "runtime/flashjit.h"
 
