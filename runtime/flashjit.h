@@ -4,6 +4,7 @@
 
 #include "runtime/FlashjitExport.h"
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -55,7 +56,13 @@ struct KernelConfig {
 /// Every error flashjit reports: what is wrong and what is supported.
 class FLASHJIT_API Error : public std::runtime_error {
 public:
-  enum class Code { InvalidArgument, Unsupported, Internal };
+  enum class Code {
+    InvalidArgument, ///< a null or misaligned pointer, an inconsistent stride, a non-positive size
+    Unsupported,     ///< valid but not supported (yet): a head dimension, a configuration, a grid size
+    NoDevice,        ///< no CUDA driver, or no GPU it can use
+    DriverError,     ///< the CUDA driver failed (message has its error name); includes JIT logs
+    Internal         ///< a bug in flashjit
+  };
   Error(Code code, const std::string &message);
   Code code() const { return code_; }
 
@@ -90,6 +97,52 @@ struct CompiledKernel {
 
 /// Compiles a kernel to PTX in-process (LLVM's NVPTX backend). Throws Error on unsupported input.
 FLASHJIT_API CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config);
+
+/// Device pointers and element strides of one attention call. Strides are (batch, head, row) in elements;
+/// the head dimension is contiguous. Pointers must be 16-byte aligned and strides multiples of 8.
+struct AttentionArgs {
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  void *o = nullptr;
+  float *lse = nullptr; ///< [batch, heads, seqlen_q], contiguous; required when the spec writes lse
+  int batch = 1, heads = 1, kv_heads = 0, seqlen_q = 0, seqlen_k = 0; ///< kv_heads 0: same as heads
+  float softmax_scale = 0;                                              ///< 0: 1/sqrt(head_dim)
+  long long q_strides[3] = {}, k_strides[3] = {}, v_strides[3] = {}, o_strides[3] = {};
+};
+
+/// Throws Error(InvalidArgument or Unsupported) naming what is wrong with `args` for a kernel of `spec`.
+FLASHJIT_API void validate(const AttentionSpec &spec, const AttentionArgs &args);
+
+/// A compiled kernel loaded into a CUDA context, ready to launch on any stream of that context.
+class FLASHJIT_API Kernel {
+public:
+  /// Loads `compiled` into the calling thread's current CUDA context (or device 0's primary context if
+  /// none is current). The CUDA driver is loaded on first use with dlopen("libcuda.so.1").
+  static std::shared_ptr<Kernel> load(const AttentionSpec &spec, const CompiledKernel &compiled);
+  ~Kernel();
+  Kernel(const Kernel &) = delete;
+  Kernel &operator=(const Kernel &) = delete;
+
+  /// Validates `args` and launches the kernel on `stream` (a CUstream; null is the legacy default
+  /// stream). Asynchronous, like any CUDA launch.
+  void launch(const AttentionArgs &args, void *stream = nullptr) const;
+
+  const AttentionSpec &spec() const;
+  const CompiledKernel &compiled() const;
+
+private:
+  struct Impl;
+  explicit Kernel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The CUDA driver's version and device 0 (name, chip such as "sm_90", SM count); throws
+/// Error(NoDevice) when there is no driver or no GPU.
+struct DeviceInfo {
+  int driver_version = 0;
+  std::string name, chip;
+  int multiprocessors = 0;
+};
+FLASHJIT_API DeviceInfo deviceInfo();
 
 /// Memory layout of Q, K, V and O: [batch, seqlen, heads, head_dim] or [batch, heads, seqlen, head_dim].
 enum class Layout { BSHD, BHSD };

@@ -3,7 +3,7 @@
 // ones), times one large shape, and writes a JSON report.
 //
 //   flashjit-gpu-check --report gpu-report.json [--quick]
-#include "CudaDriver.h"
+#include "runtime/CudaDriver.h"
 #include "runtime/flashjit.h"
 #include "runtime/flashjit_testing.h"
 
@@ -20,7 +20,6 @@
 #include <vector>
 
 using namespace flashjit;
-using flashjit::gpu::CudaDriver;
 
 namespace {
 
@@ -81,32 +80,20 @@ std::vector<uint16_t> toDevice16(DType dtype, const std::vector<float> &values) 
   return bits;
 }
 
-/// A compiled kernel loaded into the current context.
+/// A kernel compiled and loaded through the public API, with the time each step took.
 struct LoadedKernel {
-  CompiledKernel compiled;
-  CUmodule module = nullptr;
-  CUfunction function = nullptr;
+  std::shared_ptr<Kernel> kernel;
   double load_ms = 0;
+  const CompiledKernel &compiled() const { return kernel->compiled(); }
 };
 
 LoadedKernel load(const AttentionSpec &spec, const KernelConfig &config) {
-  CudaDriver &cuda = CudaDriver::get();
-  LoadedKernel kernel;
-  kernel.compiled = compile(spec, config);
-  char log[8192] = {0};
-  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *values[] = {log, reinterpret_cast<void *>(uintptr_t(sizeof log))};
+  CompiledKernel compiled = compile(spec, config);
   auto start = std::chrono::steady_clock::now();
-  CUresult result = cuda.cuModuleLoadDataEx(&kernel.module, kernel.compiled.ptx.c_str(), 2, options, values);
-  if (result != CUDA_SUCCESS)
-    throw std::runtime_error("loading the PTX of " + spec.name() + " failed: " + log);
-  kernel.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  cuda.check(cuda.cuModuleGetFunction(&kernel.function, kernel.module, kernel.compiled.name.c_str()),
-             "cuModuleGetFunction");
-  cuda.check(cuda.cuFuncSetAttribute(kernel.function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                     kernel.compiled.shared_memory),
-             "cuFuncSetAttribute");
-  return kernel;
+  LoadedKernel loaded;
+  loaded.kernel = Kernel::load(spec, compiled);
+  loaded.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return loaded;
 }
 
 /// Device copies of one problem and the launch that computes it.
@@ -131,33 +118,25 @@ struct DeviceProblem {
     cuda.check(cuda.cuMemsetD8_v2(lse.pointer, 0xff, lse.bytes), "cuMemsetD8");
   }
 
-  void launch(const LoadedKernel &kernel) {
+  void launch(const LoadedKernel &loaded) {
     const ProblemShape &s = data.shape;
-    int64_t qs[3] = {data.qStrides[0], data.qStrides[1], data.qStrides[2]};
-    int64_t ks[3] = {data.kvStrides[0], data.kvStrides[1], data.kvStrides[2]};
-    int64_t lseStrides[2] = {int64_t(s.heads) * s.seqlen_q, s.seqlen_q};
-    int32_t seqlenQ = s.seqlen_q, seqlenK = s.seqlen_k, group = s.heads / s.kv_heads;
-    float scale = s.softmax_scale;
-    std::vector<void *> args = {&q.pointer, &k.pointer, &v.pointer, &o.pointer};
-    if (data.spec.logsumexp)
-      args.push_back(&lse.pointer);
-    for (int64_t *strides : {qs, ks, ks, qs})
-      for (int i = 0; i < 3; ++i)
-        args.push_back(&strides[i]);
-    if (data.spec.logsumexp) {
-      args.push_back(&lseStrides[0]);
-      args.push_back(&lseStrides[1]);
+    AttentionArgs args;
+    args.q = reinterpret_cast<const void *>(q.pointer);
+    args.k = reinterpret_cast<const void *>(k.pointer);
+    args.v = reinterpret_cast<const void *>(v.pointer);
+    args.o = reinterpret_cast<void *>(o.pointer);
+    args.lse = data.spec.logsumexp ? reinterpret_cast<float *>(lse.pointer) : nullptr;
+    args.batch = s.batch;
+    args.heads = s.heads;
+    args.kv_heads = s.kv_heads;
+    args.seqlen_q = s.seqlen_q;
+    args.seqlen_k = s.seqlen_k;
+    args.softmax_scale = s.softmax_scale;
+    for (int i = 0; i < 3; ++i) {
+      args.q_strides[i] = args.o_strides[i] = data.qStrides[i];
+      args.k_strides[i] = args.v_strides[i] = data.kvStrides[i];
     }
-    args.push_back(&seqlenQ);
-    args.push_back(&seqlenK);
-    args.push_back(&group);
-    args.push_back(&scale);
-    unsigned gridX = unsigned((s.seqlen_q + kernel.compiled.block_m - 1) / kernel.compiled.block_m);
-    CudaDriver &cuda = CudaDriver::get();
-    cuda.check(cuda.cuLaunchKernel(kernel.function, gridX, unsigned(s.heads), unsigned(s.batch),
-                                   unsigned(kernel.compiled.threads), 1, 1, unsigned(kernel.compiled.shared_memory),
-                                   nullptr, args.data(), nullptr),
-               "cuLaunchKernel");
+    loaded.kernel->launch(args);
   }
 
   void fetch(std::vector<float> &output, std::vector<float> &logsumexp) {
@@ -336,8 +315,8 @@ int main(int argc, char **argv) {
     report << "\n  ],\n  \"compile\": [\n";
     bool first = true;
     for (auto &[key, kernel] : kernels) {
-      report << (first ? "" : ",\n") << "    {\"kernel\": " << json(kernel.compiled.name)
-             << ", \"compile_ms\": " << kernel.compiled.compile_ms << ", \"driver_load_ms\": " << kernel.load_ms
+      report << (first ? "" : ",\n") << "    {\"kernel\": " << json(kernel.compiled().name)
+             << ", \"compile_ms\": " << kernel.compiled().compile_ms << ", \"driver_load_ms\": " << kernel.load_ms
              << "}";
       first = false;
     }
@@ -383,7 +362,6 @@ int main(int argc, char **argv) {
         first = false;
         cuda.cuEventDestroy_v2(start);
         cuda.cuEventDestroy_v2(stop);
-        cuda.cuModuleUnload(kernel.module);
         }
       }
     report << "\n  ],\n";

@@ -126,6 +126,19 @@ std::string ptxasSummary(const flashjit::tools::PtxasReport &report) {
          "/" + std::to_string(report.spillLoads) + " bytes";
 }
 
+/// `info`: the library, the CUDA driver and device 0, or why there is none.
+int runInfo() {
+  std::cout << "flashjit " << flashjit::version() << "\n";
+  try {
+    flashjit::DeviceInfo info = flashjit::deviceInfo();
+    std::cout << "CUDA driver: " << info.driver_version / 1000 << "." << info.driver_version % 1000 / 10 << "\n"
+              << "device 0: " << info.name << " (" << info.chip << ", " << info.multiprocessors << " SMs)\n";
+  } catch (const flashjit::Error &error) {
+    std::cout << "GPU: none (" << error.what() << ")\n";
+  }
+  return 0;
+}
+
 /// The main job: compile every default kernel (or, with `space`, every configuration of the default
 /// tuning space) and summarise its PTX. Fails if ptxas rejects a kernel or reports spills, and, with
 /// `requirePtxas`, if ptxas is missing.
@@ -223,6 +236,8 @@ int main(int argc, char **argv) {
   compileCommand->add_flag("--time", compileTime, "print the compile time");
   compileCommand->add_flag("--ptxas", compilePtxas, "assemble with ptxas -v and print registers and spills");
 
+  CLI::App *info = app.add_subcommand("info", "show the library version, the CUDA driver and the GPU");
+
   KernelOptions runKernel;
   ProblemOptions runShape;
   CLI::App *run = app.add_subcommand("run", "run one kernel on random inputs and check it against a "
@@ -245,6 +260,8 @@ int main(int argc, char **argv) {
     }
     if (run->parsed())
       return runProblem(runKernel, runShape);
+    if (info->parsed())
+      return runInfo();
     if (compileCommand->parsed())
       return runCompile(compileOptions, compileOutput, dumpDir, compileTime, compilePtxas);
   } catch (const flashjit::Error &error) {

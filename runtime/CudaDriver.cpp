@@ -1,0 +1,61 @@
+#include "runtime/CudaDriver.h"
+#include "runtime/flashjit.h"
+
+#include <dlfcn.h>
+
+#include <string>
+
+namespace flashjit {
+
+CudaDriver &CudaDriver::get() {
+  static CudaDriver driver = [] {
+    CudaDriver d;
+    void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!library)
+      throw Error(Error::Code::NoDevice,
+                  std::string("no CUDA driver: cannot load libcuda.so.1 (") + dlerror() + ")");
+#define FLASHJIT_RESOLVE(name)                                                                                 \
+  d.name = reinterpret_cast<decltype(d.name)>(dlsym(library, #name));                                          \
+  if (!d.name)                                                                                                 \
+    throw Error(Error::Code::NoDevice, "the CUDA driver is too old: it lacks " #name);
+    FLASHJIT_CUDA_FUNCTIONS(FLASHJIT_RESOLVE)
+#undef FLASHJIT_RESOLVE
+    CUresult result = d.cuInit(0);
+    if (result != CUDA_SUCCESS) {
+      const char *name = nullptr;
+      d.cuGetErrorName(result, &name);
+      throw Error(Error::Code::NoDevice, std::string("the CUDA driver cannot start: cuInit failed with ") +
+                                             (name ? name : "an unknown error") + " (" +
+                                             std::to_string(int(result)) + ")");
+    }
+    int devices = 0;
+    d.cuDeviceGetCount(&devices);
+    if (devices == 0)
+      throw Error(Error::Code::NoDevice, "the CUDA driver sees no GPU");
+    return d;
+  }();
+  return driver;
+}
+
+void CudaDriver::check(CUresult result, const char *what) const {
+  if (result == CUDA_SUCCESS)
+    return;
+  const char *name = nullptr, *text = nullptr;
+  cuGetErrorName(result, &name);
+  cuGetErrorString(result, &text);
+  throw Error(Error::Code::DriverError, std::string(what) + " failed: " + (name ? name : "unknown error") +
+                                            (text ? std::string(" (") + text + ")" : std::string()));
+}
+
+void CudaDriver::ensureContext() const {
+  CUcontext current = nullptr;
+  check(cuCtxGetCurrent(&current), "cuCtxGetCurrent");
+  if (current)
+    return;
+  CUdevice device;
+  check(cuDeviceGet(&device, 0), "cuDeviceGet");
+  check(cuDevicePrimaryCtxRetain(&current, device), "cuDevicePrimaryCtxRetain");
+  check(cuCtxSetCurrent(current), "cuCtxSetCurrent");
+}
+
+} // namespace flashjit

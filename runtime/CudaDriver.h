@@ -1,0 +1,33 @@
+// The CUDA driver API, loaded at run time with dlopen("libcuda.so.1"), so that flashjit (and every program
+// using it) starts on machines without a GPU and fails with a clear Error only when a GPU is needed.
+// cuda.h supplies the types; nothing links libcuda.
+#pragma once
+
+#include <cuda.h>
+
+namespace flashjit {
+
+struct CudaDriver {
+#define FLASHJIT_CUDA_FUNCTIONS(X)                                                                           \
+  X(cuInit) X(cuDriverGetVersion) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName)                       \
+  X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuCtxGetCurrent) X(cuCtxSetCurrent)                   \
+  X(cuModuleLoadDataEx) X(cuModuleGetFunction) X(cuModuleUnload) X(cuFuncSetAttribute) X(cuFuncGetAttribute)  \
+  X(cuMemAlloc_v2) X(cuMemFree_v2) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) X(cuMemsetD8_v2) X(cuLaunchKernel)   \
+  X(cuCtxSynchronize) X(cuGetErrorName) X(cuGetErrorString) X(cuEventCreate) X(cuEventRecord)                 \
+  X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventDestroy_v2)
+#define FLASHJIT_DECLARE(name) decltype(&::name) name = nullptr;
+  FLASHJIT_CUDA_FUNCTIONS(FLASHJIT_DECLARE)
+#undef FLASHJIT_DECLARE
+
+  /// Loads libcuda.so.1, resolves every entry point and initializes the driver; throws Error(NoDevice)
+  /// saying what is missing. Thread-safe; the driver loads once per process.
+  static CudaDriver &get();
+
+  /// Throws Error(DriverError) with `what` and the driver's name for `result` unless it is CUDA_SUCCESS.
+  void check(CUresult result, const char *what) const;
+
+  /// Makes sure the calling thread has a current context: device 0's primary context if none.
+  void ensureContext() const;
+};
+
+} // namespace flashjit

@@ -1,0 +1,157 @@
+// Loading compiled kernels into a CUDA context and launching them: argument checks, the driver's JIT, the
+// launch geometry.
+#include "runtime/CudaDriver.h"
+#include "runtime/flashjit.h"
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace flashjit {
+
+namespace {
+
+void require(bool ok, Error::Code code, const std::string &message) {
+  if (!ok)
+    throw Error(code, "attention arguments: " + message);
+}
+
+void checkPointer(const void *pointer, const char *name, uintptr_t alignment) {
+  require(pointer != nullptr, Error::Code::InvalidArgument, std::string(name) + " is null");
+  require(reinterpret_cast<uintptr_t>(pointer) % alignment == 0, Error::Code::InvalidArgument,
+          std::string(name) + " is not " + std::to_string(alignment) + "-byte aligned");
+}
+
+void checkStrides(const long long (&strides)[3], const char *name) {
+  static const char *const dims[] = {"batch", "head", "row"};
+  for (int i = 0; i < 3; ++i)
+    require(strides[i] > 0 && strides[i] % 8 == 0, Error::Code::InvalidArgument,
+            std::string(name) + " " + dims[i] + " stride = " + std::to_string(strides[i]) +
+                " must be a positive multiple of 8 elements (tiles move in 16-byte pieces)");
+}
+
+} // namespace
+
+void validate(const AttentionSpec &spec, const AttentionArgs &args) {
+  checkPointer(args.q, "q", 16);
+  checkPointer(args.k, "k", 16);
+  checkPointer(args.v, "v", 16);
+  checkPointer(args.o, "o", 16);
+  if (spec.logsumexp)
+    require(args.lse != nullptr, Error::Code::InvalidArgument,
+            "lse is null, but " + spec.name() + " writes the logsumexp; pass an lse buffer");
+  if (args.lse)
+    checkPointer(args.lse, "lse", 4);
+  for (auto [value, name] : {std::pair{args.batch, "batch"}, std::pair{args.heads, "heads"},
+                             std::pair{args.seqlen_q, "seqlen_q"}, std::pair{args.seqlen_k, "seqlen_k"}})
+    require(value > 0, Error::Code::InvalidArgument, std::string(name) + " = " + std::to_string(value) +
+                                                         " must be positive");
+  int kvHeads = args.kv_heads == 0 ? args.heads : args.kv_heads;
+  require(kvHeads > 0 && args.heads % kvHeads == 0, Error::Code::InvalidArgument,
+          "kv_heads = " + std::to_string(args.kv_heads) + " must be positive and divide heads = " +
+              std::to_string(args.heads));
+  require(args.softmax_scale == 0 || (args.softmax_scale > 0 && std::isfinite(args.softmax_scale)),
+          Error::Code::InvalidArgument,
+          "softmax_scale = " + std::to_string(args.softmax_scale) + " must be positive and finite (or 0)");
+  checkStrides(args.q_strides, "q");
+  checkStrides(args.k_strides, "k");
+  checkStrides(args.v_strides, "v");
+  checkStrides(args.o_strides, "o");
+  // The grid is (query blocks, heads, batch); y and z stop at 65535.
+  require(args.heads <= 65535, Error::Code::Unsupported,
+          "heads = " + std::to_string(args.heads) + " is more than the 65535 a launch supports");
+  require(args.batch <= 65535, Error::Code::Unsupported,
+          "batch = " + std::to_string(args.batch) + " is more than the 65535 a launch supports");
+}
+
+struct Kernel::Impl {
+  AttentionSpec spec;
+  CompiledKernel compiled;
+  CUmodule module = nullptr;
+  CUfunction function = nullptr;
+};
+
+Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Kernel::~Kernel() {
+  if (impl_ && impl_->module)
+    CudaDriver::get().cuModuleUnload(impl_->module);
+}
+
+const AttentionSpec &Kernel::spec() const { return impl_->spec; }
+const CompiledKernel &Kernel::compiled() const { return impl_->compiled; }
+
+std::shared_ptr<Kernel> Kernel::load(const AttentionSpec &spec, const CompiledKernel &compiled) {
+  CudaDriver &cuda = CudaDriver::get();
+  cuda.ensureContext();
+  auto impl = std::make_unique<Impl>();
+  impl->spec = spec;
+  impl->compiled = compiled;
+  std::vector<char> log(16384, 0);
+  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *values[] = {log.data(), reinterpret_cast<void *>(uintptr_t(log.size()))};
+  CUresult result = cuda.cuModuleLoadDataEx(&impl->module, compiled.ptx.c_str(), 2, options, values);
+  if (result != CUDA_SUCCESS) {
+    const char *name = nullptr;
+    cuda.cuGetErrorName(result, &name);
+    throw Error(Error::Code::DriverError, "the CUDA driver could not load the PTX of " + compiled.name +
+                                              " (" + (name ? name : "unknown error") + "):\n" + log.data());
+  }
+  std::shared_ptr<Kernel> kernel(new Kernel(std::move(impl)));
+  cuda.check(cuda.cuModuleGetFunction(&kernel->impl_->function, kernel->impl_->module, compiled.name.c_str()),
+             "cuModuleGetFunction");
+  cuda.check(cuda.cuFuncSetAttribute(kernel->impl_->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                     compiled.shared_memory),
+             "setting the kernel's dynamic shared memory");
+  return kernel;
+}
+
+void Kernel::launch(const AttentionArgs &args, void *stream) const {
+  validate(impl_->spec, args);
+  int32_t seqlenQ = args.seqlen_q, seqlenK = args.seqlen_k;
+  int32_t group = args.heads / (args.kv_heads == 0 ? args.heads : args.kv_heads);
+  float scale = args.softmax_scale == 0 ? 1.0f / std::sqrt(float(impl_->spec.head_dim)) : args.softmax_scale;
+  long long lseStrides[2] = {(long long)args.heads * args.seqlen_q, args.seqlen_q};
+  const void *pointers[] = {args.q, args.k, args.v, args.o, args.lse};
+  std::vector<void *> params;
+  for (int i = 0; i < (impl_->spec.logsumexp ? 5 : 4); ++i)
+    params.push_back(const_cast<void **>(&pointers[i]));
+  for (const long long *strides : {args.q_strides, args.k_strides, args.v_strides, args.o_strides})
+    for (int i = 0; i < 3; ++i)
+      params.push_back(const_cast<long long *>(&strides[i]));
+  if (impl_->spec.logsumexp) {
+    params.push_back(&lseStrides[0]);
+    params.push_back(&lseStrides[1]);
+  }
+  params.push_back(&seqlenQ);
+  params.push_back(&seqlenK);
+  params.push_back(&group);
+  params.push_back(&scale);
+  const CompiledKernel &c = impl_->compiled;
+  unsigned queryBlocks = unsigned((int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m);
+  CudaDriver &cuda = CudaDriver::get();
+  cuda.check(cuda.cuLaunchKernel(impl_->function, queryBlocks, unsigned(args.heads), unsigned(args.batch),
+                                 unsigned(c.threads), 1, 1, unsigned(c.shared_memory),
+                                 static_cast<CUstream>(stream), params.data(), nullptr),
+             ("launching " + c.name).c_str());
+}
+
+DeviceInfo deviceInfo() {
+  CudaDriver &cuda = CudaDriver::get();
+  DeviceInfo info;
+  cuda.check(cuda.cuDriverGetVersion(&info.driver_version), "cuDriverGetVersion");
+  CUdevice device;
+  cuda.check(cuda.cuDeviceGet(&device, 0), "cuDeviceGet");
+  char name[256] = {0};
+  cuda.check(cuda.cuDeviceGetName(name, sizeof name, device), "cuDeviceGetName");
+  info.name = name;
+  int major = 0, minor = 0;
+  cuda.check(cuda.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device), "cuDeviceGetAttribute");
+  cuda.check(cuda.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device), "cuDeviceGetAttribute");
+  cuda.check(cuda.cuDeviceGetAttribute(&info.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+             "cuDeviceGetAttribute");
+  info.chip = "sm_" + std::to_string(major * 10 + minor);
+  return info;
+}
+
+} // namespace flashjit
