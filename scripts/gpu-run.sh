@@ -12,6 +12,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
   > "$out/nvidia-smi.txt" 2>&1
 cat "$out/nvidia-smi.txt"
 chip=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1 | tr -d '.' | sed 's/^/sm_/')
+"$bin/flashjit" info 2>&1 | tee "$out/info.txt"
 "$bin/flashjit" kernels --chip "$chip" 2>&1 | tee "$out/kernels.txt"
 "$bin/flashjit-gpu-check" --report "$out/gpu-report.json" "$@" 2>&1 | tee "$out/gpu-check.log"
 exit "${PIPESTATUS[0]}"
