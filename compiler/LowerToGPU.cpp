@@ -114,7 +114,6 @@ private:
 
   // --- small builders -------------------------------------------------------------------------
   Value constI32(int64_t v) { return arith::ConstantIntOp::create(b, loc, i32, v); }
-  Value constI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, i64, v); }
   Value constF32(float v) { return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f32), APFloat(v)); }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
@@ -163,7 +162,7 @@ private:
   void issueBlockCopy(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
-  Value loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs);
+  void loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
   SmallVector<Value> loadMatrices(Value address, int count, NVVM::MMALayout layout);
   SmallVector<Value> flatten(ValueRange values);
@@ -508,7 +507,7 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
 /// Loads this thread's A-operand registers of the [block_m, head_dim] query tile: a 16-byte cp.async
 /// copy to shared memory (rows past seqlen_q zero-filled), then one ldmatrix.x4 per 16x16 sub-tile.
 /// The staging area is the start of shared memory, free again once every warp has its registers.
-Value KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs) {
+void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs) {
   Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
   copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, sharedBase);
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -528,7 +527,6 @@ Value KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indice
     }
   // The K/V copies reuse these bytes: every warp must have read its fragments first.
   NVVM::Barrier0Op::create(b, loc);
-  return base;
 }
 
 LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {

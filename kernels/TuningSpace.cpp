@@ -16,13 +16,7 @@ std::vector<AttentionSpec> defaultSpecs() {
 KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip) {
   // 16 query rows per warp (4 warps, 64 rows) keep Q, S and the accumulator in registers without
   // spilling; wide key blocks while the head is small.
-  KernelConfig config;
-  config.block_m = 64;
-  config.block_n = spec.head_dim <= 64 ? 128 : 64;
-  config.warps = 4;
-  config.stages = 2;
-  config.chip = chip;
-  return config;
+  return KernelConfig{64, spec.head_dim <= 64 ? 128 : 64, /*warps=*/4, /*stages=*/2, chip};
 }
 
 std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::string &chip) {
@@ -37,13 +31,7 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
           continue;
         if (sharedMemoryBytes(blockM, blockN, stages, spec.head_dim) > sharedMemoryLimit(chip))
           continue;
-        KernelConfig config;
-        config.block_m = blockM;
-        config.block_n = blockN;
-        config.warps = warps;
-        config.stages = stages;
-        config.chip = chip;
-        space.push_back(config);
+        space.push_back(KernelConfig{blockM, blockN, warps, stages, chip});
       }
   return space;
 }

@@ -9,13 +9,7 @@ using flashjit::KernelConfig;
 namespace {
 
 KernelConfig config(int blockM, int blockN, int warps, int stages, const std::string &chip = "sm_80") {
-  KernelConfig c;
-  c.block_m = blockM;
-  c.block_n = blockN;
-  c.warps = warps;
-  c.stages = stages;
-  c.chip = chip;
-  return c;
+  return KernelConfig{blockM, blockN, warps, stages, chip};
 }
 
 /// The message validate() throws for `c`, or "" if it accepts it.
