@@ -98,6 +98,26 @@ struct CompiledKernel {
 /// Compiles a kernel to PTX in-process (LLVM's NVPTX backend). Throws Error on unsupported input.
 FLASHJIT_API CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config);
 
+/// compile() behind a kernel cache: in memory, then on disk, where entries are keyed by flashjit's
+/// version, the spec and the configuration (chip included). The directory is $FLASHJIT_CACHE_DIR, else
+/// ~/.cache/flashjit; FLASHJIT_CACHE=0 turns the disk cache off. Writes are atomic (temporary file +
+/// rename); an entry whose checksum or size is wrong is removed and rebuilt. A hit never touches MLIR.
+/// Thread-safe: many threads may ask for one kernel at once; it compiles once.
+FLASHJIT_API CompiledKernel compileCached(const AttentionSpec &spec, const KernelConfig &config);
+
+struct CacheStats {
+  long compilations = 0;   ///< kernels compiled (cache misses)
+  long memory_hits = 0;
+  long disk_hits = 0;
+  long corrupt_entries = 0; ///< disk entries found damaged, removed and rebuilt
+  std::string directory;   ///< "" when the disk cache is off
+  long long disk_bytes = 0; ///< size of the entries on disk
+};
+FLASHJIT_API CacheStats cacheStats();
+
+/// Forgets the kernels held in memory (and the counters); with `disk`, also deletes the disk entries.
+FLASHJIT_API void clearCache(bool disk);
+
 /// Device pointers and element strides of one attention call. Strides are (batch, head, row) in elements;
 /// the head dimension is contiguous. Pointers must be 16-byte aligned and strides multiples of 8.
 struct AttentionArgs {

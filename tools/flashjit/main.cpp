@@ -129,6 +129,11 @@ std::string ptxasSummary(const flashjit::tools::PtxasReport &report) {
 /// `info`: the library, the CUDA driver and device 0, or why there is none.
 int runInfo() {
   std::cout << "flashjit " << flashjit::version() << "\n";
+  flashjit::CacheStats cache = flashjit::cacheStats();
+  if (cache.directory.empty())
+    std::cout << "kernel cache: memory only (FLASHJIT_CACHE=0)\n";
+  else
+    std::cout << "kernel cache: " << cache.directory << " (" << cache.disk_bytes << " bytes)\n";
   try {
     flashjit::DeviceInfo info = flashjit::deviceInfo();
     std::cout << "CUDA driver: " << info.driver_version / 1000 << "." << info.driver_version % 1000 / 10 << "\n"
@@ -236,7 +241,10 @@ int main(int argc, char **argv) {
   compileCommand->add_flag("--time", compileTime, "print the compile time");
   compileCommand->add_flag("--ptxas", compilePtxas, "assemble with ptxas -v and print registers and spills");
 
-  CLI::App *info = app.add_subcommand("info", "show the library version, the CUDA driver and the GPU");
+  CLI::App *info = app.add_subcommand("info", "show the library version, the kernel cache, the CUDA driver and the GPU");
+  CLI::App *cache = app.add_subcommand("cache", "manage the kernel cache");
+  CLI::App *cacheClear = cache->add_subcommand("clear", "delete every cached kernel");
+  cache->require_subcommand(1);
 
   KernelOptions runKernel;
   ProblemOptions runShape;
@@ -262,6 +270,12 @@ int main(int argc, char **argv) {
       return runProblem(runKernel, runShape);
     if (info->parsed())
       return runInfo();
+    if (cacheClear->parsed()) {
+      flashjit::clearCache(/*disk=*/true);
+      flashjit::CacheStats stats = flashjit::cacheStats();
+      std::cout << "kernel cache cleared: " << (stats.directory.empty() ? "memory only" : stats.directory) << "\n";
+      return 0;
+    }
     if (compileCommand->parsed())
       return runCompile(compileOptions, compileOutput, dumpDir, compileTime, compilePtxas);
   } catch (const flashjit::Error &error) {

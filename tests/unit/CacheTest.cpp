@@ -1,0 +1,170 @@
+// The kernel cache: memory and disk hits skip the compiler, damaged entries are rebuilt, writes are atomic,
+// FLASHJIT_CACHE=0 keeps the disk out, and concurrent requests for one kernel compile it once.
+#include "runtime/flashjit.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <unistd.h>
+
+using namespace flashjit;
+namespace fs = std::filesystem;
+
+namespace {
+
+class KernelCacheTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("flashjit-cache-test-" + std::to_string(getpid()) + "-" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    setenv("FLASHJIT_CACHE_DIR", dir.c_str(), 1);
+    unsetenv("FLASHJIT_CACHE");
+    clearCache(/*disk=*/false);
+  }
+  void TearDown() override {
+    clearCache(false);
+    fs::remove_all(dir);
+    unsetenv("FLASHJIT_CACHE_DIR");
+    unsetenv("FLASHJIT_CACHE");
+  }
+
+  std::vector<fs::path> entries() const {
+    std::vector<fs::path> files;
+    if (fs::exists(dir))
+      for (const auto &entry : fs::directory_iterator(dir))
+        files.push_back(entry.path());
+    return files;
+  }
+
+  fs::path dir;
+  AttentionSpec spec{64, DType::bf16, Causal::bottom_right, true};
+  KernelConfig config = KernelConfig{64, 32, 4, 2, "sm_80"};
+};
+
+} // namespace
+
+TEST_F(KernelCacheTest, MemoryThenDiskHitsSkipTheCompiler) {
+  CompiledKernel first = compileCached(spec, config);
+  EXPECT_EQ(cacheStats().compilations, 1);
+  ASSERT_EQ(entries().size(), 1u);
+  EXPECT_EQ(entries()[0].extension(), ".fjk");
+
+  CompiledKernel again = compileCached(spec, config);
+  EXPECT_EQ(cacheStats().compilations, 1);
+  EXPECT_EQ(cacheStats().memory_hits, 1);
+  EXPECT_EQ(again.ptx, first.ptx);
+
+  clearCache(false); // a new process: memory is empty, the disk is not
+  CompiledKernel fromDisk = compileCached(spec, config);
+  CacheStats stats = cacheStats();
+  EXPECT_EQ(stats.compilations, 0);
+  EXPECT_EQ(stats.disk_hits, 1);
+  EXPECT_EQ(fromDisk.ptx, first.ptx);
+  EXPECT_EQ(fromDisk.name, first.name);
+  EXPECT_EQ(fromDisk.shared_memory, first.shared_memory);
+  EXPECT_EQ(fromDisk.threads, first.threads);
+  EXPECT_EQ(fromDisk.block_m, first.block_m);
+  EXPECT_EQ(stats.directory, dir.string());
+  EXPECT_GT(stats.disk_bytes, (long long)first.ptx.size());
+}
+
+TEST_F(KernelCacheTest, AnotherConfigurationIsAnotherEntry) {
+  compileCached(spec, config);
+  KernelConfig other = config;
+  other.chip = "sm_90";
+  compileCached(spec, other);
+  EXPECT_EQ(cacheStats().compilations, 2);
+  EXPECT_EQ(entries().size(), 2u);
+}
+
+TEST_F(KernelCacheTest, CorruptedEntryIsRemovedAndRebuilt) {
+  CompiledKernel first = compileCached(spec, config);
+  fs::path entry = entries().at(0);
+  {
+    std::fstream file(entry, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-100, std::ios::end);
+    file.put('#'); // one byte of the PTX changes: the checksum no longer matches
+  }
+  clearCache(false);
+  CompiledKernel rebuilt = compileCached(spec, config);
+  CacheStats stats = cacheStats();
+  EXPECT_EQ(stats.corrupt_entries, 1);
+  EXPECT_EQ(stats.compilations, 1);
+  EXPECT_EQ(rebuilt.ptx, first.ptx);
+
+  clearCache(false);
+  compileCached(spec, config); // the rebuilt entry is good again
+  EXPECT_EQ(cacheStats().disk_hits, 1);
+}
+
+TEST_F(KernelCacheTest, TruncatedEntryIsRemovedAndRebuilt) {
+  compileCached(spec, config);
+  fs::path entry = entries().at(0);
+  fs::resize_file(entry, fs::file_size(entry) / 2);
+  clearCache(false);
+  compileCached(spec, config);
+  EXPECT_EQ(cacheStats().corrupt_entries, 1);
+  EXPECT_EQ(cacheStats().compilations, 1);
+}
+
+TEST_F(KernelCacheTest, GarbageEntryIsNeverTrusted) {
+  compileCached(spec, config);
+  fs::path entry = entries().at(0);
+  std::ofstream(entry, std::ios::trunc) << "not a cache entry";
+  clearCache(false);
+  CompiledKernel kernel = compileCached(spec, config);
+  EXPECT_EQ(cacheStats().corrupt_entries, 1);
+  EXPECT_NE(kernel.ptx.find(".entry"), std::string::npos);
+}
+
+TEST_F(KernelCacheTest, WritesLeaveNoTemporaryFiles) {
+  for (int blockN : {32, 64}) {
+    KernelConfig c = config;
+    c.block_n = blockN;
+    compileCached(spec, c);
+  }
+  for (const fs::path &file : entries())
+    EXPECT_EQ(file.extension(), ".fjk") << file;
+}
+
+TEST_F(KernelCacheTest, DiskCacheCanBeTurnedOff) {
+  setenv("FLASHJIT_CACHE", "0", 1);
+  compileCached(spec, config);
+  EXPECT_TRUE(entries().empty());
+  EXPECT_EQ(cacheStats().directory, "");
+  compileCached(spec, config); // memory still serves
+  EXPECT_EQ(cacheStats().compilations, 1);
+}
+
+TEST_F(KernelCacheTest, ConcurrentRequestsCompileOnce) {
+  std::vector<std::thread> threads;
+  std::vector<std::string> ptx(8);
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] { ptx[t] = compileCached(spec, config).ptx; });
+  for (std::thread &thread : threads)
+    thread.join();
+  EXPECT_EQ(cacheStats().compilations, 1);
+  for (const std::string &text : ptx)
+    EXPECT_EQ(text, ptx[0]);
+  EXPECT_EQ(entries().size(), 1u);
+}
+
+TEST_F(KernelCacheTest, FailuresAreNotCached) {
+  AttentionSpec f32{64, DType::f32};
+  EXPECT_THROW(compileCached(f32, config), Error);
+  EXPECT_THROW(compileCached(f32, config), Error);
+  EXPECT_EQ(cacheStats().compilations, 0);
+  EXPECT_TRUE(entries().empty());
+}
+
+TEST_F(KernelCacheTest, ClearingTheDiskRemovesEntries) {
+  compileCached(spec, config);
+  clearCache(true);
+  EXPECT_TRUE(entries().empty());
+  compileCached(spec, config);
+  EXPECT_EQ(cacheStats().compilations, 1);
+}
