@@ -23,6 +23,9 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace flashjit {
 
@@ -47,38 +50,20 @@ public:
       fail("the generated IR does not verify");
   }
 
-  /// Runs the passes that take the flash stage to `stage`.
+  /// Runs the stages after the one the IR is at, up to `stage`: each stage's passes, then a clean-up
+  /// (canonicalize, cse), so that each stage reads on its own whichever way it was reached.
   void lowerTo(Stage stage) {
-    PassManager pm(&context, ModuleOp::getOperationName());
-    auto cleanUp = [&] {
+    for (Stage next : allStages()) {
+      if (next <= reached || next > stage)
+        continue;
+      PassManager pm(&context, ModuleOp::getOperationName());
+      addPassesOf(next, pm);
       pm.addPass(createCanonicalizerPass());
       pm.addPass(createCSEPass());
-    };
-    if (stage >= Stage::tiled) {
-      pm.addPass(createTileAttention());
-      cleanUp();
+      if (failed(pm.run(*module)))
+        fail(std::string("lowering to the ") + toString(next) + " stage failed");
+      reached = next;
     }
-    if (stage >= Stage::fused) {
-      pm.addPass(createFuseOnlineSoftmax());
-      cleanUp();
-    }
-    if (stage >= Stage::causal) {
-      pm.addPass(createClassifyCausalBlocks());
-      cleanUp();
-    }
-    if (stage >= Stage::gpu) {
-      pm.addPass(createLowerToGPU());
-      cleanUp();
-    }
-    if (stage >= Stage::llvm) {
-      pm.addPass(createSCFToControlFlowPass());
-      pm.addPass(createArithToLLVMConversionPass());
-      pm.addPass(createConvertControlFlowToLLVMPass());
-      pm.addPass(createReconcileUnrealizedCastsPass());
-      cleanUp();
-    }
-    if (failed(pm.run(*module)))
-      fail(std::string("lowering to the ") + toString(stage) + " stage failed");
   }
 
   std::string print() {
@@ -108,6 +93,31 @@ public:
   }
 
 private:
+  static void addPassesOf(Stage stage, PassManager &pm) {
+    switch (stage) {
+    case Stage::flash:
+      break;
+    case Stage::tiled:
+      pm.addPass(createTileAttention());
+      break;
+    case Stage::fused:
+      pm.addPass(createFuseOnlineSoftmax());
+      break;
+    case Stage::causal:
+      pm.addPass(createClassifyCausalBlocks());
+      break;
+    case Stage::gpu:
+      pm.addPass(createLowerToGPU());
+      break;
+    case Stage::llvm:
+      pm.addPass(createSCFToControlFlowPass());
+      pm.addPass(createArithToLLVMConversionPass());
+      pm.addPass(createConvertControlFlowToLLVMPass());
+      pm.addPass(createReconcileUnrealizedCastsPass());
+      break;
+    }
+  }
+
   static DialectRegistry registry() {
     DialectRegistry registry;
     registerCompilerDialects(registry);
@@ -123,6 +133,7 @@ private:
   ScopedDiagnosticHandler handler;
   std::string name;
   OwningOpRef<ModuleOp> module;
+  Stage reached = Stage::flash;
 };
 
 } // namespace
@@ -139,8 +150,25 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
     throw Error(Error::Code::Unsupported, spec.name() + ": GPU kernels support f16 and bf16 data; f32 "
                                                         "runs only in the interpreter (flashjit run --interpret)");
   KernelIR kernel(spec, config);
-  kernel.lowerTo(Stage::llvm);
+  // FLASHJIT_DUMP_DIR: every stage of every kernel compiled, as Triton's TRITON_KERNEL_DUMP does.
+  const char *dumpDir = std::getenv("FLASHJIT_DUMP_DIR");
+  std::string prefix;
+  if (dumpDir && *dumpDir) {
+    prefix = std::string(dumpDir) + "/" + spec.name() + "." + config.chip + ".m" + std::to_string(config.block_m) +
+             "n" + std::to_string(config.block_n) + "w" + std::to_string(config.warps) + "s" +
+             std::to_string(config.stages) + ".";
+    std::error_code error;
+    std::filesystem::create_directories(dumpDir, error);
+  }
+  int index = 0;
+  for (Stage stage : allStages()) {
+    kernel.lowerTo(stage);
+    if (!prefix.empty())
+      std::ofstream(prefix + std::to_string(index++) + "-" + toString(stage) + ".mlir") << kernel.print();
+  }
   CompiledKernel compiled = kernel.toPTX(config);
+  if (!prefix.empty())
+    std::ofstream(prefix + std::to_string(index) + "-ptx.ptx") << compiled.ptx;
   compiled.compile_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return compiled;
