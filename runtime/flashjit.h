@@ -155,6 +155,11 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+/// The one call: picks the configuration for the current GPU (the default one until the autotuner has a
+/// tuned one), compiles it or takes it from the kernel cache, loads it once per CUDA context, and
+/// launches it on `stream` (a CUstream; null: the default stream). Thread-safe.
+FLASHJIT_API void attention(const AttentionSpec &spec, const AttentionArgs &args, void *stream = nullptr);
+
 /// The CUDA driver's version and device 0 (name, chip such as "sm_90", SM count); throws
 /// Error(NoDevice) when there is no driver or no GPU.
 struct DeviceInfo {

@@ -8,6 +8,7 @@ mkdir -p "$out"
 work=$(mktemp -d /tmp/flashjit-gpu.XXXXXX)
 tar -C "$work" -xJf .bundle/flashjit-gpu.tar.xz || { echo "gpu-run: cannot unpack the bundle"; exit 1; }
 bin=$work/flashjit/bin
+export FLASHJIT_CACHE_DIR=$work/cache   # a fresh kernel cache for this run
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv \
   > "$out/nvidia-smi.txt" 2>&1
 cat "$out/nvidia-smi.txt"

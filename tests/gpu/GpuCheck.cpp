@@ -118,7 +118,7 @@ struct DeviceProblem {
     cuda.check(cuda.cuMemsetD8_v2(lse.pointer, 0xff, lse.bytes), "cuMemsetD8");
   }
 
-  void launch(const LoadedKernel &loaded) {
+  AttentionArgs args() const {
     const ProblemShape &s = data.shape;
     AttentionArgs args;
     args.q = reinterpret_cast<const void *>(q.pointer);
@@ -136,8 +136,10 @@ struct DeviceProblem {
       args.q_strides[i] = args.o_strides[i] = data.qStrides[i];
       args.k_strides[i] = args.v_strides[i] = data.kvStrides[i];
     }
-    loaded.kernel->launch(args);
+    return args;
   }
+
+  void launch(const LoadedKernel &loaded) { loaded.kernel->launch(args()); }
 
   void fetch(std::vector<float> &output, std::vector<float> &logsumexp) {
     CudaDriver &cuda = CudaDriver::get();
@@ -156,6 +158,7 @@ struct Case {
   ProblemShape shape;
   int sampledRows = 0;                // 0: check every row
   std::optional<KernelConfig> config; // default: defaultConfig(spec, chip)
+  bool oneCall = false;               // run through attention() instead of compile() + Kernel
 };
 
 std::string layoutName(Layout layout) { return layout == Layout::BSHD ? "BSHD" : "BHSD"; }
@@ -199,6 +202,15 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       cases.push_back(big);
     }
   }
+  // The one-call API on a few shapes (default configuration, kernel cache, per-context load).
+  for (Causal causal : {Causal::none, Causal::bottom_right})
+    for (int headDim : {64, 128}) {
+      Case c;
+      c.spec = AttentionSpec{headDim, DType::bf16, causal, true};
+      c.shape = ProblemShape{2, 4, 2, 513, 1027, 0, Layout::BSHD};
+      c.oneCall = true;
+      cases.push_back(c);
+    }
   // Every configuration of the tuning space on shapes with tails, both alignments.
   for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
                              AttentionSpec{128, DType::f16, Causal::top_left, true},
@@ -276,13 +288,15 @@ int main(int argc, char **argv) {
     for (const Case &c : correctnessCases(quick, chip)) {
       KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
       std::string key = c.spec.name() + config.str();
-      if (!kernels.count(key))
+      if (!c.oneCall && !kernels.count(key))
         kernels[key] = load(c.spec, config);
-      const LoadedKernel &kernel = kernels[key];
       AttentionData data = randomAttentionData(c.spec, c.shape, ++seed);
       DeviceProblem problem(data);
       problem.poison();
-      problem.launch(kernel);
+      if (c.oneCall)
+        attention(c.spec, problem.args());
+      else
+        problem.launch(kernels[key]);
       cuda.check(cuda.cuCtxSynchronize(), "running the kernel");
       std::vector<float> output, lse;
       problem.fetch(output, lse);
@@ -297,12 +311,14 @@ int main(int argc, char **argv) {
       ++total;
       failures += check.passed ? 0 : 1;
       const ProblemShape &s = data.shape;
-      std::cout << (check.passed ? "PASS " : "FAIL ") << c.spec.name() << " " << config.str().substr(14) << " b" << s.batch << " h" << s.heads
+      std::cout << (check.passed ? "PASS " : "FAIL ") << (c.oneCall ? "attention() " : "") << c.spec.name() << " "
+                << config.str().substr(14) << " b" << s.batch << " h" << s.heads
                 << "/" << s.kv_heads << " q" << s.seqlen_q << " k" << s.seqlen_k << " " << layoutName(s.layout)
                 << ": rel " << check.rel_error << ", lse rel " << check.lse_rel_error << ", rows "
                 << check.rows_checked << " (empty " << check.empty_rows << ", wrong " << check.empty_rows_wrong
                 << "), NaN " << check.nan_count << "\n";
       report << (total > 1 ? ",\n" : "") << "    {\"kernel\": " << json(c.spec.name())
+             << ", \"api\": " << json(c.oneCall ? "attention" : "Kernel")
              << ", \"config\": " << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << s.batch
              << ", \"heads\": " << s.heads << ", \"kv_heads\": " << s.kv_heads << ", \"seqlen_q\": " << s.seqlen_q
              << ", \"seqlen_k\": " << s.seqlen_k << ", \"layout\": " << json(layoutName(s.layout))

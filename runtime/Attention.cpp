@@ -1,0 +1,53 @@
+// attention(): configuration for the current GPU, kernel cache, one load per CUDA context, launch.
+#include "runtime/CudaDriver.h"
+#include "runtime/flashjit.h"
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace flashjit {
+
+namespace {
+
+/// The chip of the current context's device, such as "sm_90".
+std::string currentChip(CudaDriver &cuda) {
+  CUdevice device;
+  cuda.check(cuda.cuCtxGetDevice(&device), "cuCtxGetDevice");
+  int major = 0, minor = 0;
+  cuda.check(cuda.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+             "cuDeviceGetAttribute");
+  cuda.check(cuda.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+             "cuDeviceGetAttribute");
+  return "sm_" + std::to_string(major * 10 + minor);
+}
+
+} // namespace
+
+void attention(const AttentionSpec &spec, const AttentionArgs &args, void *stream) {
+  validate(spec);
+  validate(spec, args);
+  CudaDriver &cuda = CudaDriver::get();
+  cuda.ensureContext();
+  CUcontext context = nullptr;
+  cuda.check(cuda.cuCtxGetCurrent(&context), "cuCtxGetCurrent");
+
+  // Modules belong to a context: loaded kernels are kept per (context, spec, chip). Loads are rare
+  // (once per kernel and context), so one lock around them is enough.
+  static std::mutex mutex;
+  static std::map<std::tuple<CUcontext, std::string>, std::shared_ptr<Kernel>> loaded;
+  std::shared_ptr<Kernel> kernel;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::string chip = currentChip(cuda);
+    KernelConfig config = defaultConfig(spec, chip);
+    auto key = std::make_tuple(context, spec.name() + " " + config.str());
+    std::shared_ptr<Kernel> &slot = loaded[key];
+    if (!slot)
+      slot = Kernel::load(spec, compileCached(spec, config));
+    kernel = slot;
+  }
+  kernel->launch(args, stream);
+}
+
+} // namespace flashjit
