@@ -8,22 +8,6 @@
 
 namespace flashjit {
 
-namespace {
-
-/// The chip of the current context's device, such as "sm_90".
-std::string currentChip(CudaDriver &cuda) {
-  CUdevice device;
-  cuda.check(cuda.cuCtxGetDevice(&device), "cuCtxGetDevice");
-  int major = 0, minor = 0;
-  cuda.check(cuda.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
-             "cuDeviceGetAttribute");
-  cuda.check(cuda.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
-             "cuDeviceGetAttribute");
-  return "sm_" + std::to_string(major * 10 + minor);
-}
-
-} // namespace
-
 void attention(const AttentionSpec &spec, const AttentionArgs &args, void *stream) {
   validate(spec);
   validate(spec, args);
@@ -39,7 +23,9 @@ void attention(const AttentionSpec &spec, const AttentionArgs &args, void *strea
   std::shared_ptr<Kernel> kernel;
   {
     std::lock_guard<std::mutex> lock(mutex);
-    std::string chip = currentChip(cuda);
+    CUdevice device;
+    cuda.check(cuda.cuCtxGetDevice(&device), "cuCtxGetDevice");
+    std::string chip = cuda.chipOf(device);
     KernelConfig config = defaultConfig(spec, chip);
     auto key = std::make_tuple(context, spec.name() + " " + config.str());
     std::shared_ptr<Kernel> &slot = loaded[key];

@@ -58,4 +58,11 @@ void CudaDriver::ensureContext() const {
   check(cuCtxSetCurrent(current), "cuCtxSetCurrent");
 }
 
+std::string CudaDriver::chipOf(CUdevice device) const {
+  int major = 0, minor = 0;
+  check(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device), "cuDeviceGetAttribute");
+  check(cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device), "cuDeviceGetAttribute");
+  return "sm_" + std::to_string(major * 10 + minor);
+}
+
 } // namespace flashjit

@@ -5,6 +5,8 @@
 
 #include <cuda.h>
 
+#include <string>
+
 namespace flashjit {
 
 struct CudaDriver {
@@ -28,6 +30,9 @@ struct CudaDriver {
 
   /// Makes sure the calling thread has a current context: device 0's primary context if none.
   void ensureContext() const;
+
+  /// The chip of `device`, such as "sm_90" for compute capability 9.0.
+  std::string chipOf(CUdevice device) const;
 };
 
 } // namespace flashjit

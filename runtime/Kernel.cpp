@@ -145,12 +145,9 @@ DeviceInfo deviceInfo() {
   char name[256] = {0};
   cuda.check(cuda.cuDeviceGetName(name, sizeof name, device), "cuDeviceGetName");
   info.name = name;
-  int major = 0, minor = 0;
-  cuda.check(cuda.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device), "cuDeviceGetAttribute");
-  cuda.check(cuda.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device), "cuDeviceGetAttribute");
   cuda.check(cuda.cuDeviceGetAttribute(&info.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
              "cuDeviceGetAttribute");
-  info.chip = "sm_" + std::to_string(major * 10 + minor);
+  info.chip = cuda.chipOf(device);
   return info;
 }
 

@@ -265,18 +265,11 @@ int main(int argc, char **argv) {
   bool inList = false; // a JSON list is open and must be closed on error
   try {
     CudaDriver &cuda = CudaDriver::get();
-    CUdevice device;
-    cuda.check(cuda.cuDeviceGet(&device, 0), "cuDeviceGet");
-    char name[256];
-    cuda.check(cuda.cuDeviceGetName(name, sizeof name, device), "cuDeviceGetName");
-    int major = 0, minor = 0, driverVersion = 0;
-    cuda.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
-    cuda.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-    cuda.cuDriverGetVersion(&driverVersion);
-    CUcontext context;
-    cuda.check(cuda.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
-    cuda.check(cuda.cuCtxSetCurrent(context), "cuCtxSetCurrent");
-    std::string chip = "sm_" + std::to_string(major * 10 + minor);
+    cuda.ensureContext();
+    DeviceInfo device = deviceInfo();
+    const std::string &chip = device.chip;
+    const char *name = device.name.c_str();
+    int driverVersion = device.driver_version;
     std::cout << "device: " << name << " (" << chip << "), driver " << driverVersion << "\n";
 
     report << "  \"device\": " << json(name) << ",\n  \"chip\": " << json(chip)
