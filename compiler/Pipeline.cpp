@@ -1,5 +1,5 @@
-// Stages of a kernel's IR: flash -> tiled -> fused -> causal. Each stage is the previous one after its
-// pass and a clean-up (canonicalize, cse), so each printed stage reads on its own.
+// Stages of a kernel's IR: flash -> tiled -> fused -> causal -> gpu -> llvm, then PTX. Each stage is the
+// previous one after its passes and a clean-up (canonicalize, cse), so each printed stage reads on its own.
 #include "compiler/Pipeline.h"
 #include "compiler/EmitPTX.h"
 #include "compiler/Passes.h"

@@ -1,5 +1,6 @@
-// The compiler pipeline behind the public API: build a kernel's IR, run the passes up to a stage, and
-// (interpret mode) run the tile-level IR on the CPU. Plain C++ interface; MLIR stays in Pipeline.cpp.
+// The compiler pipeline behind the public API (attentionIR, compile): build a kernel's IR, run the passes
+// up to a stage or to PTX, and (interpret mode) run the tile-level IR on the CPU. Plain C++ interface;
+// MLIR stays in Pipeline.cpp.
 #pragma once
 
 #include "compiler/Interpreter.h"
