@@ -100,7 +100,7 @@ private:
   DenseMap<Value, Fragment> tiles;
   DenseMap<Value, MemRefArg> memrefs;
   Value tid, lane, warp, group, quadLane, seqlenQ, seqlenK, kvGroup, sharedBase;
-  Value gridY, gridZ;
+  Value heads, batch; // of the query: kernel arguments
 
   // The K/V pipeline (see the file comment).
   SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order
@@ -212,7 +212,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   auto global = LLVM::LLVMPointerType::get(context, 1);
   SmallVector<Type> argTypes(hasLse ? 5 : 4, global);
   argTypes.append(12 + (hasLse ? 2 : 0), i64);
-  argTypes.append({i32, i32, i32, f32});
+  argTypes.append({i32, i32, i32, i32, i32, f32});
   auto moduleOp = source->getParentOfType<ModuleOp>();
   b.setInsertionPoint(source);
   auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
@@ -252,6 +252,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   seqlenQ = entry->getArgument(next++);
   seqlenK = entry->getArgument(next++);
   kvGroup = entry->getArgument(next++);
+  heads = entry->getArgument(next++);
+  batch = entry->getArgument(next++);
   scalars[source.getArguments().back()] = entry->getArgument(next++);
 
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
@@ -259,8 +261,6 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   warp = arith::DivUIOp::create(b, loc, tid, constI32(32));
   group = arith::DivUIOp::create(b, loc, lane, constI32(4));
   quadLane = arith::RemUIOp::create(b, loc, lane, constI32(4));
-  gridY = NVVM::GridDimYOp::create(b, loc, i32);
-  gridZ = NVVM::GridDimZOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
 
   source.walk([&](scf::ForOp loop) {
@@ -296,12 +296,12 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         auto found = memrefs.find(dim.getSource());
         if (!index || found == memrefs.end())
           return fail(dim, "only dimensions of the kernel's arguments are supported");
-        // [batch, heads, seqlen, head_dim]: batch and heads are the grid's z and y.
+        // [batch, heads, seqlen, head_dim]
         Value size;
         if (*index == 0)
-          size = gridZ;
+          size = batch;
         else if (*index == 1)
-          size = found->second.isKeyValue ? Value(arith::DivUIOp::create(b, loc, gridY, kvGroup)) : gridY;
+          size = found->second.isKeyValue ? Value(arith::DivUIOp::create(b, loc, heads, kvGroup)) : heads;
         else if (*index == 2)
           size = found->second.isKeyValue ? seqlenK : seqlenQ;
         else
@@ -310,12 +310,17 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         return success();
       })
       .Case<scf::ParallelOp>([&](scf::ParallelOp parallel) -> LogicalResult {
-        // One thread block per (query block, head, batch): the grid replaces the loop.
+        // One thread block per (query block, head, batch): a one-dimensional grid replaces the loop, query
+        // blocks fastest so that neighbouring blocks share K and V in L2. (A 1-D grid has room for
+        // 2^31 - 1 blocks; y and z would stop at 65535 heads or batches.)
         if (parallel.getNumLoops() != 3)
           return fail(parallel, "must be the (query block, head, batch) loop");
-        scalars[parallel.getInductionVars()[0]] = NVVM::BlockIdXOp::create(b, loc, i32);
-        scalars[parallel.getInductionVars()[1]] = NVVM::BlockIdYOp::create(b, loc, i32);
-        scalars[parallel.getInductionVars()[2]] = NVVM::BlockIdZOp::create(b, loc, i32);
+        Value block = NVVM::BlockIdXOp::create(b, loc, i32);
+        Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
+        Value rest = arith::DivUIOp::create(b, loc, block, queryBlocks);
+        scalars[parallel.getInductionVars()[0]] = arith::RemUIOp::create(b, loc, block, queryBlocks);
+        scalars[parallel.getInductionVars()[1]] = arith::RemUIOp::create(b, loc, rest, heads);
+        scalars[parallel.getInductionVars()[2]] = arith::DivUIOp::create(b, loc, rest, heads);
         return emitBlock(*parallel.getBody());
       })
       .Case<scf::ForOp>([&](scf::ForOp loop) { return emitForLoop(loop); })

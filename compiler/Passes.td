@@ -49,14 +49,14 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Distribute the tile-level kernel over warps and lower it to NVVM: mma.sync, cp.async, ex2";
   let description = [{
     Turns a kernel at the "causal" stage into an `llvm.func` marked `nvvm.kernel`, one thread's program
-    on the grid (query blocks, heads, batch). Each warp owns a multiple of 16 query rows; tiles live in
+    on a one-dimensional grid of (query block, head, batch) blocks, query blocks fastest. Each warp owns a multiple of 16 query rows; tiles live in
     registers in the layouts of `mma.sync.m16n8k16` (scores and the output accumulator in the
     accumulator layout, whose 16-bit conversion of P is the A operand of P·V without shuffles; row
     statistics reduced over the 4 threads of a quad with `shfl.sync`). K and V tiles are staged in
     shared memory with 16-byte `cp.async` copies (zero-filled past seqlen_k) and read with `ldmatrix`.
     Exponentials use `ex2.approx`; nothing calls libdevice. The kernel arguments are the pointers,
     the (batch, head, row) element strides of Q, K, V, O (and lse), seqlen_q, seqlen_k, the number of
-    query heads per key/value head, and the softmax scale. The function's `flash.shared_memory`
+    query heads per key/value head, the number of query heads, the batch size, and the softmax scale. The function's `flash.shared_memory`
     attribute gives the bytes of dynamic shared memory a launch needs.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",

@@ -57,11 +57,6 @@ void validate(const AttentionSpec &spec, const AttentionArgs &args) {
   checkStrides(args.k_strides, "k");
   checkStrides(args.v_strides, "v");
   checkStrides(args.o_strides, "o");
-  // The grid is (query blocks, heads, batch); y and z stop at 65535.
-  require(args.heads <= 65535, Error::Code::Unsupported,
-          "heads = " + std::to_string(args.heads) + " is more than the 65535 a launch supports");
-  require(args.batch <= 65535, Error::Code::Unsupported,
-          "batch = " + std::to_string(args.batch) + " is more than the 65535 a launch supports");
 }
 
 struct Kernel::Impl {
@@ -123,14 +118,21 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
     params.push_back(&lseStrides[0]);
     params.push_back(&lseStrides[1]);
   }
+  int32_t heads = args.heads, batch = args.batch;
   params.push_back(&seqlenQ);
   params.push_back(&seqlenK);
   params.push_back(&group);
+  params.push_back(&heads);
+  params.push_back(&batch);
   params.push_back(&scale);
   const CompiledKernel &c = impl_->compiled;
-  unsigned queryBlocks = unsigned((int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m);
+  // One-dimensional grid: (query block, head, batch), query blocks fastest.
+  int64_t blocks = (int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m * args.heads * args.batch;
+  if (blocks > 0x7fffffff)
+    throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(blocks) +
+                                              " thread blocks (query blocks x heads x batch); at most 2147483647");
   CudaDriver &cuda = CudaDriver::get();
-  cuda.check(cuda.cuLaunchKernel(impl_->function, queryBlocks, unsigned(args.heads), unsigned(args.batch),
+  cuda.check(cuda.cuLaunchKernel(impl_->function, unsigned(blocks), 1, 1,
                                  unsigned(c.threads), 1, 1, unsigned(c.shared_memory),
                                  static_cast<CUstream>(stream), params.data(), nullptr),
              ("launching " + c.name).c_str());

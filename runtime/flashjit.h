@@ -81,10 +81,11 @@ FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConf
 
 /// A kernel compiled to PTX, and how to launch it.
 ///
-/// Grid: (ceil(seqlen_q / block_m), heads, batch); block: (threads, 1, 1); dynamic shared memory:
-/// shared_memory bytes. Arguments, in order: pointers to Q, K, V, O (and lse if the spec writes it);
-/// the (batch, head, row) element strides of Q, K, V, O as int64 (then of lse: batch, head); seqlen_q,
-/// seqlen_k and heads / kv_heads as int32; the softmax scale as float.
+/// Grid: (ceil(seqlen_q / block_m) * heads * batch, 1, 1), query blocks fastest; block: (threads, 1, 1);
+/// dynamic shared memory: shared_memory bytes. Arguments, in order: pointers to Q, K, V, O (and lse if
+/// the spec writes it); the (batch, head, row) element strides of Q, K, V, O as int64 (then of lse:
+/// batch, head); seqlen_q, seqlen_k, heads / kv_heads, heads and batch as int32; the softmax scale as
+/// float.
 struct CompiledKernel {
   std::string name; ///< the entry point in the PTX
   std::string ptx;

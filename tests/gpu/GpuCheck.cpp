@@ -202,6 +202,14 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       cases.push_back(big);
     }
   }
+  // More (head, batch) pairs than a grid's y or z could hold: the one-dimensional grid takes them.
+  {
+    Case wide;
+    wide.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};
+    wide.shape = ProblemShape{300, 256, 0, 16, 16, 0, Layout::BSHD};
+    wide.sampledRows = 300;
+    cases.push_back(wide);
+  }
   // The one-call API on a few shapes (default configuration, kernel cache, per-context load).
   for (Causal causal : {Causal::none, Causal::bottom_right})
     for (int headDim : {64, 128}) {

@@ -3,19 +3,24 @@
 // RUN: flashjit-opt %s -split-input-file -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
-// of query heads per key/value head, and the scale; dynamic shared memory holds stages (2) K/V pairs.
+// of query heads per key/value head, heads, batch, and the scale; dynamic shared memory holds stages (2)
+// K/V pairs.
 // CHECK:       llvm.mlir.global external @flash_shared_memory() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
 // CHECK-LABEL: llvm.func @attention_fwd_d16_bf16_causal_tl(
 // CHECK-SAME:    %[[Q:[^:]*]]: !llvm.ptr<1>, %[[K:[^:]*]]: !llvm.ptr<1>, %[[V:[^:]*]]: !llvm.ptr<1>, %[[O:[^:]*]]: !llvm.ptr<1>,
 // CHECK-SAME:    {{(%arg[0-9]+: i64, ){11}%arg[0-9]+: i64}},
-// CHECK-SAME:    %[[SQ:[^:]*]]: i32, %[[SK:[^:]*]]: i32, %[[GROUP:[^:]*]]: i32, %[[SCALE:[^:]*]]: f32)
+// CHECK-SAME:    %[[SQ:[^:]*]]: i32, %[[SK:[^:]*]]: i32, %[[GROUP:[^:]*]]: i32, %[[HEADS:[^:]*]]: i32, %[[BATCH:[^:]*]]: i32, %[[SCALE:[^:]*]]: f32)
 // CHECK-SAME:    flash.shared_memory = 3072 : i64
 // CHECK-SAME:    nvvm.kernel, nvvm.maxntid = array<i32: 32, 1, 1>, nvvm.minctasm = 1 : i32
-// The grid is (query blocks, heads, batch).
-// CHECK-DAG:   nvvm.read.ptx.sreg.tid.x
-// CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.x
-// CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.y
-// CHECK-DAG:   nvvm.read.ptx.sreg.ctaid.z
+// The grid is one-dimensional: block = (batch * heads + head) * query blocks + query block.
+// CHECK:       nvvm.read.ptx.sreg.tid.x
+// CHECK:       %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
+// CHECK:       %[[QBLOCKS:.*]] = arith.ceildivui %[[SQ]], %{{.*}} : i32
+// CHECK:       %[[REST:.*]] = arith.divui %[[BLOCK]], %[[QBLOCKS]]
+// CHECK:       arith.remui %[[BLOCK]], %[[QBLOCKS]]
+// CHECK:       arith.remui %[[REST]], %[[HEADS]]
+// CHECK:       arith.divui %[[REST]], %[[HEADS]]
+// CHECK-NOT:   nvvm.read.ptx.sreg.ctaid.y
 // The query tile goes through shared memory: 16-byte cp.async, then one ldmatrix.x4 per 16x16 sub-tile.
 // CHECK:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg
 // CHECK:       nvvm.cp.async.commit.group
