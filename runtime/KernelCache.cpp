@@ -63,7 +63,7 @@ std::string serialize(const std::string &key, const CompiledKernel &kernel) {
 /// Parses an entry; false if it is damaged or belongs to another key.
 bool deserialize(const std::string &bytes, const std::string &key, CompiledKernel &kernel) {
   std::istringstream in(bytes);
-  std::string line, field, checksum;
+  std::string line, checksum;
   size_t size = 0;
   if (!std::getline(in, line) || line != kMagic)
     return false;
