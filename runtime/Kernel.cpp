@@ -1,8 +1,10 @@
 // Loading compiled kernels into a CUDA context and launching them: argument checks, the driver's JIT, the
 // launch geometry.
+#include "runtime/CubinCache.h"
 #include "runtime/CudaDriver.h"
 #include "runtime/flashjit.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -64,6 +66,8 @@ struct Kernel::Impl {
   CompiledKernel compiled;
   CUmodule module = nullptr;
   CUfunction function = nullptr;
+  double load_ms = 0;
+  bool cubin_from_cache = false;
 };
 
 Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -75,29 +79,28 @@ Kernel::~Kernel() {
 
 const AttentionSpec &Kernel::spec() const { return impl_->spec; }
 const CompiledKernel &Kernel::compiled() const { return impl_->compiled; }
+double Kernel::load_ms() const { return impl_->load_ms; }
+bool Kernel::cubin_from_cache() const { return impl_->cubin_from_cache; }
 
 std::shared_ptr<Kernel> Kernel::load(const AttentionSpec &spec, const CompiledKernel &compiled) {
   CudaDriver &cuda = CudaDriver::get();
   cuda.ensureContext();
+  auto start = std::chrono::steady_clock::now();
   auto impl = std::make_unique<Impl>();
   impl->spec = spec;
   impl->compiled = compiled;
-  std::vector<char> log(16384, 0);
-  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *values[] = {log.data(), reinterpret_cast<void *>(uintptr_t(log.size()))};
-  CUresult result = cuda.cuModuleLoadDataEx(&impl->module, compiled.ptx.c_str(), 2, options, values);
-  if (result != CUDA_SUCCESS) {
-    const char *name = nullptr;
-    cuda.cuGetErrorName(result, &name);
-    throw Error(Error::Code::DriverError, "the CUDA driver could not load the PTX of " + compiled.name +
-                                              " (" + (name ? name : "unknown error") + "):\n" + log.data());
-  }
+  Cubin cubin = cubinFor(compiled);
+  impl->cubin_from_cache = cubin.from_cache;
+  cuda.check(cuda.cuModuleLoadDataEx(&impl->module, cubin.image.data(), 0, nullptr, nullptr),
+             ("loading the machine code of " + compiled.name).c_str());
   std::shared_ptr<Kernel> kernel(new Kernel(std::move(impl)));
   cuda.check(cuda.cuModuleGetFunction(&kernel->impl_->function, kernel->impl_->module, compiled.name.c_str()),
              "cuModuleGetFunction");
   cuda.check(cuda.cuFuncSetAttribute(kernel->impl_->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                      compiled.shared_memory),
              "setting the kernel's dynamic shared memory");
+  kernel->impl_->load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return kernel;
 }
 

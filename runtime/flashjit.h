@@ -1,8 +1,8 @@
-// flashjit's public C++ API: describe an attention kernel, check it, and get its IR.
-// (Compiling to PTX, launching and autotuning arrive with the compiler and runtime.)
+// flashjit's public C++ API: describe an attention kernel, get its IR, compile it to PTX (cached), load and
+// launch it on a CUDA stream, or make the one call attention(); check and time kernels on the GPU.
 #pragma once
 
-#include "runtime/FlashjitExport.h"
+#include "FlashjitExport.h" // the same folder: in the source tree and where it is installed
 
 #include <memory>
 #include <stdexcept>
@@ -100,7 +100,8 @@ struct CompiledKernel {
 FLASHJIT_API CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config);
 
 /// compile() behind a kernel cache: in memory, then on disk, where entries are keyed by flashjit's
-/// version, the spec and the configuration (chip included). The directory is $FLASHJIT_CACHE_DIR, else
+/// version, the spec and the configuration (chip included). Kernel::load keeps the driver's machine code
+/// (cubin) in the same directory, keyed by the GPU's chip, the driver's version and the PTX. The directory is $FLASHJIT_CACHE_DIR, else
 /// ~/.cache/flashjit; FLASHJIT_CACHE=0 turns the disk cache off. Writes are atomic (temporary file +
 /// rename); an entry whose checksum or size is wrong is removed and rebuilt. A hit never touches MLIR.
 /// Thread-safe: many threads may ask for one kernel at once; it compiles once.
@@ -110,7 +111,9 @@ struct CacheStats {
   long compilations = 0;   ///< kernels compiled (cache misses)
   long memory_hits = 0;
   long disk_hits = 0;
-  long corrupt_entries = 0; ///< disk entries found damaged, removed and rebuilt
+  long cubin_links = 0;     ///< kernels the CUDA driver compiled from PTX to machine code (Kernel::load)
+  long cubin_disk_hits = 0; ///< kernels whose machine code came from the disk cache instead
+  long corrupt_entries = 0; ///< disk entries (PTX or cubin) found damaged, removed and rebuilt
   std::string directory;   ///< "" when the disk cache is off
   long long disk_bytes = 0; ///< size of the entries on disk
 };
@@ -137,7 +140,9 @@ FLASHJIT_API void validate(const AttentionSpec &spec, const AttentionArgs &args)
 class FLASHJIT_API Kernel {
 public:
   /// Loads `compiled` into the calling thread's current CUDA context (or device 0's primary context if
-  /// none is current). The CUDA driver is loaded on first use with dlopen("libcuda.so.1").
+  /// none is current). The CUDA driver is loaded on first use with dlopen("libcuda.so.1"). The driver's
+  /// machine code for the PTX comes from the disk cache when it is there (see compileCached); otherwise
+  /// the driver compiles it (its log is in the Error if it fails) and the cache keeps it.
   static std::shared_ptr<Kernel> load(const AttentionSpec &spec, const CompiledKernel &compiled);
   ~Kernel();
   Kernel(const Kernel &) = delete;
@@ -149,6 +154,8 @@ public:
 
   const AttentionSpec &spec() const;
   const CompiledKernel &compiled() const;
+  double load_ms() const;        ///< time load() took: driver JIT (or cache read) plus module load
+  bool cubin_from_cache() const; ///< whether the machine code came from the disk cache
 
 private:
   struct Impl;
@@ -204,6 +211,32 @@ struct CheckReport {
 FLASHJIT_API CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &config,
                                            const ProblemShape &shape, unsigned seed = 0,
                                            Stage stage = Stage::causal);
+
+/// Runs `kernel` on the GPU (the current CUDA context, else device 0's) over random inputs from `seed`,
+/// with O and lse poisoned with NaN first, and compares them with a float64 reference: every row when
+/// `sampled_rows` is 0, else that many random rows across all batches and heads. Same tolerances as
+/// interpretAndCheck.
+FLASHJIT_API CheckReport checkOnDevice(const Kernel &kernel, const ProblemShape &shape, unsigned seed = 0,
+                                       int sampled_rows = 0);
+
+/// Forward FLOPs of one attention call, counted as the FlashAttention papers do: 4 * batch * heads *
+/// seqlen_q * seqlen_k * head_dim, halved when causal with seqlen_q = seqlen_k (other causal shapes count
+/// the (query, key) pairs that are visible).
+FLASHJIT_API double attentionFlops(const AttentionSpec &spec, const ProblemShape &shape);
+
+struct BenchReport {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  double flops = 0;  ///< attentionFlops of the shape
+  double tflops = 0; ///< flops / median time
+  int repeats = 0;
+  int input_copies = 0; ///< copies of the inputs rotated between launches
+};
+
+/// Times `kernel` on `shape` with CUDA events: `warmup` launches, then `repeats` timed one by one. The
+/// launches rotate between enough copies of the (random) inputs and outputs that the L2 cache cannot
+/// keep them from one launch to the next.
+FLASHJIT_API BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repeats = 20,
+                                   int warmup = 3);
 
 /// The specs the main job compiles: head_dim {64, 128} x causal {none, bottom_right} x {f16, bf16}.
 FLASHJIT_API std::vector<AttentionSpec> defaultSpecs();

@@ -2,10 +2,11 @@
 // are checked against. Used by interpret mode, the unit tests and the GPU tests.
 #pragma once
 
-#include "runtime/flashjit.h"
+#include "flashjit.h"
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace flashjit {
@@ -40,6 +41,11 @@ FLASHJIT_API float roundToDType(DType dtype, float value);
 /// `rows` is empty.
 FLASHJIT_API CheckReport compareWithReference(const AttentionData &data, const std::vector<float> &output,
                                  const std::vector<float> &lse, const std::vector<int64_t> &rows = {});
+
+/// checkOnDevice for any way of launching: `launch` gets device buffers holding random inputs of `shape`
+/// (from `seed`) and NaN-poisoned outputs, and must start the computation on the default stream.
+FLASHJIT_API CheckReport checkOnDevice(const AttentionSpec &spec, const ProblemShape &shape, unsigned seed,
+                                       int sampled_rows, const std::function<void(const AttentionArgs &)> &launch);
 
 /// The tolerance on relative error for a dtype: f32 1e-5, f16 2e-3, bf16 1e-2.
 FLASHJIT_API double toleranceFor(DType dtype);

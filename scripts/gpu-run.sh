@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# GPU machine half of a GPU run: unpacks .bundle/flashjit-gpu.tar.xz, runs the main job and the GPU
-# correctness check, and writes the reports to $OUT (or gpu-out/). Arguments go to flashjit-gpu-check.
+# GPU machine half of a GPU run: unpacks .bundle/flashjit-gpu.tar.xz and runs, writing logs to $OUT (or
+# gpu-out/): the main job (flashjit kernels: compile, check, time), `flashjit run` and `flashjit bench`, the
+# README's example program, compute-sanitizer (scripts/gpu-sanitize.sh) and flashjit-gpu-check, whose JSON
+# report is gpu-report.json. Arguments go to flashjit-gpu-check (--quick). Exit status: failed steps.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
@@ -9,11 +11,28 @@ work=$(mktemp -d /tmp/flashjit-gpu.XXXXXX)
 tar -C "$work" -xJf .bundle/flashjit-gpu.tar.xz || { echo "gpu-run: cannot unpack the bundle"; exit 1; }
 bin=$work/flashjit/bin
 export FLASHJIT_CACHE_DIR=$work/cache   # a fresh kernel cache for this run
+failed=0
+step() { # name, log file, command...
+  local name=$1 log=$2
+  shift 2
+  local start=$SECONDS
+  "$@" > "$out/$log" 2>&1
+  local status=$?
+  echo "$name: $([ $status -eq 0 ] && echo ok || echo "FAILED ($status)") in $((SECONDS - start)) s -> $log"
+  [ $status -eq 0 ] || failed=$((failed + 1))
+}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv \
   > "$out/nvidia-smi.txt" 2>&1
-cat "$out/nvidia-smi.txt"
-chip=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1 | tr -d '.' | sed 's/^/sm_/')
-"$bin/flashjit" info 2>&1 | tee "$out/info.txt"
-"$bin/flashjit" kernels --chip "$chip" 2>&1 | tee "$out/kernels.txt"
-"$bin/flashjit-gpu-check" --report "$out/gpu-report.json" "$@" 2>&1 | tee "$out/gpu-check.log"
-exit "${PIPESTATUS[0]}"
+step info info.txt "$bin/flashjit" info
+step "main job" kernels.txt "$bin/flashjit" kernels
+step "flashjit run" run.txt "$bin/flashjit" run --causal bottom_right --batch 2 --heads 16 --kv-heads 4 \
+  --seqlen-q 3000 --seqlen-k 5000
+step "flashjit run (cache hit)" run-again.txt "$bin/flashjit" run --causal bottom_right --batch 2 --heads 16 \
+  --kv-heads 4 --seqlen-q 3000 --seqlen-k 5000
+step "flashjit bench" bench.txt "$bin/flashjit" bench --head-dim 128 --seqlen-q 16384 --seqlen-k 16384 --batch 1
+step "example" example.txt env LD_LIBRARY_PATH="$work/flashjit/lib" "$bin/flashjit-example"
+step "compute-sanitizer" sanitizer.txt bash scripts/gpu-sanitize.sh "$bin/flashjit" "$out/sanitizer.log"
+step "gpu check" gpu-check.log "$bin/flashjit-gpu-check" --report "$out/gpu-report.json" "$@"
+tail -n 1 "$out/gpu-check.log"
+echo "gpu-run: $failed steps failed"
+exit $failed

@@ -3,19 +3,16 @@
 // ones), times one large shape, and writes a JSON report.
 //
 //   flashjit-gpu-check --report gpu-report.json [--quick]
-#include "runtime/CudaDriver.h"
 #include "runtime/flashjit.h"
 #include "runtime/flashjit_testing.h"
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <vector>
 
@@ -23,135 +20,10 @@ using namespace flashjit;
 
 namespace {
 
-// --- 16-bit conversions of values that are already exactly representable -----------------------------
-uint16_t toBits(DType dtype, float value) {
-  uint32_t x;
-  std::memcpy(&x, &value, 4);
-  if (dtype == DType::bf16)
-    return uint16_t(x >> 16);
-  uint32_t sign = (x >> 16) & 0x8000u, exponent = (x >> 23) & 0xffu, mantissa = x & 0x7fffffu;
-  if (exponent == 0xff)
-    return uint16_t(sign | 0x7c00u | (mantissa ? 0x200u : 0));
-  int e = int(exponent) - 127 + 15;
-  if (e >= 31)
-    return uint16_t(sign | 0x7c00u);
-  if (e <= 0) {
-    if (e < -10)
-      return uint16_t(sign);
-    return uint16_t(sign | ((mantissa | 0x800000u) >> (14 - e)));
-  }
-  return uint16_t(sign | (uint32_t(e) << 10) | (mantissa >> 13));
+/// A kernel compiled and loaded through the public API.
+std::shared_ptr<Kernel> load(const AttentionSpec &spec, const KernelConfig &config) {
+  return Kernel::load(spec, compile(spec, config));
 }
-
-float fromBits(DType dtype, uint16_t bits) {
-  uint32_t x;
-  if (dtype == DType::bf16) {
-    x = uint32_t(bits) << 16;
-  } else {
-    uint32_t sign = uint32_t(bits & 0x8000u) << 16, exponent = (bits >> 10) & 0x1fu, mantissa = bits & 0x3ffu;
-    if (exponent == 0x1f) {
-      x = sign | 0x7f800000u | (mantissa << 13);
-    } else if (exponent == 0) {
-      float value = std::ldexp(float(mantissa), -24);
-      return sign ? -value : value;
-    } else {
-      x = sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
-    }
-  }
-  float value;
-  std::memcpy(&value, &x, 4);
-  return value;
-}
-
-struct DeviceBuffer {
-  CUdeviceptr pointer = 0;
-  size_t bytes = 0;
-  explicit DeviceBuffer(size_t size) : bytes(std::max<size_t>(size, 16)) {
-    CudaDriver::get().check(CudaDriver::get().cuMemAlloc_v2(&pointer, bytes), "cuMemAlloc");
-  }
-  ~DeviceBuffer() { CudaDriver::get().cuMemFree_v2(pointer); }
-  DeviceBuffer(const DeviceBuffer &) = delete;
-};
-
-std::vector<uint16_t> toDevice16(DType dtype, const std::vector<float> &values) {
-  std::vector<uint16_t> bits(values.size());
-  for (size_t i = 0; i < values.size(); ++i)
-    bits[i] = toBits(dtype, values[i]);
-  return bits;
-}
-
-/// A kernel compiled and loaded through the public API, with the time each step took.
-struct LoadedKernel {
-  std::shared_ptr<Kernel> kernel;
-  double load_ms = 0;
-  const CompiledKernel &compiled() const { return kernel->compiled(); }
-};
-
-LoadedKernel load(const AttentionSpec &spec, const KernelConfig &config) {
-  CompiledKernel compiled = compile(spec, config);
-  auto start = std::chrono::steady_clock::now();
-  LoadedKernel loaded;
-  loaded.kernel = Kernel::load(spec, compiled);
-  loaded.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return loaded;
-}
-
-/// Device copies of one problem and the launch that computes it.
-struct DeviceProblem {
-  const AttentionData &data;
-  DeviceBuffer q, k, v, o, lse;
-
-  explicit DeviceProblem(const AttentionData &d)
-      : data(d), q(d.q.size() * 2), k(d.k.size() * 2), v(d.v.size() * 2), o(d.outputElements() * 2),
-        lse(d.lseElements() * 4) {
-    CudaDriver &cuda = CudaDriver::get();
-    for (auto [buffer, values] : {std::pair{&q, &d.q}, std::pair{&k, &d.k}, std::pair{&v, &d.v}}) {
-      std::vector<uint16_t> bits = toDevice16(d.spec.dtype, *values);
-      cuda.check(cuda.cuMemcpyHtoD_v2(buffer->pointer, bits.data(), bits.size() * 2), "cuMemcpyHtoD");
-    }
-  }
-
-  /// Poisons O and lse with NaN (0xFF bytes) so that anything left unwritten fails the check.
-  void poison() {
-    CudaDriver &cuda = CudaDriver::get();
-    cuda.check(cuda.cuMemsetD8_v2(o.pointer, 0xff, o.bytes), "cuMemsetD8");
-    cuda.check(cuda.cuMemsetD8_v2(lse.pointer, 0xff, lse.bytes), "cuMemsetD8");
-  }
-
-  AttentionArgs args() const {
-    const ProblemShape &s = data.shape;
-    AttentionArgs args;
-    args.q = reinterpret_cast<const void *>(q.pointer);
-    args.k = reinterpret_cast<const void *>(k.pointer);
-    args.v = reinterpret_cast<const void *>(v.pointer);
-    args.o = reinterpret_cast<void *>(o.pointer);
-    args.lse = data.spec.logsumexp ? reinterpret_cast<float *>(lse.pointer) : nullptr;
-    args.batch = s.batch;
-    args.heads = s.heads;
-    args.kv_heads = s.kv_heads;
-    args.seqlen_q = s.seqlen_q;
-    args.seqlen_k = s.seqlen_k;
-    args.softmax_scale = s.softmax_scale;
-    for (int i = 0; i < 3; ++i) {
-      args.q_strides[i] = args.o_strides[i] = data.qStrides[i];
-      args.k_strides[i] = args.v_strides[i] = data.kvStrides[i];
-    }
-    return args;
-  }
-
-  void launch(const LoadedKernel &loaded) { loaded.kernel->launch(args()); }
-
-  void fetch(std::vector<float> &output, std::vector<float> &logsumexp) {
-    CudaDriver &cuda = CudaDriver::get();
-    std::vector<uint16_t> bits(data.outputElements());
-    cuda.check(cuda.cuMemcpyDtoH_v2(bits.data(), o.pointer, bits.size() * 2), "cuMemcpyDtoH");
-    output.resize(bits.size());
-    for (size_t i = 0; i < bits.size(); ++i)
-      output[i] = fromBits(data.spec.dtype, bits[i]);
-    logsumexp.resize(data.lseElements());
-    cuda.check(cuda.cuMemcpyDtoH_v2(logsumexp.data(), lse.pointer, logsumexp.size() * 4), "cuMemcpyDtoH");
-  }
-};
 
 struct Case {
   AttentionSpec spec;
@@ -271,54 +143,41 @@ int main(int argc, char **argv) {
   report << "{\n";
   int failures = 0, total = 0;
   bool inList = false; // a JSON list is open and must be closed on error
+  auto count = [&](bool passed, const std::string &what) {
+    ++total;
+    failures += passed ? 0 : 1;
+    std::cout << (passed ? "PASS " : "FAIL ") << what << "\n";
+  };
   try {
-    CudaDriver &cuda = CudaDriver::get();
-    cuda.ensureContext();
     DeviceInfo device = deviceInfo();
     const std::string &chip = device.chip;
-    const char *name = device.name.c_str();
-    int driverVersion = device.driver_version;
-    std::cout << "device: " << name << " (" << chip << "), driver " << driverVersion << "\n";
-
-    report << "  \"device\": " << json(name) << ",\n  \"chip\": " << json(chip)
-           << ",\n  \"driver\": " << driverVersion << ",\n  \"flashjit\": " << json(version())
+    std::cout << "device: " << device.name << " (" << chip << "), driver " << device.driver_version << "\n";
+    report << "  \"device\": " << json(device.name) << ",\n  \"chip\": " << json(chip)
+           << ",\n  \"driver\": " << device.driver_version << ",\n  \"flashjit\": " << json(version())
            << ",\n  \"cases\": [\n";
     inList = true;
-    std::map<std::string, LoadedKernel> kernels;
+    std::map<std::string, std::shared_ptr<Kernel>> kernels;
     unsigned seed = 0;
+    bool firstCase = true;
     for (const Case &c : correctnessCases(quick, chip)) {
       KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
       std::string key = c.spec.name() + config.str();
       if (!c.oneCall && !kernels.count(key))
         kernels[key] = load(c.spec, config);
-      AttentionData data = randomAttentionData(c.spec, c.shape, ++seed);
-      DeviceProblem problem(data);
-      problem.poison();
-      if (c.oneCall)
-        attention(c.spec, problem.args());
-      else
-        problem.launch(kernels[key]);
-      cuda.check(cuda.cuCtxSynchronize(), "running the kernel");
-      std::vector<float> output, lse;
-      problem.fetch(output, lse);
-      std::vector<int64_t> rows;
-      if (c.sampledRows) {
-        std::mt19937 generator(seed);
-        std::uniform_int_distribution<int64_t> pick(0, data.lseElements() - 1);
-        for (int i = 0; i < c.sampledRows; ++i)
-          rows.push_back(pick(generator));
-      }
-      CheckReport check = compareWithReference(data, output, lse, rows);
-      ++total;
-      failures += check.passed ? 0 : 1;
-      const ProblemShape &s = data.shape;
-      std::cout << (check.passed ? "PASS " : "FAIL ") << (c.oneCall ? "attention() " : "") << c.spec.name() << " "
-                << config.str().substr(14) << " b" << s.batch << " h" << s.heads
-                << "/" << s.kv_heads << " q" << s.seqlen_q << " k" << s.seqlen_k << " " << layoutName(s.layout)
-                << ": rel " << check.rel_error << ", lse rel " << check.lse_rel_error << ", rows "
-                << check.rows_checked << " (empty " << check.empty_rows << ", wrong " << check.empty_rows_wrong
-                << "), NaN " << check.nan_count << "\n";
-      report << (total > 1 ? ",\n" : "") << "    {\"kernel\": " << json(c.spec.name())
+      ++seed;
+      CheckReport check =
+          c.oneCall ? checkOnDevice(c.spec, c.shape, seed, c.sampledRows,
+                                    [&](const AttentionArgs &args) { attention(c.spec, args); })
+                    : checkOnDevice(*kernels[key], c.shape, seed, c.sampledRows);
+      const ProblemShape &s = c.shape;
+      std::ostringstream what;
+      what << (c.oneCall ? "attention() " : "") << c.spec.name() << " " << config.str().substr(14) << " b"
+           << s.batch << " h" << s.heads << "/" << s.kv_heads << " q" << s.seqlen_q << " k" << s.seqlen_k << " "
+           << layoutName(s.layout) << ": rel " << check.rel_error << ", lse rel " << check.lse_rel_error
+           << ", rows " << check.rows_checked << " (empty " << check.empty_rows << ", wrong "
+           << check.empty_rows_wrong << "), NaN " << check.nan_count;
+      count(check.passed, what.str());
+      report << (firstCase ? "" : ",\n") << "    {\"kernel\": " << json(c.spec.name())
              << ", \"api\": " << json(c.oneCall ? "attention" : "Kernel")
              << ", \"config\": " << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << s.batch
              << ", \"heads\": " << s.heads << ", \"kv_heads\": " << s.kv_heads << ", \"seqlen_q\": " << s.seqlen_q
@@ -328,57 +187,72 @@ int main(int argc, char **argv) {
              << ", \"nan\": " << check.nan_count << ", \"rel_error\": " << check.rel_error
              << ", \"lse_rel_error\": " << check.lse_rel_error << ", \"tolerance\": " << check.tolerance
              << ", \"passed\": " << (check.passed ? "true" : "false") << "}";
+      firstCase = false;
     }
     report << "\n  ],\n  \"compile\": [\n";
     bool first = true;
     for (auto &[key, kernel] : kernels) {
-      report << (first ? "" : ",\n") << "    {\"kernel\": " << json(kernel.compiled().name)
-             << ", \"compile_ms\": " << kernel.compiled().compile_ms << ", \"driver_load_ms\": " << kernel.load_ms
-             << "}";
+      report << (first ? "" : ",\n") << "    {\"kernel\": " << json(kernel->compiled().name)
+             << ", \"compile_ms\": " << kernel->compiled().compile_ms << ", \"driver_load_ms\": " << kernel->load_ms()
+             << ", \"cubin_from_cache\": " << (kernel->cubin_from_cache() ? "true" : "false") << "}";
       first = false;
+    }
+
+    // The kernel cache across "processes": with the memory cache emptied, a kernel comes back from disk
+    // (PTX and cubin) without MLIR or the driver's JIT; a damaged cubin entry is rebuilt.
+    {
+      AttentionSpec spec{128, DType::bf16, Causal::bottom_right, true};
+      KernelConfig config = defaultConfig(spec, chip);
+      clearCache(/*disk=*/true);
+      auto cold = Kernel::load(spec, compileCached(spec, config));
+      clearCache(/*disk=*/false);
+      auto start = std::chrono::steady_clock::now();
+      CompiledKernel compiled = compileCached(spec, config);
+      double hitMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      auto warm = Kernel::load(spec, compiled);
+      CacheStats stats = cacheStats();
+      bool warmOk = stats.disk_hits == 1 && stats.compilations == 0 && stats.cubin_disk_hits == 1 &&
+                    stats.cubin_links == 0 && warm->cubin_from_cache() && !cold->cubin_from_cache();
+      ProblemShape shape{1, 2, 0, 129, 300, 0, Layout::BSHD};
+      CheckReport check = checkOnDevice(*warm, shape, 7);
+      std::ostringstream what;
+      what << "cache: cold compile " << cold->compiled().compile_ms << " ms + driver JIT/load " << cold->load_ms()
+           << " ms; disk hit " << hitMs << " ms + cubin load " << warm->load_ms() << " ms; output rel "
+           << check.rel_error;
+      count(warmOk && check.passed, what.str());
+      // Damage every cubin entry: the next load must notice, rebuild and still compute the right answer.
+      for (const auto &entry : std::filesystem::directory_iterator(stats.directory))
+        if (entry.path().extension() == ".cubin")
+          std::filesystem::resize_file(entry.path(), std::filesystem::file_size(entry.path()) / 2);
+      clearCache(/*disk=*/false);
+      auto rebuilt = Kernel::load(spec, compileCached(spec, config));
+      CacheStats after = cacheStats();
+      CheckReport again = checkOnDevice(*rebuilt, shape, 8);
+      count(after.corrupt_entries == 1 && after.cubin_links == 1 && !rebuilt->cubin_from_cache() && again.passed,
+            "cache: a truncated cubin entry is detected (" + std::to_string(after.corrupt_entries) +
+                " damaged), rebuilt, and the kernel still passes");
+      report << "\n  ],\n  \"cache\": {\"cold_compile_ms\": " << cold->compiled().compile_ms
+             << ", \"cold_driver_load_ms\": " << cold->load_ms() << ", \"disk_hit_ms\": " << hitMs
+             << ", \"cubin_load_ms\": " << warm->load_ms() << ", \"passed\": " << (warmOk && check.passed ? "true" : "false")
+             << "},\n  \"timing\": [\n";
     }
 
     // Throughput on the papers' grid point: 16k tokens, hidden 2048, seqlen 4096, bf16 (not a pass/fail
     // criterion; the benchmark issue owns the full grid).
-    report << "\n  ],\n  \"timing\": [\n";
     first = true;
     for (int headDim : {64, 128})
       for (Causal causal : {Causal::none, Causal::bottom_right}) {
         AttentionSpec spec{headDim, DType::bf16, causal, false};
         ProblemShape shape{4, 2048 / headDim, 0, 4096, 4096, 0, Layout::BSHD};
         for (const KernelConfig &config : tuningSpace(spec, chip)) {
-        LoadedKernel kernel = load(spec, config);
-        AttentionData data = randomAttentionData(spec, shape, 99);
-        DeviceProblem problem(data);
-        CUevent start, stop;
-        cuda.check(cuda.cuEventCreate(&start, 0), "cuEventCreate");
-        cuda.check(cuda.cuEventCreate(&stop, 0), "cuEventCreate");
-        std::vector<float> times;
-        for (int i = 0; i < 3; ++i)
-          problem.launch(kernel);
-        for (int i = 0; i < 20; ++i) {
-          cuda.cuEventRecord(start, nullptr);
-          problem.launch(kernel);
-          cuda.cuEventRecord(stop, nullptr);
-          cuda.check(cuda.cuEventSynchronize(stop), "timing the kernel");
-          float ms = 0;
-          cuda.cuEventElapsedTime(&ms, start, stop);
-          times.push_back(ms);
-        }
-        std::sort(times.begin(), times.end());
-        double median = times[times.size() / 2];
-        double flops = 4.0 * shape.batch * shape.heads * double(shape.seqlen_q) * shape.seqlen_k * headDim;
-        if (causal != Causal::none)
-          flops /= 2;
-        double tflops = flops / (median * 1e-3) / 1e12;
-        std::cout << "time " << spec.name() << " " << config.str().substr(14) << " b" << shape.batch << " h" << shape.heads << " s4096: " << median
-                  << " ms, " << tflops << " TFLOP/s\n";
-        report << (first ? "" : ",\n") << "    {\"kernel\": " << json(spec.name()) << ", \"config\": "
-               << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << shape.batch << ", \"heads\": " << shape.heads
-               << ", \"seqlen\": 4096, \"median_ms\": " << median << ", \"tflops\": " << tflops << "}";
-        first = false;
-        cuda.cuEventDestroy_v2(start);
-        cuda.cuEventDestroy_v2(stop);
+          BenchReport bench = benchmark(*load(spec, config), shape);
+          std::cout << "time " << spec.name() << " " << config.str().substr(14) << " b" << shape.batch << " h"
+                    << shape.heads << " s4096: " << bench.median_ms << " ms, " << bench.tflops << " TFLOP/s\n";
+          report << (first ? "" : ",\n") << "    {\"kernel\": " << json(spec.name()) << ", \"config\": "
+                 << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << shape.batch
+                 << ", \"heads\": " << shape.heads << ", \"seqlen\": 4096, \"median_ms\": " << bench.median_ms
+                 << ", \"tflops\": " << bench.tflops << "}";
+          first = false;
         }
       }
     report << "\n  ],\n";

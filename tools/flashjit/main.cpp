@@ -1,15 +1,20 @@
-// flashjit: the command-line tool. `flashjit kernels` is the main job; `ir` prints a stage of one
-// kernel, `compile` writes its PTX (and every stage), `run --interpret` checks it on the CPU.
+// flashjit: the command-line tool. `flashjit kernels` is the main job (compile the default kernels, and on a
+// GPU also check and time them); `ir` prints a stage of one kernel, `compile` writes its PTX (and every
+// stage), `run` checks one kernel against a float64 reference (on the GPU, or --interpret on the CPU),
+// `bench` times it, `info` shows the driver, the GPU and the cache.
 #include "Ptxas.h"
 #include "runtime/flashjit.h"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -29,7 +34,7 @@ struct KernelOptions {
   std::string dtype = "bf16", causal = "none";
   flashjit::KernelConfig config;
   std::string chip = "sm_80";
-  CLI::Option *blockM = nullptr, *blockN = nullptr, *warps = nullptr, *stages = nullptr;
+  CLI::Option *blockM = nullptr, *blockN = nullptr, *warps = nullptr, *stages = nullptr, *chipOption = nullptr;
 
   void addTo(CLI::App *command) {
     command->add_option("--head-dim", spec.head_dim, "head dimension")->capture_default_str();
@@ -40,8 +45,9 @@ struct KernelOptions {
         ->check(CLI::IsMember(kCausalNames))
         ->capture_default_str();
     command->add_flag("!--no-lse", spec.logsumexp, "do not write the logsumexp of each query row");
-    command->add_option("--chip", chip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a")
-        ->capture_default_str();
+    chipOption = command->add_option("--chip", chip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a "
+                                                     "(run and bench on a GPU: the GPU's chip)")
+                     ->capture_default_str();
     blockM = command->add_option("--block-m", config.block_m, "query rows per thread block");
     blockN = command->add_option("--block-n", config.block_n, "keys per step of the key loop");
     warps = command->add_option("--warps", config.warps, "warps per thread block");
@@ -56,8 +62,10 @@ struct KernelOptions {
   }
 
   /// The default configuration for the spec and chip, with what the user gave on the command line.
-  flashjit::KernelConfig resolvedConfig() const {
-    flashjit::KernelConfig resolved = flashjit::defaultConfig(resolvedSpec(), chip);
+  /// `gpuChip` (for kernels that run on the GPU) replaces the chip unless --chip was given.
+  flashjit::KernelConfig resolvedConfig(const std::string &gpuChip = "") const {
+    std::string target = gpuChip.empty() || chipOption->count() ? chip : gpuChip;
+    flashjit::KernelConfig resolved = flashjit::defaultConfig(resolvedSpec(), target);
     if (blockM->count())
       resolved.block_m = config.block_m;
     if (blockN->count())
@@ -70,12 +78,17 @@ struct KernelOptions {
   }
 };
 
-/// Options of `run`: the problem's shape and how to run it.
+/// Options of `run` and `bench`: the problem's shape.
 struct ProblemOptions {
   flashjit::ProblemShape shape;
   std::string layout = "BSHD";
   unsigned seed = 0;
-  bool interpret = false;
+
+  flashjit::ProblemShape resolvedShape() const {
+    flashjit::ProblemShape resolved = shape;
+    resolved.layout = layout == "BSHD" ? flashjit::Layout::BSHD : flashjit::Layout::BHSD;
+    return resolved;
+  }
 
   void addTo(CLI::App *command) {
     command->add_option("--batch", shape.batch, "batch size")->capture_default_str();
@@ -90,31 +103,92 @@ struct ProblemOptions {
         ->check(CLI::IsMember({"BSHD", "BHSD"}))
         ->capture_default_str();
     command->add_option("--seed", seed, "seed of the random inputs")->capture_default_str();
-    command->add_flag("--interpret", interpret,
-                      "run the kernel's tile-level IR in the CPU interpreter instead of on a GPU");
   }
 };
 
-int runProblem(const KernelOptions &kernel, ProblemOptions problem) {
-  if (!problem.interpret) {
-    std::cerr << "flashjit: error: running on a GPU is not available in this version yet; add --interpret "
-                 "to run the kernel's tile-level IR on the CPU\n";
-    return 1;
-  }
-  problem.shape.layout = problem.layout == "BSHD" ? flashjit::Layout::BSHD : flashjit::Layout::BHSD;
-  flashjit::AttentionSpec spec = kernel.resolvedSpec();
-  flashjit::KernelConfig config = kernel.resolvedConfig();
-  flashjit::CheckReport report = flashjit::interpretAndCheck(spec, config, problem.shape, problem.seed);
-  const flashjit::ProblemShape &s = problem.shape;
-  std::cout << spec.name() << " " << config.str() << " (interpreted)\n"
-            << "  shape: batch " << s.batch << ", heads " << s.heads << " (kv " << (s.kv_heads ? s.kv_heads : s.heads)
-            << "), seqlen_q " << s.seqlen_q << ", seqlen_k " << s.seqlen_k << ", " << problem.layout << "\n"
-            << "  max abs error " << report.max_abs_error << ", relative error " << report.rel_error
+std::string describe(const flashjit::ProblemShape &s) {
+  std::ostringstream out;
+  out << "batch " << s.batch << ", heads " << s.heads << " (kv " << (s.kv_heads ? s.kv_heads : s.heads)
+      << "), seqlen_q " << s.seqlen_q << ", seqlen_k " << s.seqlen_k << ", "
+      << (s.layout == flashjit::Layout::BSHD ? "BSHD" : "BHSD");
+  return out.str();
+}
+
+void printCheck(const flashjit::CheckReport &report) {
+  std::cout << "  max abs error " << report.max_abs_error << ", relative error " << report.rel_error
             << ", lse relative error " << report.lse_rel_error << "\n"
             << "  rows checked " << report.rows_checked << ", rows that see no key " << report.empty_rows
             << " (wrong: " << report.empty_rows_wrong << "), NaN " << report.nan_count << "\n"
             << (report.passed ? "PASS" : "FAIL") << " (tolerance " << report.tolerance << ")\n";
+}
+
+/// The GPU's chip, or an Error(NoDevice) that says how to do without one.
+std::string gpuChip(const char *command) {
+  try {
+    return flashjit::deviceInfo().chip;
+  } catch (const flashjit::Error &error) {
+    throw flashjit::Error(error.code(), std::string(command) + " needs a GPU: " + error.what() +
+                                            (std::string(command) == "run" ? " (--interpret runs the kernel on the CPU)"
+                                                                          : ""));
+  }
+}
+
+/// A kernel from the cache (or compiled), loaded on the GPU, with what that cost.
+std::shared_ptr<flashjit::Kernel> loadKernel(const flashjit::AttentionSpec &spec,
+                                             const flashjit::KernelConfig &config) {
+  flashjit::CacheStats before = flashjit::cacheStats();
+  auto start = std::chrono::steady_clock::now();
+  flashjit::CompiledKernel compiled = flashjit::compileCached(spec, config);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  bool compiled_now = flashjit::cacheStats().compilations > before.compilations;
+  auto kernel = flashjit::Kernel::load(spec, compiled);
+  std::cout << spec.name() << " " << config.str() << "\n  " << (compiled_now ? "compiled in " : "kernel cache hit in ")
+            << std::fixed << std::setprecision(1) << ms << " ms; loaded in " << kernel->load_ms() << " ms ("
+            << (kernel->cubin_from_cache() ? "machine code from the cache" : "driver JIT") << ")\n"
+            << std::defaultfloat << std::setprecision(6);
+  return kernel;
+}
+
+/// `run`: one kernel on random inputs, on the GPU (or in the CPU interpreter), against float64.
+int runProblem(const KernelOptions &options, const ProblemOptions &problem, bool interpret, int rows) {
+  flashjit::AttentionSpec spec = options.resolvedSpec();
+  flashjit::ProblemShape shape = problem.resolvedShape();
+  flashjit::CheckReport report;
+  if (interpret) {
+    flashjit::KernelConfig config = options.resolvedConfig();
+    report = flashjit::interpretAndCheck(spec, config, shape, problem.seed);
+    std::cout << spec.name() << " " << config.str() << " (interpreted)\n";
+  } else {
+    std::string chip = gpuChip("run");
+    auto kernel = loadKernel(spec, options.resolvedConfig(chip));
+    if (rows < 0) // every row while the float64 reference stays cheap, else a sample
+      rows = flashjit::attentionFlops(spec, shape) <= 4e9 ? 0 : 1000;
+    report = flashjit::checkOnDevice(*kernel, shape, problem.seed, rows);
+  }
+  std::cout << "  shape: " << describe(shape) << "\n";
+  printCheck(report);
   return report.passed ? 0 : 1;
+}
+
+/// `bench`: median time and TFLOP/s of one kernel (or every configuration of its tuning space).
+int runBench(const KernelOptions &options, ProblemOptions problem, bool space, int repeats, int warmup) {
+  std::string chip = gpuChip("bench");
+  flashjit::AttentionSpec spec = options.resolvedSpec();
+  if (problem.shape.heads == 0) // the papers' grid: hidden size 2048
+    problem.shape.heads = std::max(1, 2048 / spec.head_dim);
+  flashjit::ProblemShape shape = problem.resolvedShape();
+  std::cout << "shape: " << describe(shape) << "\n";
+  std::vector<flashjit::KernelConfig> configs =
+      space ? flashjit::tuningSpace(spec, chip) : std::vector{options.resolvedConfig(chip)};
+  for (const flashjit::KernelConfig &config : configs) {
+    auto kernel = loadKernel(spec, config);
+    flashjit::BenchReport bench = flashjit::benchmark(*kernel, shape, repeats, warmup);
+    std::cout << "  median " << std::fixed << std::setprecision(3) << bench.median_ms << " ms (min " << bench.min_ms
+              << ", max " << bench.max_ms << ", " << bench.repeats << " runs, " << bench.input_copies
+              << " input copies), " << std::setprecision(1) << bench.tflops << " TFLOP/s\n"
+              << std::defaultfloat << std::setprecision(6);
+  }
+  return 0;
 }
 
 std::string ptxasSummary(const flashjit::tools::PtxasReport &report) {
@@ -146,25 +220,56 @@ int runInfo() {
 
 /// The main job: compile every default kernel (or, with `space`, every configuration of the default
 /// tuning space) and summarise its PTX. Fails if ptxas rejects a kernel or reports spills, and, with
-/// `requirePtxas`, if ptxas is missing.
-int runKernels(const std::string &chip, bool space, bool requirePtxas) {
+/// `requirePtxas`, if ptxas is missing. On a GPU (unless `gpu` is false), each kernel is also run on random
+/// inputs, checked against the float64 reference, and timed on the papers' grid point (seqlen 4096,
+/// hidden 2048, 16k tokens).
+int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu) {
+  std::string noGpu;
+  if (gpu) {
+    try {
+      std::string gpuChip = flashjit::deviceInfo().chip;
+      if (!chipGiven)
+        chip = gpuChip;
+      else if (chip != gpuChip)
+        gpu = false, noGpu = "the GPU is " + gpuChip + ", not " + chip;
+    } catch (const flashjit::Error &error) {
+      gpu = false;
+      noGpu = error.what();
+    }
+  }
   std::cout << "flashjit " << flashjit::version() << ": " << (space ? "tuning space" : "default kernels")
             << " for " << chip << "\n";
   int failures = 0, count = 0;
   for (const flashjit::AttentionSpec &spec : flashjit::defaultSpecs())
     for (const flashjit::KernelConfig &config :
          space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
-    flashjit::CompiledKernel kernel = flashjit::compile(spec, config);
-    flashjit::tools::PtxasReport ptxas = flashjit::tools::runPtxas(kernel.ptx, chip);
-    ++count;
-    failures += (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads)) || (requirePtxas && !ptxas.ran);
-    std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
-              << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
-              << " bytes of PTX, " << kernel.threads << " threads, " << kernel.shared_memory
-              << " bytes of shared memory; " << ptxasSummary(ptxas) << "\n";
-  }
-  std::cout << count << " kernels, " << failures << " rejected by ptxas or spilling\n"
-            << "Running the kernels on a GPU comes with the runtime (scripts/gpu-run.sh runs the GPU check).\n";
+      flashjit::CompiledKernel kernel = flashjit::compile(spec, config);
+      flashjit::tools::PtxasReport ptxas = flashjit::tools::runPtxas(kernel.ptx, chip);
+      ++count;
+      bool rejected = (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads)) ||
+                      (requirePtxas && !ptxas.ran);
+      std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
+                << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
+                << " bytes of PTX, " << kernel.threads << " threads, " << kernel.shared_memory
+                << " bytes of shared memory; " << ptxasSummary(ptxas) << "\n";
+      if (gpu && !rejected) {
+        auto loaded = flashjit::Kernel::load(spec, kernel);
+        flashjit::ProblemShape small{2, 4, 0, 777, 1000, 0, flashjit::Layout::BSHD};
+        flashjit::CheckReport check = flashjit::checkOnDevice(*loaded, small, 1);
+        flashjit::ProblemShape large{4, 2048 / spec.head_dim, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
+        flashjit::BenchReport bench = flashjit::benchmark(*loaded, large);
+        rejected = !check.passed;
+        std::cout << "    GPU: " << (check.passed ? "PASS" : "FAIL") << " (b2 h4 q777 k1000, every row: relative "
+                  << "error " << std::scientific << std::setprecision(2) << check.rel_error << ", lse "
+                  << check.lse_rel_error << ", NaN " << check.nan_count << "); " << std::fixed
+                  << std::setprecision(1) << bench.tflops << " TFLOP/s at b4 h" << large.heads << " seqlen 4096 ("
+                  << std::setprecision(3) << bench.median_ms << " ms)\n";
+      }
+      failures += rejected;
+    }
+  std::cout << count << " kernels, " << failures << (gpu ? " failed" : " rejected by ptxas or spilling") << "\n";
+  if (!gpu)
+    std::cout << "not run on a GPU: " << (noGpu.empty() ? "--no-gpu" : noGpu) << "\n";
   return failures ? 1 : 0;
 }
 
@@ -213,10 +318,13 @@ int main(int argc, char **argv) {
   app.require_subcommand(0, 1);
 
   std::string kernelsChip = "sm_80";
-  bool kernelsSpace = false, kernelsRequirePtxas = false;
-  CLI::App *kernels = app.add_subcommand("kernels", "compile the default kernels and summarise their PTX");
-  kernels->add_option("--chip", kernelsChip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a")
-      ->capture_default_str();
+  bool kernelsSpace = false, kernelsRequirePtxas = false, kernelsNoGpu = false;
+  CLI::App *kernels = app.add_subcommand("kernels", "compile the default kernels and summarise their PTX; on a "
+                                                    "GPU, also check and time them");
+  CLI::Option *kernelsChipOption =
+      kernels->add_option("--chip", kernelsChip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a (default: "
+                                                 "the GPU's, else sm_80)");
+  kernels->add_flag("--no-gpu", kernelsNoGpu, "only compile, even on a machine with a GPU");
   kernels->add_flag("--tuning-space", kernelsSpace, "every configuration of the default tuning space");
   kernels->add_flag("--require-ptxas", kernelsRequirePtxas, "fail if ptxas is not installed");
 
@@ -252,12 +360,33 @@ int main(int argc, char **argv) {
                                             "float64 reference");
   runKernel.addTo(run);
   runShape.addTo(run);
+  bool runInterpret = false;
+  int runRows = -1;
+  run->add_flag("--interpret", runInterpret,
+                "run the kernel's tile-level IR in the CPU interpreter instead of on a GPU");
+  run->add_option("--rows", runRows, "query rows to check (0: every row; default: every row of small problems, "
+                                     "1000 sampled rows of large ones)");
+
+  KernelOptions benchKernel;
+  ProblemOptions benchShape;
+  benchShape.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
+  bool benchSpace = false;
+  int benchRepeats = 20, benchWarmup = 3;
+  CLI::App *bench = app.add_subcommand("bench", "time one kernel on the GPU: median of CUDA-event timings, "
+                                                "TFLOP/s (4 b h sq sk d, halved when causal)");
+  benchKernel.addTo(bench);
+  benchShape.addTo(bench);
+  bench->get_option("--heads")->description("query heads (0: 2048 / head dim, the papers' hidden size)");
+  bench->add_flag("--tuning-space", benchSpace, "every configuration of the default tuning space");
+  bench->add_option("--repeats", benchRepeats, "timed launches")->capture_default_str();
+  bench->add_option("--warmup", benchWarmup, "launches before timing")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (kernels->parsed())
-      return runKernels(kernelsChip, kernelsSpace, kernelsRequirePtxas);
+      return runKernels(kernelsChip, kernelsChipOption->count() > 0, kernelsSpace, kernelsRequirePtxas,
+                        !kernelsNoGpu);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())
@@ -267,7 +396,9 @@ int main(int argc, char **argv) {
       return 0;
     }
     if (run->parsed())
-      return runProblem(runKernel, runShape);
+      return runProblem(runKernel, runShape, runInterpret, runRows);
+    if (bench->parsed())
+      return runBench(benchKernel, benchShape, benchSpace, benchRepeats, benchWarmup);
     if (info->parsed())
       return runInfo();
     if (cacheClear->parsed()) {

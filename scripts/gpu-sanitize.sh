@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# compute-sanitizer over `flashjit run` on shapes with tails: memcheck on several kernels, racecheck,
+# synccheck and initcheck on one small case each. Prints one line per run and exits non-zero if any run
+# reports an error or fails its check.   gpu-sanitize.sh FLASHJIT_BINARY LOG_FILE
+set -uo pipefail
+flashjit=$1
+log=$2
+sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+: > "$log"
+failures=0
+check() { # tool, then flashjit run options
+  local tool=$1
+  shift
+  echo "=== compute-sanitizer --tool $tool flashjit run $*" >> "$log"
+  "$sanitizer" --tool "$tool" --error-exitcode 3 "$flashjit" run "$@" >> "$log" 2>&1
+  local status=$?
+  local summary
+  summary=$(grep -h "ERROR SUMMARY\|RACECHECK SUMMARY" "$log" | tail -n 1)
+  if [ $status -eq 0 ]; then echo "clean  $tool: $* ($summary)"; else echo "FAILED $tool (status $status): $* ($summary)"; failures=$((failures + 1)); fi
+}
+check memcheck --head-dim 128 --dtype bf16 --causal bottom_right --batch 2 --heads 3 --seqlen-q 129 --seqlen-k 127
+check memcheck --head-dim 64 --dtype f16 --causal top_left --heads 2 --seqlen-q 7 --seqlen-k 1000 --layout BHSD
+check memcheck --head-dim 128 --dtype f16 --heads 8 --kv-heads 2 --seqlen-q 1000 --seqlen-k 7
+check memcheck --head-dim 64 --dtype bf16 --causal bottom_right --no-lse --seqlen-q 1 --seqlen-k 1
+check memcheck --head-dim 64 --dtype bf16 --causal bottom_right --block-m 128 --warps 8 --block-n 32 --stages 3 \
+  --heads 2 --seqlen-q 700 --seqlen-k 333
+check memcheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 64 --stages 2 --seqlen-q 300 --seqlen-k 257
+check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --seqlen-q 129 --seqlen-k 200
+check synccheck --head-dim 128 --dtype bf16 --causal top_left --seqlen-q 129 --seqlen-k 200
+check initcheck --head-dim 128 --dtype f16 --seqlen-q 65 --seqlen-k 190
+echo "compute-sanitizer: $failures failed"
+[ $failures -eq 0 ]
