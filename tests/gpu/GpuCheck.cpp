@@ -237,6 +237,24 @@ int main(int argc, char **argv) {
              << "},\n  \"timing\": [\n";
     }
 
+    // PTX the driver rejects: a DriverError that carries the JIT's log.
+    {
+      AttentionSpec spec{64, DType::bf16, Causal::none, true};
+      CompiledKernel broken = compileCached(spec, defaultConfig(spec, chip));
+      broken.ptx += "\nthis is not PTX;\n";
+      std::string message;
+      Error::Code code = Error::Code::Internal;
+      try {
+        Kernel::load(spec, broken);
+      } catch (const Error &error) {
+        message = error.what();
+        code = error.code();
+      }
+      bool ok = code == Error::Code::DriverError && message.find("could not compile the PTX") != std::string::npos &&
+                message.find("\n") + 1 < message.size(); // the log follows the first line
+      count(ok, "broken PTX: Error(DriverError) with the JIT log: " + json(message.substr(0, 300)));
+    }
+
     // Throughput on the papers' grid point: 16k tokens, hidden 2048, seqlen 4096, bf16 (not a pass/fail
     // criterion; the benchmark issue owns the full grid).
     first = true;
