@@ -104,9 +104,13 @@ flashjit_status flashjit_kernel_create(const flashjit_spec *spec, const flashjit
       cppConfig = flashjit::defaultConfig(cppSpec, flashjit::deviceInfo().chip);
     }
     auto created = std::make_unique<flashjit_kernel>();
-    created->kernel = flashjit::Kernel::load(cppSpec, flashjit::compile(cppSpec, cppConfig));
+    created->kernel = flashjit::Kernel::load(cppSpec, flashjit::compileCached(cppSpec, cppConfig));
     *kernel = created.release();
   });
+}
+
+flashjit_status flashjit_attention(const flashjit_spec *spec, const flashjit_args *args, void *stream) {
+  return guarded([&] { flashjit::attention(toSpec(spec), toArgs(args), stream); });
 }
 
 flashjit_status flashjit_kernel_launch(const flashjit_kernel *kernel, const flashjit_args *args, void *stream) {

@@ -2,6 +2,7 @@
 // reference) and benchmark (CUDA-event timing with inputs rotated past the L2 cache). Used by `flashjit run`,
 // `flashjit bench`, the GPU tests and the autotuner.
 #include "runtime/CudaDriver.h"
+#include "runtime/DeviceRun.h"
 #include "runtime/flashjit.h"
 #include "runtime/flashjit_testing.h"
 
@@ -186,16 +187,16 @@ double attentionFlops(const AttentionSpec &spec, const ProblemShape &shape) {
   return 4.0 * shape.batch * shape.heads * pairs * spec.head_dim;
 }
 
-BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repeats, int warmup) {
-  if (repeats < 1 || warmup < 0)
-    throw Error(Error::Code::InvalidArgument, "benchmark: repeats = " + std::to_string(repeats) +
-                                                  " must be at least 1 and warmup = " + std::to_string(warmup) +
-                                                  " at least 0");
+struct BenchInputs::Impl {
+  AttentionData data;
+  std::vector<std::unique_ptr<DeviceProblem>> copies;
+};
+
+BenchInputs::BenchInputs(const AttentionSpec &spec, const ProblemShape &shape) : impl_(std::make_unique<Impl>()) {
   CudaDriver &cuda = CudaDriver::get();
   cuda.ensureContext();
-  const AttentionSpec &spec = kernel.spec();
-  AttentionData data = randomAttentionData(spec, shape, 1);
-
+  impl_->data = randomAttentionData(spec, shape, 1);
+  const AttentionData &data = impl_->data;
   // Enough copies of the inputs and outputs that consecutive launches do not find them in the L2 cache.
   CUdevice device;
   cuda.check(cuda.cuCtxGetDevice(&device), "cuCtxGetDevice");
@@ -203,13 +204,23 @@ BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repea
   cuda.check(cuda.cuDeviceGetAttribute(&l2, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, device), "cuDeviceGetAttribute");
   double bytes = 2.0 * (data.q.size() + data.k.size() + data.v.size() + data.outputElements());
   int copies = int(std::clamp(std::ceil(3.0 * l2 / bytes), 1.0, 16.0));
-  std::vector<std::unique_ptr<DeviceProblem>> problems;
   for (int i = 0; i < copies; ++i)
-    problems.push_back(std::make_unique<DeviceProblem>(data));
+    impl_->copies.push_back(std::make_unique<DeviceProblem>(impl_->data));
+}
 
+BenchInputs::~BenchInputs() = default;
+
+const ProblemShape &BenchInputs::shape() const { return impl_->data.shape; }
+
+BenchReport BenchInputs::run(const Kernel &kernel, int repeats, int warmup) {
+  if (repeats < 1 || warmup < 0)
+    throw Error(Error::Code::InvalidArgument, "benchmark: repeats = " + std::to_string(repeats) +
+                                                  " must be at least 1 and warmup = " + std::to_string(warmup) +
+                                                  " at least 0");
+  CudaDriver &cuda = CudaDriver::get();
   Events events;
-  int launches = 0;
-  auto next = [&]() { kernel.launch(problems[size_t(launches++ % copies)]->args()); };
+  size_t launches = 0, copies = impl_->copies.size();
+  auto next = [&]() { kernel.launch(impl_->copies[launches++ % copies]->args()); };
   for (int i = 0; i < warmup; ++i)
     next();
   std::vector<float> times;
@@ -225,13 +236,18 @@ BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repea
   std::sort(times.begin(), times.end());
   BenchReport report;
   report.repeats = repeats;
-  report.input_copies = copies;
+  report.input_copies = int(copies);
   report.median_ms = times[times.size() / 2];
   report.min_ms = times.front();
   report.max_ms = times.back();
-  report.flops = attentionFlops(spec, data.shape);
+  report.flops = attentionFlops(kernel.spec(), impl_->data.shape);
   report.tflops = report.flops / (report.median_ms * 1e-3) / 1e12;
   return report;
+}
+
+BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repeats, int warmup) {
+  BenchInputs inputs(kernel.spec(), shape);
+  return inputs.run(kernel, repeats, warmup);
 }
 
 } // namespace flashjit

@@ -68,6 +68,7 @@ struct Kernel::Impl {
   CUfunction function = nullptr;
   double load_ms = 0;
   bool cubin_from_cache = false;
+  int registers = 0, spill_bytes = 0;
 };
 
 Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -81,6 +82,8 @@ const AttentionSpec &Kernel::spec() const { return impl_->spec; }
 const CompiledKernel &Kernel::compiled() const { return impl_->compiled; }
 double Kernel::load_ms() const { return impl_->load_ms; }
 bool Kernel::cubin_from_cache() const { return impl_->cubin_from_cache; }
+int Kernel::registers() const { return impl_->registers; }
+int Kernel::spill_bytes() const { return impl_->spill_bytes; }
 
 std::shared_ptr<Kernel> Kernel::load(const AttentionSpec &spec, const CompiledKernel &compiled) {
   CudaDriver &cuda = CudaDriver::get();
@@ -99,6 +102,11 @@ std::shared_ptr<Kernel> Kernel::load(const AttentionSpec &spec, const CompiledKe
   cuda.check(cuda.cuFuncSetAttribute(kernel->impl_->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                      compiled.shared_memory),
              "setting the kernel's dynamic shared memory");
+  cuda.check(cuda.cuFuncGetAttribute(&kernel->impl_->registers, CU_FUNC_ATTRIBUTE_NUM_REGS, kernel->impl_->function),
+             "cuFuncGetAttribute");
+  cuda.check(cuda.cuFuncGetAttribute(&kernel->impl_->spill_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES,
+                                     kernel->impl_->function),
+             "cuFuncGetAttribute");
   kernel->impl_->load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return kernel;

@@ -156,6 +156,8 @@ public:
   const CompiledKernel &compiled() const;
   double load_ms() const;        ///< time load() took: driver JIT (or cache read) plus module load
   bool cubin_from_cache() const; ///< whether the machine code came from the disk cache
+  int registers() const;         ///< registers per thread of the machine code
+  int spill_bytes() const;       ///< local memory per thread (spills); 0 for a healthy kernel
 
 private:
   struct Impl;
@@ -237,6 +239,40 @@ struct BenchReport {
 /// keep them from one launch to the next.
 FLASHJIT_API BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repeats = 20,
                                    int warmup = 3);
+
+/// One configuration the autotuner tried.
+struct TuneCandidate {
+  KernelConfig config;
+  int registers = 0, spill_bytes = 0, shared_memory = 0;
+  double compile_ms = 0;        ///< 0 when the kernel came from the cache
+  double median_ms = 0, tflops = 0;
+  std::string skipped;          ///< why it was not timed (spills, too many registers, failed); "" if timed
+};
+
+struct TuneResult {
+  std::string key;              ///< device, SM count, driver, flashjit version, spec, seqlen buckets
+  KernelConfig best;
+  std::vector<TuneCandidate> candidates; ///< what was tried (empty when read back from disk)
+  bool from_store = false;      ///< found in memory or on disk: nothing was compiled or timed
+  double tune_ms = 0;           ///< wall time of this tuning: compile, time, verify (0 from the store)
+  CheckReport check;            ///< the winner's output against float64 on sampled rows
+  std::string path;             ///< the JSON file that keeps it ("" when the disk cache is off)
+};
+
+struct TuneOptions {
+  bool force = false;           ///< tune again even if a result is stored
+  int repeats = 10, warmup = 2; ///< timing of each candidate
+};
+
+/// Autotunes `spec` for problems like `shape` on the current GPU: compiles every configuration of
+/// tuningSpace() for the GPU's chip in parallel (through the kernel cache), drops those that spill or
+/// cannot launch, times the rest with CUDA events on random inputs of `shape` (warm-up, median, inputs
+/// rotated past the L2 cache), and checks the winner's output against float64 (falling back to the next
+/// if it fails). Results are kept in memory and as JSON in <cache dir>/tuning/, keyed by device name, SM
+/// count, driver version, flashjit version, spec and the seqlens rounded up to powers of two; a stored
+/// result is returned at once unless options.force. A file lock makes a second process wait for the
+/// first one's result instead of tuning again. attention() calls this unless FLASHJIT_TUNE=0.
+FLASHJIT_API TuneResult tune(const AttentionSpec &spec, const ProblemShape &shape, const TuneOptions &options = {});
 
 /// The specs the main job compiles: head_dim {64, 128} x causal {none, bottom_right} x {f16, bf16}.
 FLASHJIT_API std::vector<AttentionSpec> defaultSpecs();

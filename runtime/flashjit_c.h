@@ -57,6 +57,10 @@ FLASHJIT_C_API const char *flashjit_last_error(void);
 FLASHJIT_C_API flashjit_status flashjit_kernel_create(const flashjit_spec *spec, const flashjit_config *config,
                                                       flashjit_kernel **kernel);
 
+/* The one call, as flashjit::attention: the tuned configuration for the current GPU and shape (autotuned
+ * on first use and kept; FLASHJIT_TUNE=0: the default one), kernel cache, launch on stream. */
+FLASHJIT_C_API flashjit_status flashjit_attention(const flashjit_spec *spec, const flashjit_args *args, void *stream);
+
 /* Checks args and launches on stream (a CUstream; NULL: the default stream). */
 FLASHJIT_C_API flashjit_status flashjit_kernel_launch(const flashjit_kernel *kernel, const flashjit_args *args,
                                                       void *stream);

@@ -189,3 +189,20 @@ TEST_F(KernelCacheTest, CubinEntriesAreCountedAndClearedOtherFilesKept) {
   EXPECT_EQ(left[0].filename(), "notes.txt");
   EXPECT_EQ(cacheStats().disk_bytes, 0);
 }
+
+// The autotuner compiles a tuning space on several threads at once: different kernels compiled
+// concurrently come out exactly as when compiled one by one.
+TEST_F(KernelCacheTest, DifferentKernelsCompileInParallel) {
+  std::vector<KernelConfig> configs = tuningSpace(spec, "sm_90");
+  ASSERT_GE(configs.size(), 4u);
+  configs.resize(4);
+  std::vector<CompiledKernel> parallel(configs.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < configs.size(); ++i)
+    threads.emplace_back([&, i] { parallel[i] = compileCached(spec, configs[i]); });
+  for (std::thread &thread : threads)
+    thread.join();
+  EXPECT_EQ(cacheStats().compilations, long(configs.size()));
+  for (size_t i = 0; i < configs.size(); ++i)
+    EXPECT_EQ(parallel[i].ptx, compile(spec, configs[i]).ptx) << configs[i].str();
+}

@@ -22,6 +22,8 @@ int main(void) {
   memset(&args, 0, sizeof args);
   expect(flashjit_validate_args(&spec, &args) == FLASHJIT_INVALID_ARGUMENT, "null pointers are invalid");
   expect(strstr(flashjit_last_error(), "q is null") != NULL, "the message names q");
+  expect(flashjit_attention(&spec, &args, NULL) == FLASHJIT_INVALID_ARGUMENT, "attention checks args first");
+  expect(strstr(flashjit_last_error(), "q is null") != NULL, "attention's message names q");
 
   flashjit_spec badSpec = {12, FLASHJIT_BF16, FLASHJIT_CAUSAL_NONE, 0};
   flashjit_config config = {64, 64, 4, 2, "sm_90"};

@@ -191,6 +191,82 @@ int runBench(const KernelOptions &options, ProblemOptions problem, bool space, i
   return 0;
 }
 
+/// `bench --grid`: the FlashAttention papers' grid (16k tokens, hidden 2048, seqlen 512 to 16k, head dim 64
+/// and 128, causal off and on, bf16) with the tuned configuration of each point; JSON to `output`.
+int runGrid(const std::string &output, int repeats, int warmup) {
+  flashjit::DeviceInfo device = flashjit::deviceInfo();
+  std::ostringstream json;
+  json << "{\n  \"device\": \"" << device.name << "\",\n  \"driver\": " << device.driver_version
+       << ",\n  \"flashjit\": \"" << flashjit::version() << "\",\n  \"points\": [";
+  std::cout << std::left << std::setw(6) << "d" << std::setw(8) << "causal" << std::setw(8) << "seqlen"
+            << std::setw(44) << "configuration (tuned)" << std::setw(12) << "median ms" << "TFLOP/s\n";
+  bool first = true;
+  for (int headDim : {64, 128})
+    for (bool causal : {false, true})
+      for (int seqlen : {512, 1024, 2048, 4096, 8192, 16384}) {
+        flashjit::AttentionSpec spec{headDim, flashjit::DType::bf16,
+                                     causal ? flashjit::Causal::bottom_right : flashjit::Causal::none, true};
+        flashjit::ProblemShape shape{16384 / seqlen, 2048 / headDim, 0, seqlen, seqlen, 0, flashjit::Layout::BSHD};
+        flashjit::TuneResult tuned = flashjit::tune(spec, shape);
+        auto kernel = flashjit::Kernel::load(spec, flashjit::compileCached(spec, tuned.best));
+        flashjit::BenchReport bench = flashjit::benchmark(*kernel, shape, repeats, warmup);
+        std::string config = tuned.best.str().substr(14, tuned.best.str().size() - 15);
+        std::cout << std::setw(6) << headDim << std::setw(8) << (causal ? "yes" : "no") << std::setw(8) << seqlen
+                  << std::setw(44) << config.substr(0, config.find(", chip")) << std::setw(12) << std::fixed
+                  << std::setprecision(3) << bench.median_ms << std::setprecision(1) << bench.tflops << "\n"
+                  << std::defaultfloat << std::setprecision(6);
+        json << (first ? "\n" : ",\n") << "    {\"head_dim\": " << headDim << ", \"causal\": "
+             << (causal ? "true" : "false") << ", \"seqlen\": " << seqlen << ", \"batch\": " << shape.batch
+             << ", \"heads\": " << shape.heads << ", \"block_m\": " << tuned.best.block_m << ", \"block_n\": "
+             << tuned.best.block_n << ", \"warps\": " << tuned.best.warps << ", \"stages\": " << tuned.best.stages
+             << ", \"median_ms\": " << bench.median_ms << ", \"tflops\": " << bench.tflops
+             << ", \"tune_ms\": " << tuned.tune_ms << "}";
+        first = false;
+      }
+  json << "\n  ]\n}\n";
+  std::ofstream(output) << json.str();
+  std::cout << "wrote " << output << "\n";
+  return 0;
+}
+
+/// `tune`: autotune one spec for one shape and print every candidate, the winner marked.
+int runTune(const KernelOptions &options, ProblemOptions problem, bool force) {
+  gpuChip("tune");
+  flashjit::AttentionSpec spec = options.resolvedSpec();
+  if (problem.shape.heads == 0)
+    problem.shape.heads = std::max(1, 2048 / spec.head_dim);
+  flashjit::ProblemShape shape = problem.resolvedShape();
+  flashjit::TuneOptions tuneOptions;
+  tuneOptions.force = force;
+  flashjit::TuneResult result = flashjit::tune(spec, shape, tuneOptions);
+  std::cout << spec.name() << ", " << describe(shape) << "\n" << result.key << "\n";
+  if (result.from_store) {
+    std::cout << "stored result (" << (result.path.empty() ? "memory" : result.path)
+              << "): " << result.best.str() << "\n(--force tunes again)\n";
+    return 0;
+  }
+  std::cout << std::left << "  " << std::setw(34) << "block_m block_n warps stages" << std::setw(11) << "registers"
+            << std::setw(14) << "shared bytes" << std::setw(12) << "compile ms" << std::setw(11) << "median ms"
+            << "TFLOP/s\n";
+  for (const flashjit::TuneCandidate &c : result.candidates) {
+    bool winner = c.skipped.empty() && c.config.str() == result.best.str();
+    std::ostringstream config;
+    config << c.config.block_m << " " << c.config.block_n << " " << c.config.warps << " " << c.config.stages;
+    std::cout << (winner ? "* " : "  ") << std::setw(34) << config.str() << std::setw(11) << c.registers
+              << std::setw(14) << c.shared_memory << std::setw(12) << std::fixed << std::setprecision(1)
+              << c.compile_ms;
+    if (c.skipped.empty())
+      std::cout << std::setw(11) << std::setprecision(3) << c.median_ms << std::setprecision(1) << c.tflops << "\n";
+    else
+      std::cout << c.skipped << "\n";
+    std::cout << std::defaultfloat << std::setprecision(6);
+  }
+  std::cout << "winner: " << result.best.str() << " (checked: relative error " << result.check.rel_error << ")\n"
+            << "tuned in " << std::fixed << std::setprecision(1) << result.tune_ms / 1000 << " s; kept in "
+            << (result.path.empty() ? "memory only" : result.path) << "\n";
+  return 0;
+}
+
 std::string ptxasSummary(const flashjit::tools::PtxasReport &report) {
   if (!report.ran)
     return "ptxas not found";
@@ -370,7 +446,8 @@ int main(int argc, char **argv) {
   KernelOptions benchKernel;
   ProblemOptions benchShape;
   benchShape.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
-  bool benchSpace = false;
+  bool benchSpace = false, benchGrid = false;
+  std::string benchOutput = "bench-grid.json";
   int benchRepeats = 20, benchWarmup = 3;
   CLI::App *bench = app.add_subcommand("bench", "time one kernel on the GPU: median of CUDA-event timings, "
                                                 "TFLOP/s (4 b h sq sk d, halved when causal)");
@@ -380,6 +457,20 @@ int main(int argc, char **argv) {
   bench->add_flag("--tuning-space", benchSpace, "every configuration of the default tuning space");
   bench->add_option("--repeats", benchRepeats, "timed launches")->capture_default_str();
   bench->add_option("--warmup", benchWarmup, "launches before timing")->capture_default_str();
+  bench->add_flag("--grid", benchGrid, "the FlashAttention papers' grid (16k tokens, hidden 2048, seqlen 512 to "
+                                       "16k, head dim 64 and 128, causal off and on, bf16), tuned configurations");
+  bench->add_option("-o,--output", benchOutput, "JSON file of --grid")->capture_default_str();
+
+  KernelOptions tuneKernel;
+  ProblemOptions tuneShape;
+  tuneShape.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
+  bool tuneForce = false;
+  CLI::App *tuneCommand = app.add_subcommand("tune", "autotune one kernel for a shape on the GPU (results are "
+                                                     "kept; attention() uses them)");
+  tuneKernel.addTo(tuneCommand);
+  tuneShape.addTo(tuneCommand);
+  tuneCommand->get_option("--heads")->description("query heads (0: 2048 / head dim)");
+  tuneCommand->add_flag("--force", tuneForce, "tune again even if a result is stored");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -397,8 +488,15 @@ int main(int argc, char **argv) {
     }
     if (run->parsed())
       return runProblem(runKernel, runShape, runInterpret, runRows);
-    if (bench->parsed())
+    if (bench->parsed()) {
+      if (benchGrid) {
+        gpuChip("bench");
+        return runGrid(benchOutput, benchRepeats, benchWarmup);
+      }
       return runBench(benchKernel, benchShape, benchSpace, benchRepeats, benchWarmup);
+    }
+    if (tuneCommand->parsed())
+      return runTune(tuneKernel, tuneShape, tuneForce);
     if (info->parsed())
       return runInfo();
     if (cacheClear->parsed()) {
