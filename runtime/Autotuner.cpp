@@ -132,11 +132,22 @@ double msSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// Compiles every configuration at once on a few threads (the kernel cache makes each compile once).
-std::vector<std::future<CompiledKernel>> compileAll(const AttentionSpec &spec, const std::vector<KernelConfig> &configs) {
-  std::vector<std::future<CompiledKernel>> compiled;
+/// A kernel from the kernel cache and the wall time the request took (about 0 for a hit).
+struct Fetched {
+  CompiledKernel kernel;
+  double ms = 0;
+};
+
+/// Compiles every configuration at once, a thread each (the kernel cache makes each compile once).
+std::vector<std::future<Fetched>> compileAll(const AttentionSpec &spec, const std::vector<KernelConfig> &configs) {
+  std::vector<std::future<Fetched>> compiled;
   for (const KernelConfig &config : configs)
-    compiled.push_back(std::async(std::launch::async, [spec, config] { return compileCached(spec, config); }));
+    compiled.push_back(std::async(std::launch::async, [spec, config] {
+      auto start = std::chrono::steady_clock::now();
+      Fetched fetched{compileCached(spec, config), 0};
+      fetched.ms = msSince(start);
+      return fetched;
+    }));
   return compiled;
 }
 
@@ -145,7 +156,7 @@ TuneResult run(const AttentionSpec &spec, const ProblemShape &shape, const TuneO
   auto start = std::chrono::steady_clock::now();
   TuneResult result;
   std::vector<KernelConfig> configs = tuningSpace(spec, chip);
-  std::vector<std::future<CompiledKernel>> compiled = compileAll(spec, configs);
+  std::vector<std::future<Fetched>> compiled = compileAll(spec, configs);
   BenchInputs inputs(spec, shape);
   struct Timed {
     double ms;
@@ -157,9 +168,9 @@ TuneResult run(const AttentionSpec &spec, const ProblemShape &shape, const TuneO
     TuneCandidate candidate;
     candidate.config = configs[i];
     try {
-      long before = cacheStats().compilations;
-      CompiledKernel kernel = compiled[i].get();
-      candidate.compile_ms = cacheStats().compilations > before ? kernel.compile_ms : 0;
+      Fetched fetched = compiled[i].get();
+      const CompiledKernel &kernel = fetched.kernel;
+      candidate.compile_ms = fetched.ms;
       candidate.shared_memory = kernel.shared_memory;
       auto loaded = Kernel::load(spec, kernel);
       candidate.registers = loaded->registers();

@@ -244,7 +244,7 @@ FLASHJIT_API BenchReport benchmark(const Kernel &kernel, const ProblemShape &sha
 struct TuneCandidate {
   KernelConfig config;
   int registers = 0, spill_bytes = 0, shared_memory = 0;
-  double compile_ms = 0;        ///< 0 when the kernel came from the cache
+  double compile_ms = 0;        ///< wall time of the compile (in parallel with the others); ~0 from the cache
   double median_ms = 0, tflops = 0;
   std::string skipped;          ///< why it was not timed (spills, too many registers, failed); "" if timed
 };

@@ -199,7 +199,8 @@ int runGrid(const std::string &output, int repeats, int warmup) {
   json << "{\n  \"device\": \"" << device.name << "\",\n  \"driver\": " << device.driver_version
        << ",\n  \"flashjit\": \"" << flashjit::version() << "\",\n  \"points\": [";
   std::cout << std::left << std::setw(6) << "d" << std::setw(8) << "causal" << std::setw(8) << "seqlen"
-            << std::setw(44) << "configuration (tuned)" << std::setw(12) << "median ms" << "TFLOP/s\n";
+            << std::setw(36) << "tuned: block_m block_n warps stages" << std::setw(12) << "median ms"
+            << "TFLOP/s\n";
   bool first = true;
   for (int headDim : {64, 128})
     for (bool causal : {false, true})
@@ -210,9 +211,11 @@ int runGrid(const std::string &output, int repeats, int warmup) {
         flashjit::TuneResult tuned = flashjit::tune(spec, shape);
         auto kernel = flashjit::Kernel::load(spec, flashjit::compileCached(spec, tuned.best));
         flashjit::BenchReport bench = flashjit::benchmark(*kernel, shape, repeats, warmup);
-        std::string config = tuned.best.str().substr(14, tuned.best.str().size() - 15);
+        std::ostringstream config;
+        config << tuned.best.block_m << " " << tuned.best.block_n << " " << tuned.best.warps << " "
+               << tuned.best.stages;
         std::cout << std::setw(6) << headDim << std::setw(8) << (causal ? "yes" : "no") << std::setw(8) << seqlen
-                  << std::setw(44) << config.substr(0, config.find(", chip")) << std::setw(12) << std::fixed
+                  << std::setw(36) << config.str() << std::setw(12) << std::fixed
                   << std::setprecision(3) << bench.median_ms << std::setprecision(1) << bench.tflops << "\n"
                   << std::defaultfloat << std::setprecision(6);
         json << (first ? "\n" : ",\n") << "    {\"head_dim\": " << headDim << ", \"causal\": "
