@@ -59,7 +59,8 @@ struct Fragment {
   SmallVector<Value> regs; ///< Accumulator: [r][j][4] f32, or [r][j][2] i32 when packed; Rows: [r][2]
   int64_t cols = 0;        ///< Accumulator: columns of the tile
   bool packed = false;     ///< Accumulator holding 16-bit pairs
-  Value shared;            ///< Shared: the tile's first byte in shared memory
+  Value shared;            ///< Shared: the tile's first byte in shared memory; AOperand: this lane's
+                           ///< first ldmatrix address when the query stays in shared memory (no regs)
 };
 
 /// The kernel's fixed shape, from its configuration and its head dimension.
@@ -68,7 +69,9 @@ struct Geometry {
   int64_t threads() const { return 32 * warps; }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   int64_t sharedTileBytes() const { return blockN * sharedRowBytes(); }
-  int64_t sharedBytes() const { return sharedMemoryBytes(blockM, blockN, stages, headDim); }
+  int64_t sharedBytes() const { return sharedMemoryBytes(blockM, blockN, warps, stages, headDim); }
+  bool queryInShared() const { return queryStaysInShared(blockM, warps, headDim); }
+  int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
 };
 
 /// Where a memref argument of the tile-level function went in the kernel's arguments.
@@ -162,7 +165,7 @@ private:
   void issueBlockCopy(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
-  void loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs);
+  void loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs, Value &address);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
   SmallVector<Value> loadMatrices(Value address, int count, NVVM::MMALayout layout);
   SmallVector<Value> flatten(ValueRange values);
@@ -511,10 +514,14 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
 
 /// Loads this thread's A-operand registers of the [block_m, head_dim] query tile: a 16-byte cp.async
 /// copy to shared memory (rows past seqlen_q zero-filled), then one ldmatrix.x4 per 16x16 sub-tile.
-/// The staging area is the start of shared memory, free again once every warp has its registers.
-void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs) {
+/// The staging area is the start of shared memory, free again once every warp has its registers. When
+/// the query stays in shared memory (Geometry::queryInShared), it gets its own bytes after the K/V
+/// buffers and `address` is set instead: Q·Kᵀ reads the fragments there as it needs them.
+void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs,
+                                     Value &address) {
   Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
-  copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, sharedBase);
+  Value staging = geometry.queryInShared() ? sharedAt(sharedBase, constI32(geometry.queryOffset())) : sharedBase;
+  copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, staging);
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   NVVM::Barrier0Op::create(b, loc);
@@ -523,6 +530,10 @@ void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices
   Value laneRow = add(mul(warp, constI32(16 * geometry.rowGroups)), arith::RemUIOp::create(b, loc, lane, constI32(16)));
   Value laneOffset = add(mul(laneRow, constI32(geometry.sharedRowBytes())),
                          mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)));
+  if (geometry.queryInShared()) {
+    address = sharedAt(staging, laneOffset);
+    return;
+  }
   regs.assign(geometry.rowGroups * slices * 4, Value());
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t kk = 0; kk < slices; ++kk) {
@@ -546,7 +557,7 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
     if (type.getDimSize(0) != geometry.blockM)
       return fail(op, "must read block_m query rows");
     fragment.kind = Fragment::Kind::AOperand;
-    loadQueryOperand(found->second, op.getIndices(), fragment.regs);
+    loadQueryOperand(found->second, op.getIndices(), fragment.regs, fragment.shared);
   } else {
     if (type.getDimSize(0) != geometry.blockN)
       return fail(op, "must read block_n key rows");
@@ -612,15 +623,24 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
   Value matrixHalf = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, constI32(8)), constI32(2));
   Value laneOffset = add(mul(matrixRow, constI32(geometry.sharedRowBytes())), mul(matrixHalf, constI32(16)));
-  for (int64_t j = 0; j < columnTiles; ++j)
-    for (int64_t kk = 0; kk < slices; ++kk) {
+  for (int64_t kk = 0; kk < slices; ++kk) {
+    // A fragments of this 16-column slice: held in registers, or read from shared memory now.
+    SmallVector<Value> a;
+    for (int64_t r = 0; r < geometry.rowGroups; ++r) {
+      SmallVector<Value> quad =
+          query.regs.empty()
+              ? loadMatrices(sharedAt(query.shared, constI32(r * 16 * geometry.sharedRowBytes() + kk * 32)), 4,
+                             NVVM::MMALayout::row)
+              : SmallVector<Value>(ArrayRef<Value>(query.regs).slice((r * slices + kk) * 4, 4));
+      a.append(quad.begin(), quad.end());
+    }
+    for (int64_t j = 0; j < columnTiles; ++j) {
       Value address = sharedAt(key.shared, add(laneOffset, constI32(j * 8 * geometry.sharedRowBytes() + kk * 32)));
       SmallVector<Value> bRegs = loadMatrices(address, 2, NVVM::MMALayout::row);
-      for (int64_t r = 0; r < geometry.rowGroups; ++r) {
-        ValueRange a(ArrayRef<Value>(query.regs).slice((r * slices + kk) * 4, 4));
-        mma(a, bRegs, scores.regs, (r * columnTiles + j) * 4);
-      }
+      for (int64_t r = 0; r < geometry.rowGroups; ++r)
+        mma(ValueRange(ArrayRef<Value>(a).slice(r * 4, 4)), bRegs, scores.regs, (r * columnTiles + j) * 4);
     }
+  }
   tiles[op.getScores()] = scores;
   return success();
 }

@@ -48,9 +48,16 @@ std::string headDimError(int64_t headDim) {
   return "";
 }
 
-int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t stages, int64_t headDim) {
+bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim) {
+  return blockM / (16 * warps) * headDim > 128;
+}
+
+int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim) {
   const int64_t rowBytes = (headDim + 8) * 2;
-  return std::max(stages * 2 * blockN * rowBytes, blockM * rowBytes);
+  int64_t keyValue = stages * 2 * blockN * rowBytes;
+  if (queryStaysInShared(blockM, warps, headDim))
+    return keyValue + blockM * rowBytes;
+  return std::max(keyValue, blockM * rowBytes);
 }
 
 int64_t sharedMemoryLimit(std::string_view chip) {

@@ -20,10 +20,16 @@ std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int
 /// An empty string when the head dimension is supported; otherwise why not.
 std::string headDimError(int64_t headDim);
 
+/// Whether the query tile stays in shared memory and is read (ldmatrix) at every Q·Kᵀ rather than kept in
+/// registers: when a warp owns more query elements per row group than the registers can hold next to the
+/// scores and the output accumulator (more than 128 per thread-row: two 16-row groups at head_dim 128).
+bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim);
+
 /// Bytes of shared memory the sm_80 path needs: `stages` buffers of one K and one V tile, each
 /// block_n rows of head_dim + 8 16-bit elements (the padding keeps ldmatrix free of bank conflicts),
-/// or, if larger, the block_m-row tile that stages Q in and O out (it reuses the same bytes).
-int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t stages, int64_t headDim);
+/// plus the block_m-row query tile when it stays in shared memory; at least the block_m-row tile that
+/// stages Q in and O out (it reuses the K/V bytes).
+int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim);
 
 /// The most shared memory one thread block may use on `chip` (0 for an unknown chip).
 int64_t sharedMemoryLimit(std::string_view chip);

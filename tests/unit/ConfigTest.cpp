@@ -74,3 +74,16 @@ TEST(KernelConfig, PrintsAsTheIRSpellsIt) {
   EXPECT_EQ(config(128, 64, 4, 2, "sm_90a").str(),
             "#flash.config<block_m = 128, block_n = 64, warps = 4, stages = 2, chip = \"sm_90a\">");
 }
+
+// The query tile stays in shared memory only where registers cannot hold it (two 16-row groups per warp
+// at head_dim > 64), and then has bytes of its own after the K/V buffers.
+TEST(KernelConfig, QueryTileGetsItsOwnSharedMemoryOnlyWhenRegistersCannotHoldIt) {
+  auto bytes = [](int headDim, int blockM, int blockN, int warps) {
+    flashjit::AttentionSpec spec{headDim, flashjit::DType::bf16, flashjit::Causal::none, true};
+    return flashjit::compile(spec, KernelConfig{blockM, blockN, warps, 2, "sm_90"}).shared_memory;
+  };
+  const int row128 = (128 + 8) * 2, row64 = (64 + 8) * 2;
+  EXPECT_EQ(bytes(128, 64, 64, 4), 2 * 2 * 64 * row128);                  // one group: Q in registers
+  EXPECT_EQ(bytes(64, 128, 32, 4), 2 * 2 * 32 * row64);                   // two groups at d64: registers
+  EXPECT_EQ(bytes(128, 128, 32, 4), 2 * 2 * 32 * row128 + 128 * row128);  // two groups at d128: shared
+}

@@ -161,3 +161,17 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
   %m1 = flash.row_max %s, %m : vector<16x16xf32>, vector<16xf32>
   return
 }
+
+// -----
+
+// Two 16-row groups per warp at head_dim 128 (block_m 128 over 4 warps): the query tile stays in shared
+// memory after the K/V buffers (2 stages x 2 x 32 rows + 128 rows, of 272 bytes) and Q·Kᵀ reads its
+// fragments with ldmatrix.x4 inside the key loop; nothing is loaded into registers before it.
+// RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
+// RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=QSHARED
+// QSHARED:      flash.shared_memory = 69632 : i64
+// QSHARED:      nvvm.cp.async.wait.group 0
+// QSHARED-NEXT: nvvm.barrier0
+// QSHARED-NOT:  nvvm.ldmatrix
+// QSHARED:      scf.for
+// QSHARED:      nvvm.ldmatrix {{.*}}num = 4
