@@ -165,8 +165,9 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-/// The one call: picks the configuration for the current GPU (the default one until the autotuner has a
-/// tuned one), compiles it or takes it from the kernel cache, loads it once per CUDA context, and
+/// The one call: picks the configuration for the current GPU and this shape's bucket (tune(): autotuned on
+/// the first call for a new bucket and kept, also across processes; FLASHJIT_TUNE=0: the default
+/// configuration), compiles it or takes it from the kernel cache, loads it once per CUDA context, and
 /// launches it on `stream` (a CUstream; null: the default stream). Thread-safe.
 FLASHJIT_API void attention(const AttentionSpec &spec, const AttentionArgs &args, void *stream = nullptr);
 
