@@ -72,6 +72,7 @@ struct Geometry {
   int64_t sharedBytes() const { return sharedMemoryBytes(blockM, blockN, warps, stages, headDim); }
   bool queryInShared() const { return queryStaysInShared(blockM, warps, headDim); }
   int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
+  bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
 };
 
 /// Where a memref argument of the tile-level function went in the kernel's arguments.
@@ -619,26 +620,33 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Fragment scores;
   scores.cols = geometry.blockN;
   scores.regs.assign(geometry.rowGroups * columnTiles * 4, constF32(0));
-  // ldmatrix.x2 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8 % 2).
+  // ldmatrix.x4 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8): the B operands
+  // of two 16-column slices, kk and kk + 1, in one instruction. Two row groups per warp already reuse each
+  // B operand twice and have no registers to spare: they load one slice at a time (.x2, lanes 0-15).
   Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
-  Value matrixHalf = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, constI32(8)), constI32(2));
-  Value laneOffset = add(mul(matrixRow, constI32(geometry.sharedRowBytes())), mul(matrixHalf, constI32(16)));
-  for (int64_t kk = 0; kk < slices; ++kk) {
-    // A fragments of this 16-column slice: held in registers, or read from shared memory now.
-    SmallVector<Value> a;
-    for (int64_t r = 0; r < geometry.rowGroups; ++r) {
-      SmallVector<Value> quad =
-          query.regs.empty()
-              ? loadMatrices(sharedAt(query.shared, constI32(r * 16 * geometry.sharedRowBytes() + kk * 32)), 4,
-                             NVVM::MMALayout::row)
-              : SmallVector<Value>(ArrayRef<Value>(query.regs).slice((r * slices + kk) * 4, 4));
-      a.append(quad.begin(), quad.end());
-    }
+  Value matrixColumn = arith::DivUIOp::create(b, loc, lane, constI32(8));
+  Value laneOffset = add(mul(matrixRow, constI32(geometry.sharedRowBytes())), mul(matrixColumn, constI32(16)));
+  const int64_t step = geometry.wideLoads() ? 2 : 1;
+  for (int64_t kk = 0; kk < slices; kk += step) {
+    const int64_t count = std::min<int64_t>(step, slices - kk); // slices read by this step
+    // A fragments of these 16-column slices: held in registers, or read from shared memory now.
+    SmallVector<Value> a; // [slice][row group][4]
+    for (int64_t s = 0; s < count; ++s)
+      for (int64_t r = 0; r < geometry.rowGroups; ++r) {
+        SmallVector<Value> quad =
+            query.regs.empty()
+                ? loadMatrices(sharedAt(query.shared, constI32(r * 16 * geometry.sharedRowBytes() + (kk + s) * 32)),
+                               4, NVVM::MMALayout::row)
+                : SmallVector<Value>(ArrayRef<Value>(query.regs).slice((r * slices + kk + s) * 4, 4));
+        a.append(quad.begin(), quad.end());
+      }
     for (int64_t j = 0; j < columnTiles; ++j) {
       Value address = sharedAt(key.shared, add(laneOffset, constI32(j * 8 * geometry.sharedRowBytes() + kk * 32)));
-      SmallVector<Value> bRegs = loadMatrices(address, 2, NVVM::MMALayout::row);
-      for (int64_t r = 0; r < geometry.rowGroups; ++r)
-        mma(ValueRange(ArrayRef<Value>(a).slice(r * 4, 4)), bRegs, scores.regs, (r * columnTiles + j) * 4);
+      SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::row);
+      for (int64_t s = 0; s < count; ++s)
+        for (int64_t r = 0; r < geometry.rowGroups; ++r)
+          mma(ValueRange(ArrayRef<Value>(a).slice((s * geometry.rowGroups + r) * 4, 4)),
+              ValueRange(ArrayRef<Value>(bRegs).slice(s * 2, 2)), scores.regs, (r * columnTiles + j) * 4);
     }
   }
   tiles[op.getScores()] = scores;
@@ -757,20 +765,26 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
   Fragment result = tiles[op.getAccumulator()];
   const int64_t keySlices = geometry.blockN / 16, outputTiles = geometry.headDim / 8;
   const int64_t probTiles = probs.cols / 8;
-  // ldmatrix.x2.trans address of this lane: key row kk·16 + lane % 16, head-dim columns jd·8.
-  Value laneOffset = mul(arith::RemUIOp::create(b, loc, lane, constI32(16)), constI32(geometry.sharedRowBytes()));
-  for (int64_t jd = 0; jd < outputTiles; ++jd)
+  // ldmatrix.x4.trans address of this lane: key row kk·16 + lane % 16, head-dim columns jd·8 + 8·(lane / 16):
+  // the B operands of two output tiles, jd and jd + 1, in one instruction (.x2 with two row groups, as in Q·Kᵀ).
+  Value laneOffset = add(mul(arith::RemUIOp::create(b, loc, lane, constI32(16)), constI32(geometry.sharedRowBytes())),
+                         mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)));
+  const int64_t step = geometry.wideLoads() ? 2 : 1;
+  for (int64_t jd = 0; jd < outputTiles; jd += step) {
+    const int64_t count = std::min<int64_t>(step, outputTiles - jd); // output tiles read by this step
     for (int64_t kk = 0; kk < keySlices; ++kk) {
       Value address =
           sharedAt(value.shared, add(laneOffset, constI32(kk * 16 * geometry.sharedRowBytes() + jd * 16)));
-      SmallVector<Value> bRegs = loadMatrices(address, 2, NVVM::MMALayout::col);
-      for (int64_t r = 0; r < geometry.rowGroups; ++r) {
-        // The accumulator layout of S, packed, is the A operand of P·V: no shuffle needed.
-        auto p = [&](int64_t tile, int64_t pairIndex) { return probs.regs[(r * probTiles + tile) * 2 + pairIndex]; };
-        SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
-        mma(a, bRegs, result.regs, (r * outputTiles + jd) * 4);
-      }
+      SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::col);
+      for (int64_t t = 0; t < count; ++t)
+        for (int64_t r = 0; r < geometry.rowGroups; ++r) {
+          // The accumulator layout of S, packed, is the A operand of P·V: no shuffle needed.
+          auto p = [&](int64_t tile, int64_t pairIndex) { return probs.regs[(r * probTiles + tile) * 2 + pairIndex]; };
+          SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
+          mma(a, ValueRange(ArrayRef<Value>(bRegs).slice(t * 2, 2)), result.regs, (r * outputTiles + jd + t) * 4);
+        }
     }
+  }
   tiles[op.getResult()] = result;
   return success();
 }

@@ -46,7 +46,8 @@
 // CHECK:         nvvm.shfl.sync  bfly
 // CHECK:         llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK:         llvm.fptrunc %{{.*}} : vector<2xf32> to vector<2xbf16>
-// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 2 : i32
+// P·V: one ldmatrix.x4.trans gives the B operands of two 8-column output tiles.
+// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 4 : i32
 // CHECK:         nvvm.mma.sync
 // CHECK:         scf.yield
 // Diagonal blocks: keys past seqlen_k or after the query (top-left) are set to -inf.
@@ -175,3 +176,5 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // QSHARED-NOT:  nvvm.ldmatrix
 // QSHARED:      scf.for
 // QSHARED:      nvvm.ldmatrix {{.*}}num = 4
+// With two row groups every K fragment feeds two MMAs already; it is read one slice at a time (.x2).
+// QSHARED:      nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>, num = 2
