@@ -102,6 +102,7 @@ private:
 
   DenseMap<Value, Value> scalars;
   DenseMap<Value, Fragment> tiles;
+  DenseMap<Value, Value> halfPairs; // f16: each i32 register's one bitcast to vector<2xf16>
   DenseMap<Value, MemRefArg> memrefs;
   Value tid, lane, warp, group, quadLane, seqlenQ, seqlenK, kvGroup, sharedBase;
   Value heads, batch; // of the query: kernel arguments
@@ -598,11 +599,18 @@ void KernelEmitter::mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, i
   std::optional<std::array<NVVM::MMATypes, 2>> types = std::array<NVVM::MMATypes, 2>{mmaType, mmaType};
   std::optional<std::array<NVVM::MMALayout, 2>> layouts =
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col};
-  // f16 operands are vector<2xf16>; bf16 operands are i32.
+  // f16 operands are vector<2xf16>; bf16 operands are i32. A register feeds several MMAs: it is bitcast
+  // once, right after its definition (which dominates every use), rather than once per MMA.
   auto operand = [&](Value reg) -> Value {
     if (mmaType == NVVM::MMATypes::bf16)
       return reg;
-    return LLVM::BitcastOp::create(b, loc, VectorType::get({2}, b.getF16Type()), reg);
+    auto [found, inserted] = halfPairs.try_emplace(reg, Value());
+    if (inserted) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointAfterValue(reg);
+      found->second = LLVM::BitcastOp::create(b, loc, VectorType::get({2}, b.getF16Type()), reg);
+    }
+    return found->second;
   };
   SmallVector<Value> aOperands = llvm::map_to_vector(a, operand);
   SmallVector<Value> bOperands = llvm::map_to_vector(bRegs, operand);
