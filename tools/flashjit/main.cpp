@@ -84,9 +84,15 @@ struct ProblemOptions {
   std::string layout = "BSHD";
   unsigned seed = 0;
 
-  flashjit::ProblemShape resolvedShape() const {
+  bool papersHeads = false; ///< bench and tune: heads 0 means 2048 / head_dim
+
+  /// The shape as given; with `papersHeads`, heads 0 (their default) means 2048 / head_dim, the hidden size
+  /// of the FlashAttention papers' benchmarks.
+  flashjit::ProblemShape resolvedShape(const flashjit::AttentionSpec &spec) const {
     flashjit::ProblemShape resolved = shape;
     resolved.layout = layout == "BSHD" ? flashjit::Layout::BSHD : flashjit::Layout::BHSD;
+    if (papersHeads && resolved.heads == 0)
+      resolved.heads = std::max(1, 2048 / spec.head_dim);
     return resolved;
   }
 
@@ -152,7 +158,7 @@ std::shared_ptr<flashjit::Kernel> loadKernel(const flashjit::AttentionSpec &spec
 /// `run`: one kernel on random inputs, on the GPU (or in the CPU interpreter), against float64.
 int runProblem(const KernelOptions &options, const ProblemOptions &problem, bool interpret, int rows) {
   flashjit::AttentionSpec spec = options.resolvedSpec();
-  flashjit::ProblemShape shape = problem.resolvedShape();
+  flashjit::ProblemShape shape = problem.resolvedShape(spec);
   flashjit::CheckReport report;
   if (interpret) {
     flashjit::KernelConfig config = options.resolvedConfig();
@@ -171,12 +177,10 @@ int runProblem(const KernelOptions &options, const ProblemOptions &problem, bool
 }
 
 /// `bench`: median time and TFLOP/s of one kernel (or every configuration of its tuning space).
-int runBench(const KernelOptions &options, ProblemOptions problem, bool space, int repeats, int warmup) {
+int runBench(const KernelOptions &options, const ProblemOptions &problem, bool space, int repeats, int warmup) {
   std::string chip = gpuChip("bench");
   flashjit::AttentionSpec spec = options.resolvedSpec();
-  if (problem.shape.heads == 0) // the papers' grid: hidden size 2048
-    problem.shape.heads = std::max(1, 2048 / spec.head_dim);
-  flashjit::ProblemShape shape = problem.resolvedShape();
+  flashjit::ProblemShape shape = problem.resolvedShape(spec);
   std::cout << "shape: " << describe(shape) << "\n";
   std::vector<flashjit::KernelConfig> configs =
       space ? flashjit::tuningSpace(spec, chip) : std::vector{options.resolvedConfig(chip)};
@@ -233,12 +237,10 @@ int runGrid(const std::string &output, int repeats, int warmup) {
 }
 
 /// `tune`: autotune one spec for one shape and print every candidate, the winner marked.
-int runTune(const KernelOptions &options, ProblemOptions problem, bool force) {
+int runTune(const KernelOptions &options, const ProblemOptions &problem, bool force) {
   gpuChip("tune");
   flashjit::AttentionSpec spec = options.resolvedSpec();
-  if (problem.shape.heads == 0)
-    problem.shape.heads = std::max(1, 2048 / spec.head_dim);
-  flashjit::ProblemShape shape = problem.resolvedShape();
+  flashjit::ProblemShape shape = problem.resolvedShape(spec);
   flashjit::TuneOptions tuneOptions;
   tuneOptions.force = force;
   flashjit::TuneResult result = flashjit::tune(spec, shape, tuneOptions);
@@ -449,6 +451,7 @@ int main(int argc, char **argv) {
   KernelOptions benchKernel;
   ProblemOptions benchShape;
   benchShape.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
+  benchShape.papersHeads = true;
   bool benchSpace = false, benchGrid = false;
   std::string benchOutput = "bench-grid.json";
   int benchRepeats = 20, benchWarmup = 3;
@@ -467,6 +470,7 @@ int main(int argc, char **argv) {
   KernelOptions tuneKernel;
   ProblemOptions tuneShape;
   tuneShape.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
+  tuneShape.papersHeads = true;
   bool tuneForce = false;
   CLI::App *tuneCommand = app.add_subcommand("tune", "autotune one kernel for a shape on the GPU (results are "
                                                      "kept; attention() uses them)");
