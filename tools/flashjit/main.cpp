@@ -86,6 +86,14 @@ struct ProblemOptions {
 
   bool papersHeads = false; ///< bench and tune: heads 0 means 2048 / head_dim
 
+  /// bench's and tune's defaults: the papers' grid point b4, seqlen 4096, heads 2048 / head_dim.
+  static ProblemOptions papersPoint() {
+    ProblemOptions options;
+    options.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
+    options.papersHeads = true;
+    return options;
+  }
+
   /// The shape as given; with `papersHeads`, heads 0 (their default) means 2048 / head_dim, the hidden size
   /// of the FlashAttention papers' benchmarks.
   flashjit::ProblemShape resolvedShape(const flashjit::AttentionSpec &spec) const {
@@ -98,7 +106,9 @@ struct ProblemOptions {
 
   void addTo(CLI::App *command) {
     command->add_option("--batch", shape.batch, "batch size")->capture_default_str();
-    command->add_option("--heads", shape.heads, "query heads")->capture_default_str();
+    command->add_option("--heads", shape.heads,
+                        papersHeads ? "query heads (0: 2048 / head dim, the papers' hidden size)" : "query heads")
+        ->capture_default_str();
     command->add_option("--kv-heads", shape.kv_heads, "key/value heads (0: same as --heads)")
         ->capture_default_str();
     command->add_option("--seqlen-q", shape.seqlen_q, "query sequence length")->capture_default_str();
@@ -449,9 +459,7 @@ int main(int argc, char **argv) {
                                      "1000 sampled rows of large ones)");
 
   KernelOptions benchKernel;
-  ProblemOptions benchShape;
-  benchShape.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
-  benchShape.papersHeads = true;
+  ProblemOptions benchShape = ProblemOptions::papersPoint();
   bool benchSpace = false, benchGrid = false;
   std::string benchOutput = "bench-grid.json";
   int benchRepeats = 20, benchWarmup = 3;
@@ -459,7 +467,6 @@ int main(int argc, char **argv) {
                                                 "TFLOP/s (4 b h sq sk d, halved when causal)");
   benchKernel.addTo(bench);
   benchShape.addTo(bench);
-  bench->get_option("--heads")->description("query heads (0: 2048 / head dim, the papers' hidden size)");
   bench->add_flag("--tuning-space", benchSpace, "every configuration of the default tuning space");
   bench->add_option("--repeats", benchRepeats, "timed launches")->capture_default_str();
   bench->add_option("--warmup", benchWarmup, "launches before timing")->capture_default_str();
@@ -468,15 +475,12 @@ int main(int argc, char **argv) {
   bench->add_option("-o,--output", benchOutput, "JSON file of --grid")->capture_default_str();
 
   KernelOptions tuneKernel;
-  ProblemOptions tuneShape;
-  tuneShape.shape = flashjit::ProblemShape{4, 0, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
-  tuneShape.papersHeads = true;
+  ProblemOptions tuneShape = ProblemOptions::papersPoint();
   bool tuneForce = false;
   CLI::App *tuneCommand = app.add_subcommand("tune", "autotune one kernel for a shape on the GPU (results are "
                                                      "kept; attention() uses them)");
   tuneKernel.addTo(tuneCommand);
   tuneShape.addTo(tuneCommand);
-  tuneCommand->get_option("--heads")->description("query heads (0: 2048 / head dim)");
   tuneCommand->add_flag("--force", tuneForce, "tune again even if a result is stored");
 
   CLI11_PARSE(app, argc, argv);
