@@ -5,13 +5,7 @@
 # flashjit against torch SDPA's FlashAttention-2 and cuDNN backends in one process).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-work=$(mktemp -d /tmp/flashjit-bench.XXXXXX)
-tar -C "$work" -xJf .bundle/flashjit-gpu.tar.xz || { echo "gpu-bench: cannot unpack the bundle"; exit 1; }
-bin=$work/flashjit/bin
-export FLASHJIT_CACHE_DIR=$work/cache   # cold: every kernel compiled, every spec tuned in this run
-export CUDA_CACHE_DISABLE=1
+source scripts/gpu-unpack.sh   # out, work, bin; a cold kernel cache
 failed=0
 {
   echo "=== flashjit tune (cold cache)"

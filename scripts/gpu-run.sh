@@ -6,13 +6,7 @@
 # Arguments go to flashjit-gpu-check (--quick). Exit status: the number of failed steps.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-work=$(mktemp -d /tmp/flashjit-gpu.XXXXXX)
-tar -C "$work" -xJf .bundle/flashjit-gpu.tar.xz || { echo "gpu-run: cannot unpack the bundle"; exit 1; }
-bin=$work/flashjit/bin
-export FLASHJIT_CACHE_DIR=$work/cache   # a fresh kernel cache for this run
-export CUDA_CACHE_DISABLE=1              # no help from the driver's own JIT cache: load times are honest
+source scripts/gpu-unpack.sh   # out, work, bin; a cold kernel cache
 logs=$work/logs
 mkdir -p "$logs"
 failed=0
