@@ -110,7 +110,7 @@ private:
   // The K/V pipeline (see the file comment).
   SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order
   Value pipelineEnd;                // keys past this are never read
-  Value kvBatch, kvHead;            // which batch and key/value head the tiles come from
+  Value keySlice, valueSlice;       // the [seqlen_k, head_dim] slices of K and V this block reads
 
   LogicalResult fail(Operation *op, const Twine &message) {
     error = (op->getName().getStringRef() + ": " + message).str();
@@ -137,8 +137,42 @@ private:
   Value sharedAt(Value base, Value byteOffset) {
     return LLVM::GEPOp::create(b, loc, base.getType(), b.getI8Type(), base, ValueRange{byteOffset});
   }
+  /// `value` (an i32 or a pointer) through an opaque copy that LLVM cannot see through, so that what is
+  /// computed from it stays where it is emitted. Without it LLVM's LICM hoists each `base + constant`
+  /// address out of the key loop into a 64-bit register of its own (16 query-fragment addresses at
+  /// head_dim 128), and GVN reuses the prologue's row and address arithmetic in the epilogue, keeping
+  /// it live across the key loops: registers the accumulators need.
+  Value opaqueCopy(Value value) {
+    bool pointer = isa<LLVM::LLVMPointerType>(value.getType());
+    // Shared-memory addresses fit 32 bits (and are 32-bit pointers: see emitPTX); global ones need 64.
+    bool wide = pointer && cast<LLVM::LLVMPointerType>(value.getType()).getAddressSpace() != 3;
+    Value bits = pointer ? Value(LLVM::PtrToIntOp::create(b, loc, wide ? i64 : i32, value)) : value;
+    Value copy = LLVM::InlineAsmOp::create(b, loc, bits.getType(), ValueRange{bits},
+                                           wide ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;",
+                                           wide ? "=l,l" : "=r,r", /*has_side_effects=*/true,
+                                           /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                           LLVM::AsmDialectAttr(), ArrayAttr())
+                     .getResult(0);
+    return pointer ? Value(LLVM::IntToPtrOp::create(b, loc, value.getType(), copy)) : copy;
+  }
   Value globalElement(Value base, Value elementOffset, Type elementType) {
     return LLVM::GEPOp::create(b, loc, base.getType(), elementType, base, ValueRange{elementOffset});
+  }
+
+  /// lane, warp, group and quadLane from tid.
+  void deriveThreadIndices() {
+    lane = arith::RemUIOp::create(b, loc, tid, constI32(32));
+    warp = arith::DivUIOp::create(b, loc, tid, constI32(32));
+    group = arith::DivUIOp::create(b, loc, lane, constI32(4));
+    quadLane = arith::RemUIOp::create(b, loc, lane, constI32(4));
+  }
+
+  /// After a loop: what follows derives its thread indices and shared addresses from fresh opaque copies,
+  /// so that no index or address computed before the loop stays live through it (see opaqueCopy).
+  void refreshAfterLoop() {
+    tid = opaqueCopy(tid);
+    sharedBase = opaqueCopy(sharedBase);
+    deriveThreadIndices();
   }
 
   /// Row of the tile (0..block_m) held by this thread's half `half` of row group `r`.
@@ -262,11 +296,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   scalars[source.getArguments().back()] = entry->getArgument(next++);
 
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
-  lane = arith::RemUIOp::create(b, loc, tid, constI32(32));
-  warp = arith::DivUIOp::create(b, loc, tid, constI32(32));
-  group = arith::DivUIOp::create(b, loc, lane, constI32(4));
-  quadLane = arith::RemUIOp::create(b, loc, lane, constI32(4));
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
+  deriveThreadIndices();
 
   source.walk([&](scf::ForOp loop) {
     for (auto read : loop.getBody()->getOps<vector::TransferReadOp>())
@@ -425,6 +456,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   scf::YieldOp::create(b, loc, flatten(loop.getBody()->getTerminator()->getOperands()));
   b.setInsertionPointAfter(emitted);
   unflatten(emitted.getResults(), loop.getResults());
+  refreshAfterLoop();
   return success();
 }
 
@@ -486,7 +518,7 @@ void KernelEmitter::issueBlockCopy(Value blockStart) {
     b.setInsertionPointToStart(&needed.getThenRegion().front());
     for (bool value : {false, true}) {
       const MemRefArg &memref = memrefs[source.getArgument(value ? 2 : 1)];
-      copyRowsToShared(sliceBase(memref, kvBatch, kvHead, element), memref.strides[2], blockStart, seqlenK,
+      copyRowsToShared(value ? valueSlice : keySlice, memref.strides[2], blockStart, seqlenK,
                        geometry.blockN, bufferOf(blockStart, value));
     }
   }
@@ -505,8 +537,9 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   for (scf::ForOp loop : keyLoops)
     if (!scalars.count(loop.getUpperBound()))
       return fail(loop, "must have its bounds computed before the first key loop");
-  kvBatch = scalars[indices[0]];
-  kvHead = scalars[indices[1]];
+  // Computed once: the loops after the first then keep two pointers live, not the batch and head offsets.
+  keySlice = sliceBase(memrefs[source.getArgument(1)], scalars[indices[0]], scalars[indices[1]], element);
+  valueSlice = sliceBase(memrefs[source.getArgument(2)], scalars[indices[0]], scalars[indices[1]], element);
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
   Value start = scalars[firstLoop.getLowerBound()];
   for (int64_t s = 0; s + 1 < geometry.stages; ++s)
@@ -635,6 +668,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Value matrixColumn = arith::DivUIOp::create(b, loc, lane, constI32(8));
   Value laneOffset = add(mul(matrixRow, constI32(geometry.sharedRowBytes())), mul(matrixColumn, constI32(16)));
   const int64_t step = geometry.wideLoads() ? 2 : 1;
+  Value queryTile = query.regs.empty() ? opaqueCopy(query.shared) : Value();
   for (int64_t kk = 0; kk < slices; kk += step) {
     const int64_t count = std::min<int64_t>(step, slices - kk); // slices read by this step
     // A fragments of these 16-column slices: held in registers, or read from shared memory now.
@@ -643,7 +677,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
       for (int64_t r = 0; r < geometry.rowGroups; ++r) {
         SmallVector<Value> quad =
             query.regs.empty()
-                ? loadMatrices(sharedAt(query.shared, constI32(r * 16 * geometry.sharedRowBytes() + (kk + s) * 32)),
+                ? loadMatrices(sharedAt(queryTile, constI32(r * 16 * geometry.sharedRowBytes() + (kk + s) * 32)),
                                4, NVVM::MMALayout::row)
                 : SmallVector<Value>(ArrayRef<Value>(query.regs).slice((r * slices + kk + s) * 4, 4));
         a.append(quad.begin(), quad.end());
@@ -834,12 +868,13 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
   if (found == memrefs.end() || fragment == tiles.end())
     return fail(op, "must write a tile to a kernel argument");
   const MemRefArg &memref = found->second;
-  ValueRange indices = op.getIndices();
-  Value q0 = scalars[indices[2]];
+  // Fresh copies of the tile's indices: its addresses are computed here, not before the key loops.
+  Value batchIndex = opaqueCopy(scalars[op.getIndices()[0]]), headIndex = opaqueCopy(scalars[op.getIndices()[1]]);
+  Value q0 = opaqueCopy(scalars[op.getIndices()[2]]);
 
   if (fragment->second.kind == Fragment::Kind::Rows) {
     // logsumexp: [batch, heads, seqlen_q] with contiguous rows; the first thread of each quad writes.
-    Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], f32);
+    Value base = sliceBase(memref, batchIndex, headIndex, f32);
     Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, quadLane, constI32(0));
     for (int64_t r = 0; r < geometry.rowGroups; ++r)
       for (int64_t half = 0; half < 2; ++half) {
@@ -869,7 +904,7 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
       }
     }
   NVVM::Barrier0Op::create(b, loc);
-  Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
+  Value base = sliceBase(memref, batchIndex, headIndex, element);
   const int64_t chunksPerRow = geometry.headDim / 8, chunks = geometry.blockM * chunksPerRow;
   auto chunkType = VectorType::get({4}, i32);
   for (int64_t first = 0; first < chunks; first += geometry.threads()) {

@@ -22,16 +22,17 @@ KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip) {
 std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::string &chip) {
   // One 16-row group per warp (64 rows over 4 warps, 128 over 8) keeps Q, the scores and the output
   // accumulator in registers; key blocks from 32 to 128, or to 64 for heads over 64 (128 spills);
-  // double or triple buffering of K and V where shared memory allows. Heads up to 64 also fit two row
-  // groups per warp (128 rows over 4 warps) with key blocks up to 64: each K/V fragment read from shared
-  // memory then feeds two MMAs.
+  // double or triple buffering of K and V where shared memory allows. Two row groups per warp (128 rows
+  // over 4 warps), where each K/V fragment read from shared memory feeds two MMAs, hold twice the
+  // accumulator: key blocks up to 64 for heads up to 64, up to 32 for larger heads (whose query tile
+  // then stays in shared memory).
   std::vector<KernelConfig> space;
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}})
     for (int blockN : {32, 64, 128})
       for (int stages : {2, 3}) {
         if (blockN > 64 && spec.head_dim > 64)
           continue;
-        if (blockM / warps > 16 && (spec.head_dim > 64 || blockN > 64))
+        if (blockM / warps > 16 && blockN > (spec.head_dim > 64 ? 32 : 64))
           continue;
         if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
           continue;

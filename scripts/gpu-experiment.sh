@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 set -u
-# GPU machine: unpack .bundle/flashjit-gpu.tar.xz and check + time head-dim-128 configurations with two row
-# groups per warp against the best one-group one (results: benchmarks/results/h100-d128-two-row-groups.txt).
+# GPU machine: unpack .bundle/flashjit-gpu.tar.xz, then for each configuration given check it on every row
+# (b2 h3 q700 k333, BHSD) and time it at b4 h16 seqlen 4096, causal off and on.
+#   usage: scripts/gpu-experiment.sh HEAD_DIM "--block-m 128 --warps 4 --block-n 32 --stages 2" ...
+# With SASS="<configuration>" it also writes that kernel's machine code (ptxas + cuobjdump) to $OUT.
 cd "$(dirname "$0")/.."
 source scripts/gpu-unpack.sh   # out, work, bin; a cold kernel cache
-for cfg in "--block-m 128 --warps 4 --block-n 16 --stages 3" "--block-m 128 --warps 4 --block-n 16 --stages 4" "--block-m 128 --warps 4 --block-n 32 --stages 2" "--block-m 128 --warps 4 --block-n 32 --stages 3" "--block-m 128 --warps 4 --block-n 64 --stages 2" "--block-m 128 --warps 8 --block-n 64 --stages 2"; do
+headDim=$1
+shift
+if [ -n "${SASS:-}" ]; then
+  $bin/flashjit compile --head-dim "$headDim" --chip sm_90 $SASS -o "$work/k.ptx" > /dev/null &&
+    ptxas -arch=sm_90 -v "$work/k.ptx" -o "$work/k.cubin" 2>&1 | tail -2 &&
+    cuobjdump -sass "$work/k.cubin" > "$out/kernel.sass" && echo "SASS: $(wc -l < "$out/kernel.sass") lines"
+fi
+for cfg in "$@"; do
   for causal in none bottom_right; do
-    echo "== d128 $causal $cfg"
-    $bin/flashjit run --head-dim 128 --causal $causal $cfg --batch 2 --heads 3 --seqlen-q 700 --seqlen-k 333 --layout BHSD | grep -E "PASS|FAIL|relative"
-    $bin/flashjit bench --head-dim 128 --causal $causal $cfg --seqlen-q 4096 --seqlen-k 4096 | grep median
+    echo "== d$headDim $causal $cfg"
+    $bin/flashjit run --head-dim "$headDim" --causal $causal $cfg --batch 2 --heads 3 --seqlen-q 700 --seqlen-k 333 --layout BHSD | grep -E "PASS|FAIL|relative"
+    $bin/flashjit bench --head-dim "$headDim" --causal $causal $cfg --seqlen-q 4096 --seqlen-k 4096 | grep median
   done
 done
