@@ -178,3 +178,20 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // QSHARED:      nvvm.ldmatrix {{.*}}num = 4
 // With two row groups every K fragment feeds two MMAs already; it is read one slice at a time (.x2).
 // QSHARED:      nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>, num = 2
+// Conditional rescaling: the warp votes whether some row's maximum grew past the threshold (2^8), and
+// only then multiplies the 128 accumulator registers by the corrections.
+// QSHARED:      arith.cmpf ogt, {{.*}}, %cst{{.*}} : f32
+// QSHARED:      %[[UPDATE:.*]] = nvvm.vote.sync any %{{.*}}, %{{.*}} -> i1
+// QSHARED:      scf.if %[[UPDATE]] -> (f32, {{.*}}) {
+// QSHARED-NEXT:   arith.mulf
+// QSHARED:      } else {
+// QSHARED-NEXT:   scf.yield
+
+// Without the query tile in shared memory every row moves to its new maximum: no vote, no branch.
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
+// RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=ALWAYS
+// ALWAYS:     scf.for
+// ALWAYS-NOT: nvvm.vote.sync
+// ALWAYS:     nvvm.mma.sync
+// ALWAYS-NOT: nvvm.vote.sync
+// ALWAYS:     llvm.return
