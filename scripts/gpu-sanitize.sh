@@ -25,7 +25,10 @@ check memcheck --head-dim 64 --dtype bf16 --causal bottom_right --no-lse --seqle
 check memcheck --head-dim 64 --dtype bf16 --causal bottom_right --block-m 128 --warps 8 --block-n 32 --stages 3 \
   --heads 2 --seqlen-q 700 --seqlen-k 333
 check memcheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 64 --stages 2 --seqlen-q 300 --seqlen-k 257
+check memcheck --head-dim 128 --dtype f16 --causal bottom_right --block-m 128 --warps 4 --block-n 32 --stages 3 \
+  --heads 2 --seqlen-q 300 --seqlen-k 257
 check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --seqlen-q 129 --seqlen-k 200
+check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 128 --dtype bf16 --causal top_left --seqlen-q 129 --seqlen-k 200
 check initcheck --head-dim 128 --dtype f16 --seqlen-q 65 --seqlen-k 190
 echo "compute-sanitizer: $failures failed"

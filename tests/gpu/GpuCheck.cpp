@@ -74,6 +74,18 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       cases.push_back(big);
     }
   }
+  // A sharp softmax (scale 4): row maxima keep moving past the conditional-rescaling threshold (2^8), so
+  // both branches of the rescale run, on the configuration that has it (query tile in shared memory) and
+  // on one that rescales every block.
+  for (DType dtype : {DType::bf16, DType::f16})
+    for (Causal causal : {Causal::none, Causal::bottom_right})
+      for (KernelConfig config : {KernelConfig{128, 32, 4, 2, chip}, KernelConfig{64, 64, 4, 2, chip}}) {
+        Case sharp;
+        sharp.spec = AttentionSpec{128, dtype, causal, true};
+        sharp.shape = ProblemShape{2, 3, 0, 700, 1000, 4.0f, Layout::BSHD};
+        sharp.config = config;
+        cases.push_back(sharp);
+      }
   // More (head, batch) pairs than a grid's y or z could hold: the one-dimensional grid takes them.
   {
     Case wide;
