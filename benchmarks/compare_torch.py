@@ -5,8 +5,9 @@ In one process, on the same torch tensors: flashjit through its C ABI (ctypes, f
 autotuned configuration, kept across runs), torch SDPA's FlashAttention-2 backend and its cuDNN backend.
 Grid (../shared/PERF.md): 16k tokens (batch = 16384 / seqlen), hidden 2048 (heads = 2048 / head_dim),
 seqlen 512..16k, head dim 64 and 128, causal off and on, bf16, BSHD tensors. FLOPs: 4 b h s^2 d, halved
-when causal. Time: median of CUDA-event timings after warm-up. flashjit's output is checked against the
-FlashAttention-2 backend's (relative error < 1e-2). Writes a JSON table and a PNG chart.
+when causal. Time: CUDA events; the median of three rounds that each time every backend in turn (median
+of 10 after warm-up). flashjit's output is checked against the FlashAttention-2 backend's (relative error
+< 1e-2). Writes a JSON table and a PNG chart.
 
   python3 benchmarks/compare_torch.py --lib path/to/libflashjit.so --out results/
 """
@@ -116,14 +117,24 @@ def main():
                 row = {"head_dim": d, "causal": causal, "seqlen": s, "batch": b, "heads": h,
                        "flashjit_rel_error_vs_fa2": rel, "flashjit_first_call_s": first_call_s,
                        "flashjit_call_overhead_us": call_us}
-                for name, fn in (("flashjit", lambda: fj.attention(q, k, v, o, lse, causal)),
-                                 ("fa2", lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, causal)),
-                                 ("cudnn", lambda: sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, causal))):
-                    try:
-                        ms = median_ms(fn)
+                # Three rounds, each timing every backend in turn (median of 10): the median of the rounds
+                # is each backend's time, so clock or power drift during a point does not favour one.
+                backends = (("flashjit", lambda: fj.attention(q, k, v, o, lse, causal)),
+                            ("fa2", lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, causal)),
+                            ("cudnn", lambda: sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, causal)))
+                rounds = {name: [] for name, _ in backends}
+                for _ in range(3):
+                    for name, fn in backends:
+                        if name + "_error" in row:
+                            continue
+                        try:
+                            rounds[name].append(median_ms(fn, warmup=2, repeats=10))
+                        except RuntimeError as error:
+                            row[name + "_error"] = str(error)[:200]
+                for name, times in rounds.items():
+                    if times and name + "_error" not in row:
+                        ms = statistics.median(times)
                         row[name + "_ms"], row[name + "_tflops"] = ms, flops / ms / 1e9
-                    except RuntimeError as error:
-                        row[name + "_error"] = str(error)[:200]
                 if "fa2_tflops" in row and "flashjit_tflops" in row:
                     row["ratio_vs_fa2"] = row["flashjit_tflops"] / row["fa2_tflops"]
                 if "cudnn_tflops" in row and "flashjit_tflops" in row:

@@ -355,14 +355,18 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       })
       .Case<scf::ParallelOp>([&](scf::ParallelOp parallel) -> LogicalResult {
         // One thread block per (query block, head, batch): a one-dimensional grid replaces the loop, query
-        // blocks fastest so that neighbouring blocks share K and V in L2. (A 1-D grid has room for
-        // 2^31 - 1 blocks; y and z would stop at 65535 heads or batches.)
+        // blocks fastest so that neighbouring blocks share K and V in L2, and last query block first: under
+        // a causal mask the last blocks see the most keys, and starting the longest work first leaves the
+        // short blocks for the last wave. (A 1-D grid has room for 2^31 - 1 blocks; y and z would stop
+        // at 65535 heads or batches.)
         if (parallel.getNumLoops() != 3)
           return fail(parallel, "must be the (query block, head, batch) loop");
         Value block = NVVM::BlockIdXOp::create(b, loc, i32);
         Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
         Value rest = arith::DivUIOp::create(b, loc, block, queryBlocks);
-        scalars[parallel.getInductionVars()[0]] = arith::RemUIOp::create(b, loc, block, queryBlocks);
+        scalars[parallel.getInductionVars()[0]] = arith::SubIOp::create(
+            b, loc, arith::SubIOp::create(b, loc, queryBlocks, constI32(1)),
+            arith::RemUIOp::create(b, loc, block, queryBlocks));
         scalars[parallel.getInductionVars()[1]] = arith::RemUIOp::create(b, loc, rest, heads);
         scalars[parallel.getInductionVars()[2]] = arith::DivUIOp::create(b, loc, rest, heads);
         return emitBlock(*parallel.getBody());

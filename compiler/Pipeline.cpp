@@ -19,6 +19,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -58,7 +59,11 @@ public:
         continue;
       PassManager pm(&context, ModuleOp::getOperationName());
       addPassesOf(next, pm);
-      pm.addPass(createCanonicalizerPass());
+      // Bottom-up: on the gpu stage's kernels (thousands of ops) the canonicalizer's default top-down walk
+      // takes five times as long for the same result (73 vs 14 ms at head_dim 128, 128 rows over 4 warps).
+      GreedyRewriteConfig bottomUp;
+      bottomUp.setUseTopDownTraversal(false);
+      pm.addPass(createCanonicalizerPass(bottomUp));
       pm.addPass(createCSEPass());
       if (failed(pm.run(*module)))
         fail(std::string("lowering to the ") + toString(next) + " stage failed");

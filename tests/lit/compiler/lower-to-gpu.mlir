@@ -12,12 +12,15 @@
 // CHECK-SAME:    %[[SQ:[^:]*]]: i32, %[[SK:[^:]*]]: i32, %[[GROUP:[^:]*]]: i32, %[[HEADS:[^:]*]]: i32, %[[BATCH:[^:]*]]: i32, %[[SCALE:[^:]*]]: f32)
 // CHECK-SAME:    flash.shared_memory = 3072 : i64
 // CHECK-SAME:    nvvm.kernel, nvvm.maxntid = array<i32: 32, 1, 1>, nvvm.minctasm = 1 : i32
-// The grid is one-dimensional: block = (batch * heads + head) * query blocks + query block.
+// The grid is one-dimensional: block = (batch * heads + head) * query blocks + (query blocks - 1 - query
+// block): the last query block (under a causal mask the longest) first.
 // CHECK:       nvvm.read.ptx.sreg.tid.x
 // CHECK:       %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
 // CHECK:       %[[QBLOCKS:.*]] = arith.ceildivui %[[SQ]], %{{.*}} : i32
 // CHECK:       %[[REST:.*]] = arith.divui %[[BLOCK]], %[[QBLOCKS]]
-// CHECK:       arith.remui %[[BLOCK]], %[[QBLOCKS]]
+// CHECK:       %[[FROMLAST:.*]] = arith.remui %[[BLOCK]], %[[QBLOCKS]]
+// CHECK:       %[[LAST:.*]] = arith.subi %[[QBLOCKS]], %c1
+// CHECK:       arith.subi %[[LAST]], %[[FROMLAST]]
 // CHECK:       arith.remui %[[REST]], %[[HEADS]]
 // CHECK:       arith.divui %[[REST]], %[[HEADS]]
 // CHECK-NOT:   nvvm.read.ptx.sreg.ctaid.y
