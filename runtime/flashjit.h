@@ -81,11 +81,11 @@ FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConf
 
 /// A kernel compiled to PTX, and how to launch it.
 ///
-/// Grid: (ceil(seqlen_q / block_m) * heads * batch, 1, 1), query blocks fastest; block: (threads, 1, 1);
-/// dynamic shared memory: shared_memory bytes. Arguments, in order: pointers to Q, K, V, O (and lse if
-/// the spec writes it); the (batch, head, row) element strides of Q, K, V, O as int64 (then of lse:
-/// batch, head); seqlen_q, seqlen_k, heads / kv_heads, heads and batch as int32; the softmax scale as
-/// float.
+/// Grid: (ceil(seqlen_q / block_m) * heads * batch, 1, 1), query blocks fastest (the last query block
+/// first); block: (threads, 1, 1); dynamic shared memory: shared_memory bytes. Arguments, in order:
+/// pointers to Q, K, V, O (and lse if the spec writes it); the (batch, head, row) element strides of Q,
+/// K, V, O as int64 (then of lse: batch, head); seqlen_q, seqlen_k, heads / kv_heads, heads and batch as
+/// int32; the softmax scale as float.
 struct CompiledKernel {
   std::string name; ///< the entry point in the PTX
   std::string ptx;
@@ -168,7 +168,8 @@ private:
 /// The one call: picks the configuration for the current GPU and this shape's bucket (tune(): autotuned on
 /// the first call for a new bucket and kept, also across processes; FLASHJIT_TUNE=0: the default
 /// configuration), compiles it or takes it from the kernel cache, loads it once per CUDA context, and
-/// launches it on `stream` (a CUstream; null: the default stream). Thread-safe.
+/// launches it on `stream` (a CUstream; null: the default stream). Later calls with the same context,
+/// spec and sequence lengths reuse that kernel directly (FLASHJIT_TUNE is read on the first). Thread-safe.
 FLASHJIT_API void attention(const AttentionSpec &spec, const AttentionArgs &args, void *stream = nullptr);
 
 /// The CUDA driver's version and device 0 (name, chip such as "sm_90", SM count); throws
