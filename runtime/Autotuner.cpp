@@ -40,15 +40,6 @@ std::string keyOf(const DeviceInfo &device, const AttentionSpec &spec, const Pro
   return key.str();
 }
 
-std::string quoted(const std::string &text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c == '\n' ? ' ' : c;
-  }
-  return out + "\"";
-}
 
 std::string configJson(const KernelConfig &c) {
   std::ostringstream out;
@@ -60,9 +51,9 @@ std::string configJson(const KernelConfig &c) {
 std::string toJson(const TuneResult &result, const DeviceInfo &device, const AttentionSpec &spec,
                    const ProblemShape &shape) {
   std::ostringstream out;
-  out << "{\n  \"key\": " << quoted(result.key) << ",\n  \"device\": " << quoted(device.name)
+  out << "{\n  \"key\": " << jsonString(result.key) << ",\n  \"device\": " << jsonString(device.name)
       << ",\n  \"multiprocessors\": " << device.multiprocessors << ",\n  \"driver\": " << device.driver_version
-      << ",\n  \"flashjit\": " << quoted(version()) << ",\n  \"kernel\": " << quoted(spec.name())
+      << ",\n  \"flashjit\": " << jsonString(version()) << ",\n  \"kernel\": " << jsonString(spec.name())
       << ",\n  \"tuned_on\": {\"batch\": " << shape.batch << ", \"heads\": " << shape.heads
       << ", \"kv_heads\": " << shape.kv_heads << ", \"seqlen_q\": " << shape.seqlen_q
       << ", \"seqlen_k\": " << shape.seqlen_k << "},\n  \"best\": " << configJson(result.best)
@@ -73,7 +64,7 @@ std::string toJson(const TuneResult &result, const DeviceInfo &device, const Att
     out << (i ? ",\n" : "\n") << "    " << configJson(c.config) << ", \"registers\": " << c.registers
         << ", \"spill_bytes\": " << c.spill_bytes << ", \"shared_memory\": " << c.shared_memory
         << ", \"compile_ms\": " << c.compile_ms << ", \"median_ms\": " << c.median_ms
-        << ", \"tflops\": " << c.tflops << ", \"skipped\": " << quoted(c.skipped) << "}";
+        << ", \"tflops\": " << c.tflops << ", \"skipped\": " << jsonString(c.skipped) << "}";
   }
   out << "\n  ]\n}\n";
   return out.str();
@@ -85,7 +76,7 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
   if (!file)
     return false;
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (text.find("\"key\": " + quoted(key) + ",") == std::string::npos)
+  if (text.find("\"key\": " + jsonString(key) + ",") == std::string::npos)
     return false;
   size_t best = text.find("\"best\": ");
   KernelConfig config;
@@ -206,6 +197,16 @@ TuneResult run(const AttentionSpec &spec, const ProblemShape &shape, const TuneO
 }
 
 } // namespace
+
+std::string jsonString(const std::string &text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c == '\n' ? ' ' : c;
+  }
+  return out + "\"";
+}
 
 TuneResult tune(const AttentionSpec &spec, const ProblemShape &shape, const TuneOptions &options) {
   validate(spec);

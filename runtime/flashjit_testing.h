@@ -30,6 +30,10 @@ struct AttentionData {
 /// the offending field; resolves kv_heads = 0 and softmax_scale = 0 to their defaults.
 FLASHJIT_API ProblemShape resolveShape(const AttentionSpec &spec, const ProblemShape &shape);
 
+/// `text` as a JSON string: quoted, with quotes and backslashes escaped and newlines turned to spaces
+/// (for the reports flashjit and its tools write).
+FLASHJIT_API std::string jsonString(const std::string &text);
+
 /// Standard-normal inputs from `seed`, rounded to the spec's dtype.
 FLASHJIT_API AttentionData randomAttentionData(const AttentionSpec &spec, const ProblemShape &shape, unsigned seed);
 

@@ -124,15 +124,6 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
   return cases;
 }
 
-std::string json(const std::string &text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c == '\n' ? ' ' : c;
-  }
-  return out + "\"";
-}
 
 } // namespace
 
@@ -164,8 +155,8 @@ int main(int argc, char **argv) {
     DeviceInfo device = deviceInfo();
     const std::string &chip = device.chip;
     std::cout << "device: " << device.name << " (" << chip << "), driver " << device.driver_version << "\n";
-    report << "  \"device\": " << json(device.name) << ",\n  \"chip\": " << json(chip)
-           << ",\n  \"driver\": " << device.driver_version << ",\n  \"flashjit\": " << json(version())
+    report << "  \"device\": " << flashjit::jsonString(device.name) << ",\n  \"chip\": " << flashjit::jsonString(chip)
+           << ",\n  \"driver\": " << device.driver_version << ",\n  \"flashjit\": " << flashjit::jsonString(version())
            << ",\n  \"cases\": [\n";
     inList = true;
     std::map<std::string, std::shared_ptr<Kernel>> kernels;
@@ -189,11 +180,11 @@ int main(int argc, char **argv) {
            << ", rows " << check.rows_checked << " (empty " << check.empty_rows << ", wrong "
            << check.empty_rows_wrong << "), NaN " << check.nan_count;
       count(check.passed, what.str());
-      report << (firstCase ? "" : ",\n") << "    {\"kernel\": " << json(c.spec.name())
-             << ", \"api\": " << json(c.oneCall ? "attention" : "Kernel")
-             << ", \"config\": " << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << s.batch
+      report << (firstCase ? "" : ",\n") << "    {\"kernel\": " << flashjit::jsonString(c.spec.name())
+             << ", \"api\": " << flashjit::jsonString(c.oneCall ? "attention" : "Kernel")
+             << ", \"config\": " << flashjit::jsonString(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << s.batch
              << ", \"heads\": " << s.heads << ", \"kv_heads\": " << s.kv_heads << ", \"seqlen_q\": " << s.seqlen_q
-             << ", \"seqlen_k\": " << s.seqlen_k << ", \"layout\": " << json(layoutName(s.layout))
+             << ", \"seqlen_k\": " << s.seqlen_k << ", \"layout\": " << flashjit::jsonString(layoutName(s.layout))
              << ", \"scale\": " << s.softmax_scale << ", \"rows_checked\": " << check.rows_checked
              << ", \"empty_rows\": " << check.empty_rows << ", \"empty_rows_wrong\": " << check.empty_rows_wrong
              << ", \"nan\": " << check.nan_count << ", \"rel_error\": " << check.rel_error
@@ -204,7 +195,7 @@ int main(int argc, char **argv) {
     report << "\n  ],\n  \"compile\": [\n";
     bool first = true;
     for (auto &[key, kernel] : kernels) {
-      report << (first ? "" : ",\n") << "    {\"kernel\": " << json(kernel->compiled().name)
+      report << (first ? "" : ",\n") << "    {\"kernel\": " << flashjit::jsonString(kernel->compiled().name)
              << ", \"compile_ms\": " << kernel->compiled().compile_ms << ", \"driver_load_ms\": " << kernel->load_ms()
              << ", \"cubin_from_cache\": " << (kernel->cubin_from_cache() ? "true" : "false") << "}";
       first = false;
@@ -264,7 +255,7 @@ int main(int argc, char **argv) {
       }
       bool ok = code == Error::Code::DriverError && message.find("could not compile the PTX") != std::string::npos &&
                 message.find("\n") + 1 < message.size(); // the log follows the first line
-      count(ok, "broken PTX: Error(DriverError) with the JIT log: " + json(message.substr(0, 300)));
+      count(ok, "broken PTX: Error(DriverError) with the JIT log: " + flashjit::jsonString(message.substr(0, 300)));
     }
 
     // Throughput on the papers' grid point: 16k tokens, hidden 2048, seqlen 4096, bf16 (not a pass/fail
@@ -278,8 +269,8 @@ int main(int argc, char **argv) {
           BenchReport bench = benchmark(*load(spec, config), shape);
           std::cout << "time " << spec.name() << " " << config.str().substr(14) << " b" << shape.batch << " h"
                     << shape.heads << " s4096: " << bench.median_ms << " ms, " << bench.tflops << " TFLOP/s\n";
-          report << (first ? "" : ",\n") << "    {\"kernel\": " << json(spec.name()) << ", \"config\": "
-                 << json(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << shape.batch
+          report << (first ? "" : ",\n") << "    {\"kernel\": " << flashjit::jsonString(spec.name()) << ", \"config\": "
+                 << flashjit::jsonString(config.str().substr(14, config.str().size() - 15)) << ", \"batch\": " << shape.batch
                  << ", \"heads\": " << shape.heads << ", \"seqlen\": 4096, \"median_ms\": " << bench.median_ms
                  << ", \"tflops\": " << bench.tflops << "}";
           first = false;
@@ -289,7 +280,7 @@ int main(int argc, char **argv) {
     inList = false;
   } catch (const std::exception &error) {
     std::cerr << "flashjit-gpu-check: " << error.what() << "\n";
-    report << (inList ? "\n  ],\n" : "") << "  \"error\": " << json(error.what()) << ",\n";
+    report << (inList ? "\n  ],\n" : "") << "  \"error\": " << flashjit::jsonString(error.what()) << ",\n";
     failures++;
   }
   report << "  \"passed\": " << total - (failures > total ? total : failures) << ",\n  \"failed\": " << failures

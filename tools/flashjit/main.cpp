@@ -4,6 +4,7 @@
 // `bench` times it, `info` shows the driver, the GPU and the cache.
 #include "Ptxas.h"
 #include "runtime/flashjit.h"
+#include "runtime/flashjit_testing.h"
 
 #include <CLI/CLI.hpp>
 
@@ -210,7 +211,7 @@ int runBench(const KernelOptions &options, const ProblemOptions &problem, bool s
 int runGrid(const std::string &output, int repeats, int warmup) {
   flashjit::DeviceInfo device = flashjit::deviceInfo();
   std::ostringstream json;
-  json << "{\n  \"device\": \"" << device.name << "\",\n  \"driver\": " << device.driver_version
+  json << "{\n  \"device\": " << flashjit::jsonString(device.name) << ",\n  \"driver\": " << device.driver_version
        << ",\n  \"flashjit\": \"" << flashjit::version() << "\",\n  \"points\": [";
   std::cout << std::left << std::setw(6) << "d" << std::setw(8) << "causal" << std::setw(8) << "seqlen"
             << std::setw(36) << "tuned: block_m block_n warps stages" << std::setw(12) << "median ms"
