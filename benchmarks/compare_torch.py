@@ -5,9 +5,12 @@ In one process, on the same torch tensors: flashjit through its C ABI (ctypes, f
 autotuned configuration, kept across runs), torch SDPA's FlashAttention-2 backend and its cuDNN backend.
 Grid (../shared/PERF.md): 16k tokens (batch = 16384 / seqlen), hidden 2048 (heads = 2048 / head_dim),
 seqlen 512..16k, head dim 64 and 128, causal off and on, bf16, BSHD tensors. FLOPs: 4 b h s^2 d, halved
-when causal. Time: CUDA events; the median of three rounds that each time every backend in turn (median
-of 10 after warm-up). flashjit's output is checked against the FlashAttention-2 backend's (relative error
-< 1e-2). Writes a JSON table and a PNG chart.
+when causal. Time: CUDA events around a burst of back-to-back calls (>= 10 calls and >= 50 ms), after a
+warm-up of >= 300 ms on the same backend; the median of three rounds, each timing every backend in turn,
+the order rotated from round to round. The long warm-up matters: a backend that runs at the H100's power
+cap (cuDNN) leaves the clock low for ~100 ms, which a short warm-up charges to whichever backend comes
+next. flashjit's output is checked against the FlashAttention-2 backend's (relative error < 1e-2).
+Writes a JSON table and a PNG chart.
 
   python3 benchmarks/compare_torch.py --lib path/to/libflashjit.so --out results/
 """
@@ -62,18 +65,28 @@ class Flashjit:
             raise RuntimeError("flashjit: " + self.lib.flashjit_last_error().decode())
 
 
-def median_ms(fn, warmup=3, repeats=20):
-    for _ in range(warmup):
+def burst_ms(fn, warmup_s=0.3, min_calls=10, min_s=0.05):
+    """Milliseconds per call of back-to-back calls, after warming the GPU up on fn for warmup_s seconds."""
+    deadline = time.perf_counter() + warmup_s
+    calls = 0
+    while calls < 3 or time.perf_counter() < deadline:
         fn()
-    times = []
-    for _ in range(repeats):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
+        calls += 1
+        if calls % 4 == 0:
+            torch.cuda.synchronize()  # keep the queue short, so the warm-up time is GPU time
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    stop.record()
+    stop.synchronize()
+    calls = max(min_calls, int(min_s * 1e3 / max(start.elapsed_time(stop), 1e-3)))
+    start.record()
+    for _ in range(calls):
         fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    return statistics.median(times)
+    stop.record()
+    stop.synchronize()
+    return start.elapsed_time(stop) / calls
 
 
 def sdpa(backend, q, k, v, causal):
@@ -117,18 +130,18 @@ def main():
                 row = {"head_dim": d, "causal": causal, "seqlen": s, "batch": b, "heads": h,
                        "flashjit_rel_error_vs_fa2": rel, "flashjit_first_call_s": first_call_s,
                        "flashjit_call_overhead_us": call_us}
-                # Three rounds, each timing every backend in turn (median of 10): the median of the rounds
-                # is each backend's time, so clock or power drift during a point does not favour one.
+                # Three rounds, each timing every backend in turn, the order rotated: the median of the
+                # rounds is each backend's time, so clock or power drift during a point does not favour one.
                 backends = (("flashjit", lambda: fj.attention(q, k, v, o, lse, causal)),
                             ("fa2", lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, causal)),
                             ("cudnn", lambda: sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, causal)))
                 rounds = {name: [] for name, _ in backends}
-                for _ in range(3):
-                    for name, fn in backends:
+                for r in range(3):
+                    for name, fn in backends[r:] + backends[:r]:
                         if name + "_error" in row:
                             continue
                         try:
-                            rounds[name].append(median_ms(fn, warmup=2, repeats=10))
+                            rounds[name].append(burst_ms(fn))
                         except RuntimeError as error:
                             row[name + "_error"] = str(error)[:200]
                 for name, times in rounds.items():

@@ -118,6 +118,9 @@ private:
   SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order
   Value pipelineEnd;                // keys past this are never read
   Value keySlice, valueSlice;       // the [seqlen_k, head_dim] slices of K and V this block reads
+  struct {
+    Value tile, address;            // a query tile whose registers startPipeline loads (loadQueryOperand)
+  } pendingQuery;
 
   LogicalResult fail(Operation *op, const Twine &message) {
     error = (op->getName().getStringRef() + ": " + message).str();
@@ -209,7 +212,8 @@ private:
   void issueBlockCopy(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
-  void loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs, Value &address);
+  void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);
+  SmallVector<Value> loadQueryRegisters(Value address);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
   SmallVector<Value> loadMatrices(Value address, int count, NVVM::MMALayout layout);
   SmallVector<Value> flatten(ValueRange values);
@@ -556,40 +560,67 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   Value start = scalars[firstLoop.getLowerBound()];
   for (int64_t s = 0; s + 1 < geometry.stages; ++s)
     issueBlockCopy(add(start, constI32(s * geometry.blockN)));
+  if (pendingQuery.tile) {
+    // The query's group is the oldest: once at most stages - 1 are pending, it is done. The first key
+    // block's barrier comes before any copy into the staging bytes, so none is needed after the loads.
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 1));
+    NVVM::Barrier0Op::create(b, loc);
+    tiles[pendingQuery.tile].regs = loadQueryRegisters(pendingQuery.address);
+    pendingQuery = {};
+  }
   return success();
 }
 
-/// Loads this thread's A-operand registers of the [block_m, head_dim] query tile: a 16-byte cp.async
-/// copy to shared memory (rows past seqlen_q zero-filled), then one ldmatrix.x4 per 16x16 sub-tile.
-/// The staging area is the start of shared memory, free again once every warp has its registers. When
-/// the query stays in shared memory (Geometry::queryInShared), it gets its own bytes after the K/V
-/// buffers and `address` is set instead: Q·Kᵀ reads the fragments there as it needs them.
-void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, SmallVector<Value> &regs,
-                                     Value &address) {
+/// Starts loading the [block_m, head_dim] query tile: a 16-byte cp.async copy to shared memory (rows past
+/// seqlen_q zero-filled), in a copy group of its own that the first K/V copies then follow, so that their
+/// latencies overlap. When the query stays in shared memory (Geometry::queryInShared) it gets its own bytes
+/// after the K/V buffers and `address` is set: Q·Kᵀ reads the fragments there as it needs them, after the
+/// first key block's wait, which also covers this older group. Otherwise the fragments go to registers
+/// (one ldmatrix.x4 per 16x16 sub-tile) through a staging area in the K/V buffers: the last stage's, which
+/// the pipeline's first copies leave alone, where the tile fits there (startPipeline loads the registers
+/// after issuing those copies); else the start of shared memory, loaded here before any K/V copy.
+void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment) {
   Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
-  Value staging = geometry.queryInShared() ? sharedAt(sharedBase, constI32(geometry.queryOffset())) : sharedBase;
+  const bool lastStageFree = !keyLoops.empty() && geometry.blockM <= 2 * geometry.blockN;
+  int64_t stagingOffset = 0;
+  if (geometry.queryInShared())
+    stagingOffset = geometry.queryOffset();
+  else if (lastStageFree)
+    stagingOffset = (geometry.stages - 1) * 2 * geometry.sharedTileBytes();
+  Value staging = sharedAt(sharedBase, constI32(stagingOffset));
   copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, staging);
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
-  NVVM::Barrier0Op::create(b, loc);
-  const int64_t slices = geometry.headDim / 16;
   // Lane l points at row l % 16, columns 8·(l / 16) of the 16x16 sub-tile: matrices a0..a3 in order.
   Value laneRow = add(mul(warp, constI32(16 * geometry.rowGroups)), arith::RemUIOp::create(b, loc, lane, constI32(16)));
   Value laneOffset = add(mul(laneRow, constI32(geometry.sharedRowBytes())),
                          mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)));
+  Value address = sharedAt(staging, laneOffset);
   if (geometry.queryInShared()) {
-    address = sharedAt(staging, laneOffset);
+    fragment.shared = address;
     return;
   }
-  regs.assign(geometry.rowGroups * slices * 4, Value());
-  for (int64_t r = 0; r < geometry.rowGroups; ++r)
-    for (int64_t kk = 0; kk < slices; ++kk) {
-      Value address = sharedAt(sharedBase, add(laneOffset, constI32(r * 16 * geometry.sharedRowBytes() + kk * 32)));
-      SmallVector<Value> quad = loadMatrices(address, 4, NVVM::MMALayout::row);
-      std::copy(quad.begin(), quad.end(), regs.begin() + (r * slices + kk) * 4);
-    }
+  if (lastStageFree) {
+    pendingQuery = {result, address};
+    return;
+  }
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  NVVM::Barrier0Op::create(b, loc);
+  fragment.regs = loadQueryRegisters(address);
   // The K/V copies reuse these bytes: every warp must have read its fragments first.
   NVVM::Barrier0Op::create(b, loc);
+}
+
+/// ldmatrix.x4 of every 16x16 sub-tile of this warp's query rows, from this lane's `address` in the tile.
+SmallVector<Value> KernelEmitter::loadQueryRegisters(Value address) {
+  const int64_t slices = geometry.headDim / 16;
+  SmallVector<Value> regs;
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t kk = 0; kk < slices; ++kk) {
+      SmallVector<Value> quad = loadMatrices(sharedAt(address, constI32(r * 16 * geometry.sharedRowBytes() + kk * 32)),
+                                             4, NVVM::MMALayout::row);
+      regs.append(quad.begin(), quad.end());
+    }
+  return regs;
 }
 
 LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
@@ -604,7 +635,7 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
     if (type.getDimSize(0) != geometry.blockM)
       return fail(op, "must read block_m query rows");
     fragment.kind = Fragment::Kind::AOperand;
-    loadQueryOperand(found->second, op.getIndices(), fragment.regs, fragment.shared);
+    loadQueryOperand(found->second, op.getIndices(), op.getResult(), fragment);
   } else {
     if (type.getDimSize(0) != geometry.blockN)
       return fail(op, "must read block_n key rows");
@@ -941,7 +972,9 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
   if (!fragment->second.packed)
     return fail(op, "must write a tile converted to the output's element type");
   // Registers -> shared memory (row-major, padded rows) -> 16-byte stores of the rows below seqlen_q.
-  // The first barrier waits until every warp is done with the last K/V tiles in these bytes.
+  // The first barrier waits until every warp is done with the last K/V tiles in these bytes (and, when no
+  // key block was read, the query's copy has landed: nothing is left in flight into shared memory).
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   NVVM::Barrier0Op::create(b, loc);
   const int64_t columnTiles = fragment->second.cols / 8;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)

@@ -24,15 +24,17 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // accumulator in registers; key blocks from 32 to 128, or to 64 for heads over 64 (128 spills);
   // double or triple buffering of K and V where shared memory allows. Two row groups per warp (128 rows
   // over 4 warps), where each K/V fragment read from shared memory feeds two MMAs, hold twice the
-  // accumulator: key blocks up to 64 for heads up to 64, up to 32 for larger heads (whose query tile
-  // then stays in shared memory).
+  // accumulator: key blocks up to 64; for larger heads (whose query tile then stays in shared memory),
+  // key blocks of 64 only with double buffering on sm_90 (ptxas -v: with three stages, or for sm_80, the
+  // kernel spills).
   std::vector<KernelConfig> space;
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}})
     for (int blockN : {32, 64, 128})
       for (int stages : {2, 3}) {
         if (blockN > 64 && spec.head_dim > 64)
           continue;
-        if (blockM / warps > 16 && blockN > (spec.head_dim > 64 ? 32 : 64))
+        const bool hopper = chip == "sm_90" || chip == "sm_90a";
+        if (blockM / warps > 16 && (blockN > 64 || (spec.head_dim > 64 && blockN == 64 && (stages > 2 || !hopper))))
           continue;
         if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
           continue;

@@ -66,8 +66,11 @@ TEST(TuningSpace, EveryConfigurationIsValidAndFitsRegisters) {
       EXPECT_NO_THROW(flashjit::validate(config)) << config.str();
       int rowGroups = config.block_m / (16 * config.warps); // 16-row groups per warp
       EXPECT_TRUE(rowGroups == 1 || rowGroups == 2) << config.str();
-      if (rowGroups == 2) // registers: the accumulator and scores of 32 rows per warp
-        EXPECT_LE(config.block_n, spec.head_dim <= 64 ? 64 : 32) << config.str();
+      if (rowGroups == 2) { // registers: the accumulator and scores of 32 rows per warp
+        EXPECT_LE(config.block_n, 64) << config.str();
+        if (spec.head_dim > 64 && config.block_n == 64)
+          EXPECT_EQ(config.stages, 2) << config.str();
+      }
       EXPECT_EQ(config.chip, "sm_90");
       if (spec.head_dim > 64)
         EXPECT_LE(config.block_n, 64) << config.str();

@@ -24,17 +24,22 @@
 // CHECK:       arith.remui %[[REST]], %[[HEADS]]
 // CHECK:       arith.divui %[[REST]], %[[HEADS]]
 // CHECK-NOT:   nvvm.read.ptx.sreg.ctaid.y
-// The query tile goes through shared memory: 16-byte cp.async, then one ldmatrix.x4 per 16x16 sub-tile.
+// The query tile goes through shared memory, staged in the last stage's K/V bytes (byte 1536 = 1 x 2
+// tiles x 16 rows x 48 bytes), which the prologue leaves alone: 16-byte cp.async, a copy group of its own.
+// CHECK:       arith.constant 1536 : i32
 // CHECK:       nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg
 // CHECK:       nvvm.cp.async.commit.group
-// CHECK-NEXT:  nvvm.cp.async.wait.group 0
-// CHECK-NEXT:  nvvm.barrier0
-// CHECK:       nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
-// CHECK:       nvvm.barrier0
-// The pipeline's prologue copies the first key block (stages - 1 = 1 block) before the loops.
+// CHECK-NOT:   nvvm.cp.async.wait.group
+// The pipeline's prologue copies the first key block (stages - 1 = 1 block) before the loops, so its
+// latency overlaps the query's; then the older group (the query) is waited for, and one ldmatrix.x4 per
+// 16x16 sub-tile loads the registers.
 // CHECK:       scf.if
 // CHECK:         nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
 // CHECK:       nvvm.cp.async.commit.group
+// CHECK-NEXT:  nvvm.cp.async.wait.group 1
+// CHECK-NEXT:  nvvm.barrier0
+// CHECK:       nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
+// CHECK-NOT:   nvvm.barrier0
 // Full key blocks: wait for this block, one barrier, prefetch the next block, compute; no mask.
 // CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK:         nvvm.cp.async.wait.group 0
@@ -63,7 +68,8 @@
 // 16-byte stores of the rows below seqlen_q.
 // CHECK:       nvvm.shfl.sync  bfly
 // CHECK:       arith.divf
-// CHECK:       nvvm.barrier0
+// CHECK:       nvvm.cp.async.wait.group 0
+// CHECK-NEXT:  nvvm.barrier0
 // CHECK:       llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<3>
 // CHECK:       nvvm.barrier0
 // CHECK:       scf.if
@@ -170,14 +176,20 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 
 // Two 16-row groups per warp at head_dim 128 (block_m 128 over 4 warps): the query tile stays in shared
 // memory after the K/V buffers (2 stages x 2 x 32 rows + 128 rows, of 272 bytes) and Q·Kᵀ reads its
-// fragments with ldmatrix.x4 inside the key loop; nothing is loaded into registers before it.
+// fragments with ldmatrix.x4 inside the key loop; nothing is loaded into registers before it. Nobody
+// waits for the query's copy group before the loop: the first key block's wait covers this older group.
 // RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=QSHARED
 // QSHARED:      flash.shared_memory = 69632 : i64
-// QSHARED:      nvvm.cp.async.wait.group 0
-// QSHARED-NEXT: nvvm.barrier0
+// QSHARED:      nvvm.cp.async.commit.group
+// QSHARED-NOT:  nvvm.cp.async.wait.group
+// QSHARED-NOT:  nvvm.ldmatrix
+// QSHARED:      nvvm.cp.async.commit.group
+// QSHARED-NOT:  nvvm.cp.async.wait.group
 // QSHARED-NOT:  nvvm.ldmatrix
 // QSHARED:      scf.for
+// QSHARED:      nvvm.cp.async.wait.group 0
+// QSHARED-NEXT: nvvm.barrier0
 // QSHARED:      nvvm.ldmatrix {{.*}}num = 4
 // With two row groups every K fragment feeds two MMAs already; it is read one slice at a time (.x2).
 // QSHARED:      nvvm.ldmatrix {{.*}}layout = #nvvm.mma_layout<row>, num = 2
@@ -190,9 +202,19 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // QSHARED:      } else {
 // QSHARED-NEXT:   scf.yield
 
-// Without the query tile in shared memory every row moves to its new maximum: no vote, no branch.
+// Without the query tile in shared memory every row moves to its new maximum: no vote, no branch. Its 128
+// rows do not fit in the last stage's K/V bytes (2 x 32 rows), so the query is staged at the start of
+// shared memory and loaded into registers before the prologue's first K/V copy.
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=ALWAYS
+// ALWAYS:      nvvm.cp.async.commit.group
+// ALWAYS-NOT:  nvvm.cp.async.commit.group
+// ALWAYS:      nvvm.cp.async.wait.group 0
+// ALWAYS-NEXT: nvvm.barrier0
+// ALWAYS:      nvvm.ldmatrix
+// ALWAYS:      nvvm.barrier0
+// ALWAYS:      nvvm.cp.async.commit.group
+// ALWAYS-NOT:  nvvm.cp.async.wait.group
 // ALWAYS:     scf.for
 // ALWAYS-NOT: nvvm.vote.sync
 // ALWAYS:     nvvm.mma.sync
