@@ -574,11 +574,12 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
 /// Starts loading the [block_m, head_dim] query tile: a 16-byte cp.async copy to shared memory (rows past
 /// seqlen_q zero-filled), in a copy group of its own that the first K/V copies then follow, so that their
 /// latencies overlap. When the query stays in shared memory (Geometry::queryInShared) it gets its own bytes
-/// after the K/V buffers and `address` is set: Q·Kᵀ reads the fragments there as it needs them, after the
-/// first key block's wait, which also covers this older group. Otherwise the fragments go to registers
-/// (one ldmatrix.x4 per 16x16 sub-tile) through a staging area in the K/V buffers: the last stage's, which
-/// the pipeline's first copies leave alone, where the tile fits there (startPipeline loads the registers
-/// after issuing those copies); else the start of shared memory, loaded here before any K/V copy.
+/// after the K/V buffers and `fragment.shared` is this lane's address there: Q·Kᵀ reads the fragments as
+/// it needs them, after the first key block's wait, which also covers this older group. Otherwise the
+/// fragments go to registers (one ldmatrix.x4 per 16x16 sub-tile) through a staging area in the K/V
+/// buffers: the last stage's, which the pipeline's first copies leave alone, where the tile fits there
+/// (startPipeline loads the registers after issuing those copies); else the start of shared memory,
+/// loaded here before any K/V copy.
 void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment) {
   Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
   const bool lastStageFree = !keyLoops.empty() && geometry.blockM <= 2 * geometry.blockN;

@@ -60,12 +60,14 @@ int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t
   return std::max(keyValue, blockM * rowBytes);
 }
 
+bool isHopper(std::string_view chip) { return chip == "sm_90" || chip == "sm_90a"; }
+
 int64_t sharedMemoryLimit(std::string_view chip) {
   if (chip == "sm_80")
     return 163 * 1024;
   if (chip == "sm_86" || chip == "sm_89")
     return 99 * 1024;
-  if (chip == "sm_90" || chip == "sm_90a")
+  if (isHopper(chip))
     return 227 * 1024;
   return 0;
 }

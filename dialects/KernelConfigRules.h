@@ -31,6 +31,9 @@ bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim);
 /// stages Q in and O out (it reuses the K/V bytes).
 int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim);
 
+/// Whether `chip` is a Hopper GPU (sm_90, or sm_90a with its architecture-specific features).
+bool isHopper(std::string_view chip);
+
 /// The most shared memory one thread block may use on `chip` (0 for an unknown chip).
 int64_t sharedMemoryLimit(std::string_view chip);
 

@@ -28,12 +28,12 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // key blocks of 64 only with double buffering on sm_90 (ptxas -v: with three stages, or for sm_80, the
   // kernel spills).
   std::vector<KernelConfig> space;
+  const bool hopper = isHopper(chip);
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}})
     for (int blockN : {32, 64, 128})
       for (int stages : {2, 3}) {
         if (blockN > 64 && spec.head_dim > 64)
           continue;
-        const bool hopper = chip == "sm_90" || chip == "sm_90a";
         if (blockM / warps > 16 && (blockN > 64 || (spec.head_dim > 64 && blockN == 64 && (stages > 2 || !hopper))))
           continue;
         if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
