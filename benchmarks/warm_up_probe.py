@@ -15,39 +15,66 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_torch import Flashjit, sdpa, SDPBackend
-fj = Flashjit(sys.argv[1])
-torch.manual_seed(0)
-for d, s, causal in ((128, 16384, False), (128, 2048, False), (64, 16384, False)):
-    b, h = 16384 // s, 2048 // d
-    q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-    o = torch.empty_like(q); lse = torch.empty(b, h, s, device="cuda", dtype=torch.float32)
-    flops = 4 * b * h * s * s * d / (2 if causal else 1)
-    fns = {"fj": lambda: fj.attention(q, k, v, o, lse, causal),
-           "fa2": lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, causal),
-           "cudnn": lambda: sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, causal)}
-    def times(fn, n):
-        out = []
-        for _ in range(n):
-            a, z = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record(); fn(); z.record(); z.synchronize(); out.append(flops / a.elapsed_time(z) / 1e9)
-        return out
-    def burst(fn, n):  # back to back, one event pair
-        fn(); torch.cuda.synchronize()
-        a, z = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(n): fn()
-        z.record(); z.synchronize(); return flops * n / a.elapsed_time(z) / 1e9
-    for f in fns.values(): times(f, 3)
-    print(f"== d{d} s{s} causal={causal}")
-    for name in ("fj", "fa2", "cudnn"):
-        print(f"{name} alone per-call: " + " ".join(f"{x:.0f}" for x in times(fns[name], 25)))
-        print(f"{name} burst 30: {burst(fns[name], 30):.0f}")
-    for prev in ("cudnn", "fa2", "fj"):
+from compare_torch import Flashjit, SDPBackend, sdpa  # noqa: E402
+
+
+def per_call_tflops(fn, flops, calls):
+    """TFLOP/s of each of `calls` calls, each timed alone (CUDA events, synchronised after each)."""
+    result = []
+    for _ in range(calls):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        result.append(flops / start.elapsed_time(stop) / 1e9)
+    return result
+
+
+def burst_tflops(fn, flops, calls):
+    """TFLOP/s of `calls` back-to-back calls between one pair of events, after one untimed call."""
+    fn()
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(calls):
+        fn()
+    stop.record()
+    stop.synchronize()
+    return flops * calls / start.elapsed_time(stop) / 1e9
+
+
+def show(label, values):
+    print(f"{label}: " + " ".join(f"{x:.0f}" for x in values))
+
+
+def main():
+    fj = Flashjit(sys.argv[1])
+    torch.manual_seed(0)
+    causal = False
+    for d, s in ((128, 16384), (128, 2048), (64, 16384)):
+        b, h = 16384 // s, 2048 // d
+        q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        o = torch.empty_like(q)
+        lse = torch.empty(b, h, s, device="cuda", dtype=torch.float32)
+        flops = 4 * b * h * s * s * d
+        backends = {"fj": lambda: fj.attention(q, k, v, o, lse, causal),
+                    "fa2": lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, causal),
+                    "cudnn": lambda: sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, causal)}
+        for fn in backends.values():
+            per_call_tflops(fn, flops, 3)
+        print(f"== d{d} s{s} causal={causal}")
+        for name, fn in backends.items():
+            show(f"{name} alone per-call", per_call_tflops(fn, flops, 25))
+            print(f"{name} burst 30: {burst_tflops(fn, flops, 30):.0f}")
+        for previous in ("cudnn", "fa2", "fj"):
+            for name in ("fj", "fa2"):
+                per_call_tflops(backends[previous], flops, 12)
+                show(f"{name} after {previous}", per_call_tflops(backends[name], flops, 12))
         for name in ("fj", "fa2"):
-            times(fns[prev], 12)
-            print(f"{name} after {prev}: " + " ".join(f"{x:.0f}" for x in times(fns[name], 12)))
-    time.sleep(1)
-    print(f"fj after 1s idle: " + " ".join(f"{x:.0f}" for x in times(fns['fj'], 12)))
-    time.sleep(1)
-    print(f"fa2 after 1s idle: " + " ".join(f"{x:.0f}" for x in times(fns['fa2'], 12)))
+            time.sleep(1)
+            show(f"{name} after 1s idle", per_call_tflops(backends[name], flops, 12))
+
+
+if __name__ == "__main__":
+    main()
