@@ -5,11 +5,14 @@ In one process, on the same torch tensors: flashjit through its C ABI (ctypes, f
 autotuned configuration, kept across runs), torch SDPA's FlashAttention-2 backend and its cuDNN backend.
 Grid (../shared/PERF.md): 16k tokens (batch = 16384 / seqlen), hidden 2048 (heads = 2048 / head_dim),
 seqlen 512..16k, head dim 64 and 128, causal off and on, bf16, BSHD tensors. FLOPs: 4 b h s^2 d, halved
-when causal. Time: CUDA events around a burst of back-to-back calls (>= 10 calls and >= 50 ms), after a
-warm-up of >= 300 ms on the same backend; the median of three rounds, each timing every backend in turn,
-the order rotated from round to round. The long warm-up matters: a backend that runs at the H100's power
-cap (cuDNN) leaves the clock low for ~100 ms, which a short warm-up charges to whichever backend comes
-next. flashjit's output is checked against the FlashAttention-2 backend's (relative error < 1e-2).
+when causal. Time: CUDA events around a burst of back-to-back calls (>= 10 calls and >= 50 ms), after
+0.5 s idle and a warm-up of >= 200 ms on the same backend; the median of three rounds, each timing every
+backend in turn, the order rotated from round to round. The idle gap matters: on the H100 every backend
+here runs at or near the 700 W power cap, and the clock a backend gets depends on what ran before it (after
+cuDNN, the next backend runs 10-30% slow for ~100 ms). A rotated order alone does not even this out: each
+backend keeps the same predecessor, so flashjit followed cuDNN in two rounds of three. Starting every
+timing from idle gives each backend the same start. flashjit's output is checked against the
+FlashAttention-2 backend's (relative error < 1e-2).
 Writes a JSON table and a PNG chart.
 
   python3 benchmarks/compare_torch.py --lib path/to/libflashjit.so --out results/
@@ -65,8 +68,11 @@ class Flashjit:
             raise RuntimeError("flashjit: " + self.lib.flashjit_last_error().decode())
 
 
-def burst_ms(fn, warmup_s=0.3, min_calls=10, min_s=0.05):
-    """Milliseconds per call of back-to-back calls, after warming the GPU up on fn for warmup_s seconds."""
+def burst_ms(fn, idle_s=0.5, warmup_s=0.2, min_calls=10, min_s=0.05):
+    """Milliseconds per call of back-to-back calls, after idle_s seconds idle and warming the GPU up on fn for
+    warmup_s seconds."""
+    torch.cuda.synchronize()
+    time.sleep(idle_s)
     deadline = time.perf_counter() + warmup_s
     calls = 0
     while calls < 3 or time.perf_counter() < deadline:

@@ -253,6 +253,13 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
             ": lower stages or block_n";
     return {};
   }
+  if (geometry.stages < 2) {
+    // Each key block's copy group is waited for with stages - 2 newer groups in flight (emitRead).
+    error = "stages = " + std::to_string(geometry.stages) +
+            " is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the "
+            "next block is copied)";
+    return {};
+  }
   if (geometry.headDim % 16 != 0) {
     error = "head_dim " + std::to_string(geometry.headDim) +
             " is not a multiple of 16, which the tensor-core path needs";

@@ -4,6 +4,7 @@
 #include "compiler/EmitPTX.h"
 #include "compiler/Passes.h"
 #include "dialects/FlashDialect.h"
+#include "dialects/KernelConfigRules.h"
 #include "compiler/Registration.h"
 #include "kernels/AttentionKernel.h"
 
@@ -154,6 +155,16 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   if (spec.dtype == DType::f32)
     throw Error(Error::Code::Unsupported, spec.name() + ": GPU kernels support f16 and bf16 data; f32 "
                                                         "runs only in the interpreter (flashjit run --interpret)");
+  // What the GPU lowering cannot build from a valid configuration: a user's choice, not a bug.
+  if (config.stages < 2)
+    throw Error(Error::Code::Unsupported, spec.name() + ": stages = " + std::to_string(config.stages) +
+                                              " is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers");
+  int64_t shared = sharedMemoryBytes(config.block_m, config.block_n, config.warps, config.stages, spec.head_dim);
+  if (shared > sharedMemoryLimit(config.chip))
+    throw Error(Error::Code::Unsupported, spec.name() + ": " + config.str() + " needs " + std::to_string(shared) +
+                                              " bytes of shared memory; " + config.chip + " allows " +
+                                              std::to_string(sharedMemoryLimit(config.chip)) +
+                                              ": lower stages or block_n");
   KernelIR kernel(spec, config);
   // FLASHJIT_DUMP_DIR: every stage of every kernel compiled, as Triton's TRITON_KERNEL_DUMP does.
   const char *dumpDir = std::getenv("FLASHJIT_DUMP_DIR");

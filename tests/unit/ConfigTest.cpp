@@ -87,3 +87,23 @@ TEST(KernelConfig, QueryTileGetsItsOwnSharedMemoryOnlyWhenRegistersCannotHoldIt)
   EXPECT_EQ(bytes(64, 128, 32, 4), 2 * 2 * 32 * row64);                   // two groups at d64: registers
   EXPECT_EQ(bytes(128, 128, 32, 4), 2 * 2 * 32 * row128 + 128 * row128);  // two groups at d128: shared
 }
+
+// Valid configurations the GPU lowering cannot build are the user's choice, reported as Unsupported with
+// what to change, not as internal errors.
+TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
+  flashjit::AttentionSpec spec{128, flashjit::DType::bf16, flashjit::Causal::none, true};
+  auto compileError = [&](const KernelConfig &c) -> std::string {
+    try {
+      flashjit::compile(spec, c);
+    } catch (const Error &error) {
+      EXPECT_EQ(error.code(), Error::Code::Unsupported);
+      return error.what();
+    }
+    return "";
+  };
+  EXPECT_NE(compileError(config(64, 64, 4, 1, "sm_90")).find("stages = 1 is not supported on the GPU: the K/V "
+                                                              "pipeline needs 2 to 8 buffers"),
+            std::string::npos);
+  std::string tooBig = compileError(config(128, 128, 4, 4, "sm_80"));
+  EXPECT_NE(tooBig.find("bytes of shared memory; sm_80 allows 166912: lower stages or block_n"), std::string::npos);
+}

@@ -153,9 +153,18 @@ func.func @f32_data(%q: !rows, %k: !rows, %v: !rows, %o: !rows, %scale: f32)
 // -----
 
 !data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
+// expected-error @+1 {{cannot lower to the GPU: stages = 1 is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the next block is copied)}}
+func.func @one_stage(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
+    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
+  return
+}
+
+// -----
+
+!data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // expected-error @+1 {{cannot lower to the GPU: flash.attention: is problem-level IR; run the tiling passes first}}
 func.func @untiled(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
-    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
+    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 2, chip = "sm_80">} {
   flash.attention %q, %k, %v scale %scale into %o : !data, !data, !data -> !data
   return
 }
@@ -165,7 +174,7 @@ func.func @untiled(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 !data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // expected-error @+1 {{cannot lower to the GPU: flash.row_max: belongs to the two-pass form; run flash-fuse-online-softmax first}}
 func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
-    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
+    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 2, chip = "sm_80">} {
   %s = arith.constant dense<0.0> : vector<16x16xf32>
   %m = arith.constant dense<0.0> : vector<16xf32>
   %m1 = flash.row_max %s, %m : vector<16x16xf32>, vector<16xf32>
