@@ -113,6 +113,11 @@ private:
   DenseMap<Value, MemRefArg> memrefs;
   Value tid, lane, warp, group, quadLane, seqlenQ, seqlenK, kvGroup, sharedBase;
   Value heads, batch; // of the query: kernel arguments
+  struct Divisor {
+    Value magic, shift; // runtime/FastDivisor.h: n / d = mulhi(2n, magic) >> shift for n < 2^31
+  } queryBlocksDivisor, headsDivisor, groupDivisor;
+  Value keyValueHeads; // heads / kvGroup, the K and V tensors' head count
+  SmallVector<Value> gridIndices; // the scf.parallel's (query block, head, batch) induction variables
 
   // The K/V pipeline (see the file comment).
   SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order
@@ -136,6 +141,14 @@ private:
   Value lessThan(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y); }
   Value minI32(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
   Value maxF(Value x, Value y) { return arith::MaxNumFOp::create(b, loc, x, y); }
+  /// n / d for n < 2^31 by the launch's (magic, shift) for d: no divide instruction (a 32-bit unsigned
+  /// division is ~20 dependent instructions, and the grid mapping's three chained ones delayed the first
+  /// copy of every thread block).
+  Value fastDivide(Value n, const Divisor &d) {
+    Value twice = arith::ShLIOp::create(b, loc, n, constI32(1));
+    Value high = arith::MulUIExtendedOp::create(b, loc, twice, d.magic).getHigh();
+    return arith::ShRUIOp::create(b, loc, high, d.shift);
+  }
   Value intrinsic(StringRef name, Type result, ValueRange args) {
     return LLVM::CallIntrinsicOp::create(b, loc, result, b.getStringAttr(name), args).getResult(0);
   }
@@ -195,6 +208,8 @@ private:
   LogicalResult emitBlock(Block &block);
   LogicalResult emitOp(Operation *op);
   LogicalResult emitScalar(Operation *op);
+  SmallVector<Value> mapGrid(Value block);
+  Value recompute(Value value, SmallVector<Value> &freshGrid);
   LogicalResult emitConstant(arith::ConstantOp op);
   LogicalResult emitForLoop(scf::ForOp loop);
   LogicalResult emitRead(vector::TransferReadOp op);
@@ -270,7 +285,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   auto global = LLVM::LLVMPointerType::get(context, 1);
   SmallVector<Type> argTypes(hasLse ? 5 : 4, global);
   argTypes.append(12 + (hasLse ? 2 : 0), i64);
-  argTypes.append({i32, i32, i32, i32, i32, f32});
+  argTypes.append({i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, f32});
   auto moduleOp = source->getParentOfType<ModuleOp>();
   b.setInsertionPoint(source);
   auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
@@ -312,11 +327,16 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   kvGroup = entry->getArgument(next++);
   heads = entry->getArgument(next++);
   batch = entry->getArgument(next++);
+  for (Divisor *divisor : {&queryBlocksDivisor, &headsDivisor, &groupDivisor}) {
+    divisor->magic = entry->getArgument(next++);
+    divisor->shift = entry->getArgument(next++);
+  }
   scalars[source.getArguments().back()] = entry->getArgument(next++);
 
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
   deriveThreadIndices();
+  keyValueHeads = fastDivide(heads, groupDivisor);
 
   source.walk([&](scf::ForOp loop) {
     for (auto read : loop.getBody()->getOps<vector::TransferReadOp>())
@@ -356,7 +376,7 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         if (*index == 0)
           size = batch;
         else if (*index == 1)
-          size = found->second.isKeyValue ? Value(arith::DivUIOp::create(b, loc, heads, kvGroup)) : heads;
+          size = found->second.isKeyValue ? keyValueHeads : heads;
         else if (*index == 2)
           size = found->second.isKeyValue ? seqlenK : seqlenQ;
         else
@@ -369,17 +389,13 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         // blocks fastest so that neighbouring blocks share K and V in L2, and last query block first: under
         // a causal mask the last blocks see the most keys, and starting the longest work first leaves the
         // short blocks for the last wave. (A 1-D grid has room for 2^31 - 1 blocks; y and z would stop
-        // at 65535 heads or batches.)
+        // at 65535 heads or batches.) The divisions use the launch's fast divisors.
         if (parallel.getNumLoops() != 3)
           return fail(parallel, "must be the (query block, head, batch) loop");
-        Value block = NVVM::BlockIdXOp::create(b, loc, i32);
-        Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
-        Value rest = arith::DivUIOp::create(b, loc, block, queryBlocks);
-        scalars[parallel.getInductionVars()[0]] = arith::SubIOp::create(
-            b, loc, arith::SubIOp::create(b, loc, queryBlocks, constI32(1)),
-            arith::RemUIOp::create(b, loc, block, queryBlocks));
-        scalars[parallel.getInductionVars()[1]] = arith::RemUIOp::create(b, loc, rest, heads);
-        scalars[parallel.getInductionVars()[2]] = arith::DivUIOp::create(b, loc, rest, heads);
+        gridIndices.assign(parallel.getInductionVars().begin(), parallel.getInductionVars().end());
+        SmallVector<Value> indices = mapGrid(NVVM::BlockIdXOp::create(b, loc, i32));
+        for (auto [index, value] : llvm::zip(gridIndices, indices))
+          scalars[index] = value;
         return emitBlock(*parallel.getBody());
       })
       .Case<scf::ForOp>([&](scf::ForOp loop) { return emitForLoop(loop); })
@@ -401,7 +417,63 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Default([&](Operation *o) { return fail(o, "is not supported by the GPU lowering"); });
 }
 
+/// (query block, head, batch) of thread block `block` (see the scf.parallel case of emitOp).
+SmallVector<Value> KernelEmitter::mapGrid(Value block) {
+  Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
+  Value rest = fastDivide(block, queryBlocksDivisor);
+  Value batchIndex = fastDivide(rest, headsDivisor);
+  Value fromLast = arith::SubIOp::create(b, loc, block, mul(rest, queryBlocks));
+  Value queryBlock = arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, queryBlocks, constI32(1)), fromLast);
+  return {queryBlock, arith::SubIOp::create(b, loc, rest, mul(batchIndex, heads)), batchIndex};
+}
+
+/// The scalar `value` computed again here, from a fresh read of the block index, where it derives from the
+/// grid indices by integer arithmetic (else a fresh opaque copy): after the key loops, nothing computed
+/// before them needs to stay live through them (see opaqueCopy).
+Value KernelEmitter::recompute(Value value, SmallVector<Value> &freshGrid) {
+  if (auto found = llvm::find(gridIndices, value); found != gridIndices.end()) {
+    if (freshGrid.empty()) {
+      Value block = LLVM::InlineAsmOp::create(b, loc, i32, ValueRange{}, "mov.u32 $0, %ctaid.x;", "=r",
+                                              /*has_side_effects=*/true, /*is_align_stack=*/false,
+                                              LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+                                              ArrayAttr())
+                        .getResult(0);
+      freshGrid = mapGrid(block);
+    }
+    return freshGrid[found - gridIndices.begin()];
+  }
+  Operation *def = value.getDefiningOp();
+  if (def && isa<arith::ConstantOp>(def))
+    return scalars[value];
+  if (def && isa<arith::AddIOp, arith::SubIOp, arith::MulIOp>(def)) {
+    OperationState state(loc, def->getName());
+    for (Value operand : def->getOperands())
+      state.addOperands(recompute(operand, freshGrid));
+    state.addTypes(i32);
+    state.addAttributes(def->getAttrs());
+    return b.create(state)->getResult(0);
+  }
+  return opaqueCopy(scalars[value]);
+}
+
 LogicalResult KernelEmitter::emitScalar(Operation *op) {
+  if (auto divide = dyn_cast<arith::DivUIOp>(op); divide && scalars.count(divide.getLhs()) &&
+                                                   scalars.count(divide.getRhs())) {
+    // Divisions by the launch's head counts use its fast divisors; heads / kv heads is kvGroup itself (the
+    // runtime checks that kv heads divide heads).
+    Value lhs = scalars[divide.getLhs()], rhs = scalars[divide.getRhs()];
+    Value result;
+    if (lhs == heads && rhs == keyValueHeads)
+      result = kvGroup;
+    else if (rhs == kvGroup)
+      result = fastDivide(lhs, groupDivisor);
+    else if (rhs == heads)
+      result = fastDivide(lhs, headsDivisor);
+    if (result) {
+      scalars[divide.getResult()] = result;
+      return success();
+    }
+  }
   OperationState state(loc, op->getName());
   for (Value operand : op->getOperands()) {
     auto found = scalars.find(operand);
@@ -958,7 +1030,8 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
     return fail(op, "must write a tile to a kernel argument");
   const MemRefArg &memref = found->second;
   // Fresh copies of the tile's indices: its addresses are computed here, not before the key loops.
-  Value batchIndex = opaqueCopy(scalars[op.getIndices()[0]]), headIndex = opaqueCopy(scalars[op.getIndices()[1]]);
+  SmallVector<Value> freshGrid;
+  Value batchIndex = recompute(op.getIndices()[0], freshGrid), headIndex = recompute(op.getIndices()[1], freshGrid);
   Value q0 = opaqueCopy(scalars[op.getIndices()[2]]);
 
   if (fragment->second.kind == Fragment::Kind::Rows) {

@@ -2,6 +2,7 @@
 // launch geometry.
 #include "runtime/CubinCache.h"
 #include "runtime/CudaDriver.h"
+#include "runtime/FastDivisor.h"
 #include "runtime/flashjit.h"
 
 #include <chrono>
@@ -135,8 +136,15 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   params.push_back(&group);
   params.push_back(&heads);
   params.push_back(&batch);
-  params.push_back(&scale);
   const CompiledKernel &c = impl_->compiled;
+  // The kernel's divisors (the grid mapping's query blocks and heads, the query heads per K/V head).
+  FastDivisor queryBlocks = fastDivisor(uint32_t((int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m));
+  FastDivisor headCount = fastDivisor(uint32_t(args.heads)), groupSize = fastDivisor(uint32_t(group));
+  for (FastDivisor *divisor : {&queryBlocks, &headCount, &groupSize}) {
+    params.push_back(&divisor->magic);
+    params.push_back(&divisor->shift);
+  }
+  params.push_back(&scale);
   // One-dimensional grid: (query block, head, batch), query blocks fastest.
   int64_t blocks = (int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m * args.heads * args.batch;
   if (blocks > 0x7fffffff)

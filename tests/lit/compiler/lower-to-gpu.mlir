@@ -3,26 +3,34 @@
 // RUN: flashjit-opt %s -split-input-file -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
-// of query heads per key/value head, heads, batch, and the scale; dynamic shared memory holds stages (2)
-// K/V pairs.
+// of query heads per key/value head, heads, batch, the fast divisors (magic, shift) of the query block
+// count, of heads and of the query heads per K/V head, and the scale; dynamic shared memory holds stages
+// (2) K/V pairs.
 // CHECK:       llvm.mlir.global external @flash_shared_memory() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
 // CHECK-LABEL: llvm.func @attention_fwd_d16_bf16_causal_tl(
 // CHECK-SAME:    %[[Q:[^:]*]]: !llvm.ptr<1>, %[[K:[^:]*]]: !llvm.ptr<1>, %[[V:[^:]*]]: !llvm.ptr<1>, %[[O:[^:]*]]: !llvm.ptr<1>,
 // CHECK-SAME:    {{(%arg[0-9]+: i64, ){11}%arg[0-9]+: i64}},
-// CHECK-SAME:    %[[SQ:[^:]*]]: i32, %[[SK:[^:]*]]: i32, %[[GROUP:[^:]*]]: i32, %[[HEADS:[^:]*]]: i32, %[[BATCH:[^:]*]]: i32, %[[SCALE:[^:]*]]: f32)
+// CHECK-SAME:    %[[SQ:[^:]*]]: i32, %[[SK:[^:]*]]: i32, %[[GROUP:[^:]*]]: i32, %[[HEADS:[^:]*]]: i32, %[[BATCH:[^:]*]]: i32,
+// CHECK-SAME:    %[[QBMAGIC:[^:]*]]: i32, %[[QBSHIFT:[^:]*]]: i32, %[[HMAGIC:[^:]*]]: i32, %[[HSHIFT:[^:]*]]: i32,
+// CHECK-SAME:    %[[GMAGIC:[^:]*]]: i32, %[[GSHIFT:[^:]*]]: i32, %[[SCALE:[^:]*]]: f32)
 // CHECK-SAME:    flash.shared_memory = 3072 : i64
 // CHECK-SAME:    nvvm.kernel, nvvm.maxntid = array<i32: 32, 1, 1>, nvvm.minctasm = 1 : i32
 // The grid is one-dimensional: block = (batch * heads + head) * query blocks + (query blocks - 1 - query
-// block): the last query block (under a causal mask the longest) first.
+// block): the last query block (under a causal mask the longest) first. Its divisions are multiplications
+// by the launch's magic numbers: n / d = mulhi(2n, magic) >> shift.
+// Every division by a launch-time value is one: K/V heads = heads / group, the K/V head = head / group.
 // CHECK:       nvvm.read.ptx.sreg.tid.x
+// CHECK:       arith.mului_extended %{{.*}}, %[[GMAGIC]]
 // CHECK:       %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
 // CHECK:       %[[QBLOCKS:.*]] = arith.ceildivui %[[SQ]], %{{.*}} : i32
-// CHECK:       %[[REST:.*]] = arith.divui %[[BLOCK]], %[[QBLOCKS]]
-// CHECK:       %[[FROMLAST:.*]] = arith.remui %[[BLOCK]], %[[QBLOCKS]]
-// CHECK:       %[[LAST:.*]] = arith.subi %[[QBLOCKS]], %c1
-// CHECK:       arith.subi %[[LAST]], %[[FROMLAST]]
-// CHECK:       arith.remui %[[REST]], %[[HEADS]]
-// CHECK:       arith.divui %[[REST]], %[[HEADS]]
+// CHECK:       %[[TWICE:.*]] = arith.shli %[[BLOCK]], %c1
+// CHECK:       %{{.*}}, %[[HIGH:.*]] = arith.mului_extended %[[TWICE]], %[[QBMAGIC]]
+// CHECK:       %[[REST:.*]] = arith.shrui %[[HIGH]], %[[QBSHIFT]]
+// CHECK:       %[[TWICEREST:.*]] = arith.shli %[[REST]], %c1
+// CHECK:       arith.mului_extended %[[TWICEREST]], %[[HMAGIC]]
+// CHECK:       arith.mului_extended %{{.*}}, %[[GMAGIC]]
+// CHECK-NOT:   arith.divui {{.*}}%arg
+// CHECK-NOT:   arith.remui {{.*}}%arg
 // CHECK-NOT:   nvvm.read.ptx.sreg.ctaid.y
 // The query tile goes through shared memory, staged in the last stage's K/V bytes (byte 1536 = 1 x 2
 // tiles x 16 rows x 48 bytes), which the prologue leaves alone: 16-byte cp.async, a copy group of its own.
@@ -65,9 +73,12 @@
 // CHECK:         arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
 // CHECK:         scf.yield
 // Normalisation sums the quad's partial row sums; the output goes to shared memory, then out in
-// 16-byte stores of the rows below seqlen_q.
+// 16-byte stores of the rows below seqlen_q, at an address whose batch and head come from a fresh read
+// of the block index (nothing from before the key loops stays live through them).
 // CHECK:       nvvm.shfl.sync  bfly
 // CHECK:       arith.divf
+// CHECK:       llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;", "=r"
+// CHECK:       arith.mului_extended %{{.*}}, %[[QBMAGIC]]
 // CHECK:       nvvm.cp.async.wait.group 0
 // CHECK-NEXT:  nvvm.barrier0
 // CHECK:       llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<3>
