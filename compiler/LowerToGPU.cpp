@@ -820,7 +820,10 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
 
 LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   Fragment masked = tiles[op.getScores()];
-  Value q0 = scalars[op.getQueryOffset()], k0 = scalars[op.getKeyOffset()];
+  // The query offset again from the block index: the full-block loop before the masked one then does not
+  // keep it in a register.
+  SmallVector<Value> freshGrid;
+  Value q0 = recompute(op.getQueryOffset(), freshGrid), k0 = scalars[op.getKeyOffset()];
   Value rowsQ = scalars[op.getSeqlenQ()], rowsK = scalars[op.getSeqlenK()];
   flash::CausalMode causal = op.getCausal();
   Value diagonal = causal == flash::CausalMode::bottom_right ? Value(arith::SubIOp::create(b, loc, rowsK, rowsQ))

@@ -25,9 +25,8 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // double or triple buffering of K and V where shared memory allows. Two row groups per warp (128 rows
   // over 4 warps), where each K/V fragment read from shared memory feeds two MMAs, hold twice the
   // accumulator: key blocks up to 64; for larger heads (whose query tile then stays in shared memory),
-  // key blocks of 64 only with double buffering on sm_90 and without a causal mask (ptxas -v: with three
-  // stages, for sm_80, or with the mask's registers, the kernel spills; causal, block_n 32 was faster on
-  // the H100 anyway).
+  // key blocks of 64 only with double buffering on sm_90 (ptxas -v: with three stages, or for sm_80, the
+  // kernel spills).
   std::vector<KernelConfig> space;
   const bool hopper = isHopper(chip);
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}})
@@ -35,9 +34,7 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
       for (int stages : {2, 3}) {
         if (blockN > 64 && spec.head_dim > 64)
           continue;
-        const bool masked = spec.causal != Causal::none;
-        if (blockM / warps > 16 &&
-            (blockN > 64 || (spec.head_dim > 64 && blockN == 64 && (stages > 2 || !hopper || masked))))
+        if (blockM / warps > 16 && (blockN > 64 || (spec.head_dim > 64 && blockN == 64 && (stages > 2 || !hopper))))
           continue;
         if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
           continue;

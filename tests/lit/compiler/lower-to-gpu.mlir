@@ -66,8 +66,10 @@
 // CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 4 : i32
 // CHECK:         nvvm.mma.sync
 // CHECK:         scf.yield
-// Diagonal blocks: keys past seqlen_k or after the query (top-left) are set to -inf.
+// Diagonal blocks: keys past seqlen_k or after the query (top-left) are set to -inf. The query offset
+// comes from a fresh read of the block index, so the full-block loop does not carry it.
 // CHECK:       scf.for
+// CHECK:         llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;", "=r"
 // CHECK:         arith.cmpi sge, %{{.*}}, %[[SK]] : i32
 // CHECK:         arith.cmpi sgt
 // CHECK:         arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
