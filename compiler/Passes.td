@@ -56,7 +56,10 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
     shared memory with 16-byte `cp.async` copies (zero-filled past seqlen_k) and read with `ldmatrix`.
     Exponentials use `ex2.approx`; nothing calls libdevice. The kernel arguments are the pointers,
     the (batch, head, row) element strides of Q, K, V, O (and lse), seqlen_q, seqlen_k, the number of
-    query heads per key/value head, the number of query heads, the batch size, and the softmax scale. The function's `flash.shared_memory`
+    query heads per key/value head, the number of query heads, the batch size, the fast divisors
+    (magic, shift: n / d = mulhi(2n, magic) >> shift, runtime/FastDivisor.h) of the query block count,
+    of the number of query heads and of the query heads per key/value head, and the softmax scale. The
+    function's `flash.shared_memory`
     attribute gives the bytes of dynamic shared memory a launch needs.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
