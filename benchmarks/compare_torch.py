@@ -95,6 +95,14 @@ def burst_ms(fn, idle_s=0.5, warmup_s=0.2, min_calls=10, min_s=0.05):
     return start.elapsed_time(stop) / calls
 
 
+def grid_tensors(d, s):
+    """The papers' grid point at head dim d, seqlen s (16k tokens, hidden 2048): batch, heads, random bf16
+    q, k, v [batch, seqlen, heads, d] and an lse buffer [batch, heads, seqlen]."""
+    b, h = 16384 // s, 2048 // d
+    q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    return b, h, q, k, v, torch.empty(b, h, s, device="cuda", dtype=torch.float32)
+
+
 def sdpa(backend, q, k, v, causal):
     with sdpa_kernel(backend):  # BSHD tensors, viewed as [batch, heads, seqlen, head_dim]
         return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
@@ -115,10 +123,8 @@ def main():
     for d in [int(x) for x in a.head_dims.split(",")]:
         for causal in (False, True):
             for s in [int(x) for x in a.seqlens.split(",")]:
-                b, h = 16384 // s, 2048 // d
-                q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+                b, h, q, k, v, lse = grid_tensors(d, s)
                 o = torch.full_like(q, float("nan"))
-                lse = torch.empty(b, h, s, device="cuda", dtype=torch.float32)
                 flops = 4 * b * h * s * s * d / (2 if causal else 1)
 
                 start = time.perf_counter()

@@ -22,7 +22,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_torch import Flashjit, SDPBackend, sdpa  # noqa: E402
+from compare_torch import Flashjit, SDPBackend, grid_tensors, sdpa  # noqa: E402
 
 SAMPLE_FIELDS = "timestamp,clocks.sm,power.draw.instant,temperature.gpu,clocks_throttle_reasons.active"
 
@@ -100,10 +100,8 @@ def main():
     torch.manual_seed(0)
     try:
         for d, s in ((128, 16384), (128, 2048), (64, 16384)):
-            b, h = 16384 // s, 2048 // d
-            q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+            b, h, q, k, v, lse = grid_tensors(d, s)
             o = torch.empty_like(q)
-            lse = torch.empty(b, h, s, device="cuda", dtype=torch.float32)
             flops = 4 * b * h * s * s * d
             print(f"== d{d} s{s} batch {b} heads {h} bf16 non-causal, {a.seconds:.0f} s per run", flush=True)
             for name, fn in (("fa2", lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, False)),

@@ -15,7 +15,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_torch import Flashjit, SDPBackend, sdpa  # noqa: E402
+from compare_torch import Flashjit, SDPBackend, grid_tensors, sdpa  # noqa: E402
 
 
 def per_call_tflops(fn, flops, calls):
@@ -53,10 +53,8 @@ def main():
     torch.manual_seed(0)
     causal = False
     for d, s in ((128, 16384), (128, 2048), (64, 16384)):
-        b, h = 16384 // s, 2048 // d
-        q, k, v = (torch.randn(b, s, h, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        b, h, q, k, v, lse = grid_tensors(d, s)
         o = torch.empty_like(q)
-        lse = torch.empty(b, h, s, device="cuda", dtype=torch.float32)
         flops = 4 * b * h * s * s * d
         backends = {"fj": lambda: fj.attention(q, k, v, o, lse, causal),
                     "fa2": lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, causal),
