@@ -60,7 +60,7 @@ void optimize(llvm::Module &module, llvm::TargetMachine &machine) {
 
 } // namespace
 
-std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string &error) {
+std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string &error, PhaseTimes *phases) {
   static std::once_flag initialized;
   std::call_once(initialized, [] {
     LLVMInitializeNVPTXTargetInfo();
@@ -74,6 +74,7 @@ std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string 
       static_cast<llvm::cl::opt<bool> *>(found->second)->setValue(true);
   });
 
+  PhaseTimer laps(phases);
   llvm::LLVMContext context;
   std::unique_ptr<llvm::Module> llvmModule = mlir::translateModuleToLLVMIR(module, context, "flashjit");
   if (!llvmModule) {
@@ -105,7 +106,9 @@ std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string 
     error = "the LLVM IR does not verify: " + verifyErrors;
     return "";
   }
+  laps.lap("llvm-ir");
   optimize(*llvmModule, *machine);
+  laps.lap("llvm-opt");
 
   llvm::SmallString<0> ptx;
   llvm::raw_svector_ostream ptxStream(ptx);
@@ -115,6 +118,7 @@ std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string 
     return "";
   }
   codegen.run(*llvmModule);
+  laps.lap("nvptx");
   return std::string(ptx.str());
 }
 

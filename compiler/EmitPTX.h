@@ -2,6 +2,8 @@
 // No subprocess, no temporary files, no libdevice.
 #pragma once
 
+#include "compiler/PhaseTimer.h"
+
 #include <string>
 
 namespace mlir {
@@ -19,7 +21,9 @@ void registerPTXTranslations(mlir::DialectRegistry &registry);
 const char *ptxVersionFor(const std::string &chip);
 
 /// Translates `module` (kernels as llvm.func with nvvm.kernel) to PTX for `chip`. On failure returns ""
-/// and sets `error`.
-std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string &error);
+/// and sets `error`. With `phases`, appends the time of the translation to LLVM IR, LLVM's optimisation
+/// and the NVPTX backend.
+std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string &error,
+                    PhaseTimes *phases = nullptr);
 
 } // namespace flashjit

@@ -20,8 +20,10 @@
 // K/V staging is a software pipeline of `stages` buffers across all key loops (the full-block loop and
 // the masked loop walk consecutive key blocks): before the first loop, blocks 0 .. stages-2 are copied;
 // at the top of the iteration for block t, the thread waits for block t's copy group, one barrier makes
-// it visible to every warp (and frees the buffer read in iteration t-1), and the copy of block
-// t + stages - 1 is issued into that freed buffer, so copies overlap the tensor-core work.
+// it visible to every warp (and frees the buffer read in iteration t-1), and right after block t's
+// Q·Kᵀ the copy of block t + stages - 1 is issued into that freed buffer, so copies overlap the softmax
+// and P·V. (Issued before Q·Kᵀ, the copies and Q·Kᵀ's ldmatrix bursts queue for the same shared-memory
+// pipe: 6-12% slower at head_dim 128, block_n 64 on the H100.)
 //
 // Scalars (index values, the softmax scale) map to i32 and f32 values.
 #include "compiler/Passes.h"
@@ -126,6 +128,7 @@ private:
   struct {
     Value tile, address;            // a query tile whose registers startPipeline loads (loadQueryOperand)
   } pendingQuery;
+  Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
 
   LogicalResult fail(Operation *op, const Twine &message) {
     error = (op->getName().getStringRef() + ": " + message).str();
@@ -564,35 +567,68 @@ Value KernelEmitter::sliceBase(const MemRefArg &memref, Value batch, Value head,
 
 /// Copies `rows` rows of head_dim elements, from row `firstRow` of the slice at `base` (row stride
 /// `rowStride`), to shared memory with 16-byte cp.async. Rows at or past `limit` are zero-filled (so
-/// that P·V never meets garbage) and read nothing.
+/// that P·V never meets garbage): their copies have 0 source bytes, which read nothing, so their
+/// addresses need not be valid.
 void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows,
                                      Value sharedTile) {
-  const int64_t chunksPerRow = geometry.headDim / 8, chunks = rows * chunksPerRow;
-  Value lastRow = arith::SubIOp::create(b, loc, limit, constI32(1));
-  for (int64_t first = 0; first < chunks; first += geometry.threads()) {
-    Value chunk = add(tid, constI32(first));
-    auto copy = [&] {
-      Value row = arith::DivUIOp::create(b, loc, chunk, constI32(chunksPerRow));
-      Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
-      Value index = add(firstRow, row);
-      Value valid = lessThan(index, limit);
-      Value clamped = minI32(index, lastRow);
-      Value offset = add(arith::MulIOp::create(b, loc, toI64(clamped), rowStride), toI64(column));
-      Value src = globalElement(base, offset, element);
-      Value dst = sharedAt(sharedTile, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
-      Value bytes = arith::SelectOp::create(b, loc, valid, constI32(16), constI32(0));
-      NVVM::CpAsyncOp::create(b, loc, dst, src, b.getI32IntegerAttr(16),
-                              NVVM::LoadCacheModifierKindAttr::get(b.getContext(), NVVM::LoadCacheModifierKind::CG),
-                              bytes);
-    };
-    if (first + geometry.threads() <= chunks) {
-      copy();
-    } else {
-      auto inRange = scf::IfOp::create(b, loc, lessThan(chunk, constI32(chunks)), /*withElse=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&inRange.getThenRegion().front());
-      copy();
+  const int64_t chunksPerRow = geometry.headDim / 8, threads = geometry.threads();
+  auto cacheGlobal = NVVM::LoadCacheModifierKindAttr::get(b.getContext(), NVVM::LoadCacheModifierKind::CG);
+  auto copy = [&](Value destination, Value source, Value valid) {
+    Value bytes = arith::SelectOp::create(b, loc, valid, constI32(16), constI32(0));
+    NVVM::CpAsyncOp::create(b, loc, destination, source, b.getI32IntegerAttr(16), cacheGlobal, bytes);
+  };
+  // Guards the copy of a last pass that only some threads make.
+  auto guarded = [&](Value inRange, llvm::function_ref<void()> body) {
+    auto inside = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&inside.getThenRegion().front());
+    body();
+  };
+  if (threads % chunksPerRow != 0) {
+    // A thread's column changes from pass to pass (head_dim / 8 does not divide the thread count).
+    const int64_t chunks = rows * chunksPerRow;
+    for (int64_t first = 0; first < chunks; first += threads) {
+      Value chunk = add(tid, constI32(first));
+      auto body = [&] {
+        Value row = arith::DivUIOp::create(b, loc, chunk, constI32(chunksPerRow));
+        Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
+        Value index = add(firstRow, row);
+        Value offset = add(arith::MulIOp::create(b, loc, toI64(index), rowStride), toI64(column));
+        copy(sharedAt(sharedTile, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2)))),
+             globalElement(base, offset, element), lessThan(index, limit));
+      };
+      if (first + threads <= chunks)
+        body();
+      else
+        guarded(lessThan(chunk, constI32(chunks)), body);
     }
+    return;
+  }
+  // Each thread copies one column of 8 elements, in rows threadRow, threadRow + rowsPerPass, ...: one
+  // address computation, then a pointer step and a row check per copy (about 4 instructions, not 12).
+  const int64_t rowsPerPass = threads / chunksPerRow;
+  Value threadRow = arith::DivUIOp::create(b, loc, tid, constI32(chunksPerRow));
+  Value column = mul(arith::RemUIOp::create(b, loc, tid, constI32(chunksPerRow)), constI32(8));
+  // The row, the slice and the stride through opaque copies, and each pass's address too: otherwise LLVM
+  // makes induction variables of the rows and keeps the stride multiple and per-thread pointers in
+  // registers through the key loops, and head_dim 128, 128x64 over 4 warps spills.
+  Value row = opaqueCopy(add(firstRow, threadRow));
+  Value rowsLeft = arith::SubIOp::create(b, loc, limit, row); // this thread's rows below `limit`
+  Value passStride = arith::MulIOp::create(b, loc, opaqueCopy(rowStride),
+                                           arith::ConstantIntOp::create(b, loc, i64, rowsPerPass));
+  Value source = globalElement(opaqueCopy(base),
+                               add(arith::MulIOp::create(b, loc, toI64(row), rowStride), toI64(column)), element);
+  Value destination =
+      sharedAt(sharedTile, add(mul(threadRow, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
+  for (int64_t pass = 0; pass * rowsPerPass < rows; ++pass) {
+    if (pass > 0) // rowsPerPass rows further down
+      source = opaqueCopy(globalElement(source, passStride, element));
+    Value at = sharedAt(destination, constI32(pass * rowsPerPass * geometry.sharedRowBytes()));
+    Value valid = lessThan(constI32(pass * rowsPerPass), rowsLeft);
+    if ((pass + 1) * rowsPerPass <= rows)
+      copy(at, source, valid);
+    else
+      guarded(lessThan(threadRow, constI32(rows - pass * rowsPerPass)), [&] { copy(at, source, valid); });
   }
 }
 
@@ -613,8 +649,8 @@ void KernelEmitter::issueBlockCopy(Value blockStart) {
     b.setInsertionPointToStart(&needed.getThenRegion().front());
     for (bool value : {false, true}) {
       const MemRefArg &memref = memrefs[source.getArgument(value ? 2 : 1)];
-      copyRowsToShared(value ? valueSlice : keySlice, memref.strides[2], blockStart, seqlenK,
-                       geometry.blockN, bufferOf(blockStart, value));
+      copyRowsToShared(value ? valueSlice : keySlice, memref.strides[2], blockStart, seqlenK, geometry.blockN,
+                       bufferOf(blockStart, value));
     }
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -727,10 +763,11 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
     fragment.shared = bufferOf(blockStart, !isKey);
     if (isKey) {
       // This block's copies are done once at most stages - 2 newer groups are pending; the barrier
-      // shows them to every warp and frees the buffer of the previous block for the next copy.
+      // shows them to every warp and frees the buffer of the previous block for the next copy, which
+      // this block's Q·Kᵀ issues after itself (emitQK).
       NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 2));
       NVVM::Barrier0Op::create(b, loc);
-      issueBlockCopy(add(blockStart, constI32((geometry.stages - 1) * geometry.blockN)));
+      pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
     }
   }
   tiles[op.getResult()] = fragment;
@@ -815,6 +852,10 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     }
   }
   tiles[op.getScores()] = scores;
+  if (pendingCopy) { // the next block's K/V copy (emitRead)
+    issueBlockCopy(pendingCopy);
+    pendingCopy = {};
+  }
   return success();
 }
 

@@ -82,14 +82,14 @@ public:
   func::FuncOp function() { return *module->getOps<func::FuncOp>().begin(); }
 
   /// PTX of the kernel, which must be at the llvm stage.
-  CompiledKernel toPTX(const KernelConfig &config) {
+  CompiledKernel toPTX(const KernelConfig &config, PhaseTimes *phases = nullptr) {
     std::string error;
     CompiledKernel compiled;
     compiled.name = name;
     compiled.chip = config.chip;
     compiled.threads = 32 * config.warps;
     compiled.block_m = config.block_m;
-    compiled.ptx = emitPTX(*module, config.chip, error);
+    compiled.ptx = emitPTX(*module, config.chip, error, phases);
     if (compiled.ptx.empty())
       fail("PTX emission failed: " + error);
     for (auto kernel : module->getOps<LLVM::LLVMFuncOp>())
@@ -165,7 +165,10 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
                                               " bytes of shared memory; " + config.chip + " allows " +
                                               std::to_string(sharedMemoryLimit(config.chip)) +
                                               ": lower stages or block_n");
+  PhaseTimes phases;
+  PhaseTimer timer(&phases);
   KernelIR kernel(spec, config);
+  timer.lap("build");
   // FLASHJIT_DUMP_DIR: every stage of every kernel compiled, as Triton's TRITON_KERNEL_DUMP does.
   const char *dumpDir = std::getenv("FLASHJIT_DUMP_DIR");
   std::string prefix;
@@ -179,10 +182,13 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   int index = 0;
   for (Stage stage : allStages()) {
     kernel.lowerTo(stage);
+    if (stage != Stage::flash)
+      timer.lap(toString(stage));
     if (!prefix.empty())
       std::ofstream(prefix + std::to_string(index++) + "-" + toString(stage) + ".mlir") << kernel.print();
   }
-  CompiledKernel compiled = kernel.toPTX(config);
+  CompiledKernel compiled = kernel.toPTX(config, &phases);
+  compiled.phase_ms = std::move(phases);
   if (!prefix.empty())
     std::ofstream(prefix + std::to_string(index) + "-ptx.ptx") << compiled.ptx;
   compiled.compile_ms =

@@ -94,6 +94,9 @@ struct CompiledKernel {
   int block_m = 0;
   int shared_memory = 0;
   double compile_ms = 0; ///< flash IR to PTX, in this process
+  /// Where compile_ms went, in order: building the flash IR, each lowering stage, translation to LLVM IR,
+  /// LLVM's optimisation, the NVPTX backend (empty when the kernel came from the cache).
+  std::vector<std::pair<std::string, double>> phase_ms;
 };
 
 /// Compiles a kernel to PTX in-process (LLVM's NVPTX backend). Throws Error on unsupported input.

@@ -376,9 +376,13 @@ int runCompile(const KernelOptions &options, const std::string &output, const st
   std::cout << "PTX: " << path << " (" << kernel.ptx.size() << " bytes; entry " << kernel.name << ", "
             << kernel.threads << " threads, block_m " << kernel.block_m << ", " << kernel.shared_memory
             << " bytes of dynamic shared memory)\n";
-  if (time)
+  if (time) {
     std::cout << "compile time: " << std::fixed << std::setprecision(1) << kernel.compile_ms
-              << " ms (flash IR to PTX)\n";
+              << " ms (flash IR to PTX):";
+    for (const auto &[phase, ms] : kernel.phase_ms)
+      std::cout << " " << phase << " " << ms;
+    std::cout << "\n";
+  }
   if (!dumpDir.empty()) {
     std::filesystem::create_directories(dumpDir);
     int index = 0;

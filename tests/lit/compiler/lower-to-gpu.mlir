@@ -48,16 +48,23 @@
 // CHECK-NEXT:  nvvm.barrier0
 // CHECK:       nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
 // CHECK-NOT:   nvvm.barrier0
-// Full key blocks: wait for this block, one barrier, prefetch the next block, compute; no mask.
+// Full key blocks: wait for this block, one barrier, Q·Kᵀ, then prefetch the next block (one pointer
+// step per 16-byte copy after the first, no clamping: rows past seqlen_k copy 0 bytes), softmax, P·V;
+// no mask.
 // CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK:         nvvm.cp.async.wait.group 0
 // CHECK-NEXT:    nvvm.barrier0
+// CHECK-NOT:     nvvm.cp.async.shared.global
+// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 2 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
+// CHECK:         nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK:         scf.if
+// CHECK-NOT:       arith.minsi
+// CHECK:           nvvm.cp.async.shared.global
+// CHECK:           llvm.inline_asm has_side_effects "mov.b64 $0, $1;"
+// CHECK-NOT:       arith.minsi
 // CHECK:           nvvm.cp.async.shared.global
 // CHECK:         nvvm.cp.async.commit.group
 // CHECK-NOT:     nvvm.barrier0
-// CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 2 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
-// CHECK:         nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK-NOT:     arith.cmpi sgt
 // CHECK:         nvvm.shfl.sync  bfly
 // CHECK:         llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
