@@ -142,7 +142,6 @@ private:
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
   Value toI64(Value x) { return arith::ExtSIOp::create(b, loc, i64, x); }
   Value lessThan(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y); }
-  Value minI32(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
   Value maxF(Value x, Value y) { return arith::MaxNumFOp::create(b, loc, x, y); }
   /// n / d for n < 2^31 by the launch's (magic, shift) for d: no divide instruction (a 32-bit unsigned
   /// division is ~20 dependent instructions, and the grid mapping's three chained ones delayed the first
@@ -605,7 +604,8 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
     return;
   }
   // Each thread copies one column of 8 elements, in rows threadRow, threadRow + rowsPerPass, ...: one
-  // address computation, then a pointer step and a row check per copy (about 4 instructions, not 12).
+  // address computation, then a pointer step and a row check per copy (no row, clamp and 64-bit product
+  // per copy).
   const int64_t rowsPerPass = threads / chunksPerRow;
   Value threadRow = arith::DivUIOp::create(b, loc, tid, constI32(chunksPerRow));
   Value column = mul(arith::RemUIOp::create(b, loc, tid, constI32(chunksPerRow)), constI32(8));
