@@ -86,6 +86,15 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         sharp.config = config;
         cases.push_back(sharp);
       }
+  // Other head dims: 32 and 256 copy whole rows per pass of the thread block; 48, 96 and 160 do not (8
+  // elements per copy, so head_dim / 8 does not divide 128 threads) and take the per-copy addressing.
+  for (int headDim : {32, 48, 96, 160, 256})
+    for (Causal causal : {Causal::none, Causal::bottom_right}) {
+      Case other;
+      other.spec = AttentionSpec{headDim, headDim % 64 ? DType::f16 : DType::bf16, causal, true};
+      other.shape = ProblemShape{2, 3, 0, 333, 257, 0, (headDim / 16) % 2 ? Layout::BHSD : Layout::BSHD};
+      cases.push_back(other);
+    }
   // More (head, batch) pairs than a grid's y or z could hold: the one-dimensional grid takes them.
   {
     Case wide;
