@@ -1,4 +1,4 @@
-// PTX emission, in-process: an LLVM-dialect module -> LLVM IR -> O3 -> NVPTX backend -> PTX text.
+// PTX emission, in-process: an LLVM-dialect module -> LLVM IR -> O1 -> NVPTX backend -> PTX text.
 // No subprocess, no temporary files, no libdevice.
 #pragma once
 

@@ -69,7 +69,7 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
 def EmitPTX : Pass<"flash-emit-ptx", "::mlir::ModuleOp"> {
   let summary = "Translate the module's LLVM-dialect kernels to PTX in-process and attach it as flash.ptx";
   let description = [{
-    Translates the module (kernels as `llvm.func` marked `nvvm.kernel`) to LLVM IR, optimizes it at O3
+    Translates the module (kernels as `llvm.func` marked `nvvm.kernel`) to LLVM IR, optimizes it at O1
     and runs LLVM's NVPTX backend, all in memory. The PTX text is attached to the module as the string
     attribute `flash.ptx`. The chip is the `chip` option, or else the `chip` of the kernels'
     `flash.config`.
