@@ -48,3 +48,21 @@ TEST(AttentionIR, RejectsBadInputBeforeBuildingIR) {
   spec.head_dim = 12;
   EXPECT_THROW(flashjit::attentionIR(spec, flashjit::KernelConfig{}), flashjit::Error);
 }
+
+// compile() says where its time went: every stage, then LLVM IR, LLVM's optimisation and the NVPTX
+// backend, in order, adding up to no more than the whole.
+TEST(AttentionIR, CompileReportsWhereItsTimeWent) {
+  AttentionSpec spec{64, DType::bf16, Causal::bottom_right, true};
+  flashjit::CompiledKernel kernel = flashjit::compile(spec, flashjit::defaultConfig(spec, "sm_90"));
+  std::vector<std::string> names;
+  double sum = 0;
+  for (const auto &[phase, ms] : kernel.phase_ms) {
+    names.push_back(phase);
+    EXPECT_GE(ms, 0) << phase;
+    sum += ms;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"build", "tiled", "fused", "causal", "gpu", "llvm", "llvm-ir",
+                                             "llvm-opt", "nvptx"}));
+  EXPECT_GT(sum, 0);
+  EXPECT_LE(sum, kernel.compile_ms);
+}
