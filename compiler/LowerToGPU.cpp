@@ -162,15 +162,17 @@ private:
   Value sharedAt(Value base, Value byteOffset) {
     return LLVM::GEPOp::create(b, loc, base.getType(), b.getI8Type(), base, ValueRange{byteOffset});
   }
-  /// `value` (an i32 or a pointer) through an opaque copy that LLVM cannot see through, so that what is
+  /// `value` (an i32, an i64 or a pointer) through an opaque copy that LLVM cannot see through, so that what is
   /// computed from it stays where it is emitted. Without it LLVM's LICM hoists each `base + constant`
   /// address out of the key loop into a 64-bit register of its own (16 query-fragment addresses at
   /// head_dim 128), and GVN reuses the prologue's row and address arithmetic in the epilogue, keeping
   /// it live across the key loops: registers the accumulators need.
   Value opaqueCopy(Value value) {
     bool pointer = isa<LLVM::LLVMPointerType>(value.getType());
-    // Shared-memory addresses fit 32 bits (and are 32-bit pointers: see emitPTX); global ones need 64.
-    bool wide = pointer && cast<LLVM::LLVMPointerType>(value.getType()).getAddressSpace() != 3;
+    // Shared-memory addresses fit 32 bits (and are 32-bit pointers: see emitPTX); global ones and i64
+    // values (strides) need 64: a 32-bit register would truncate them.
+    bool wide = pointer ? cast<LLVM::LLVMPointerType>(value.getType()).getAddressSpace() != 3
+                        : value.getType() == i64;
     Value bits = pointer ? Value(LLVM::PtrToIntOp::create(b, loc, wide ? i64 : i32, value)) : value;
     Value copy = LLVM::InlineAsmOp::create(b, loc, bits.getType(), ValueRange{bits},
                                            wide ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;",

@@ -57,8 +57,10 @@
 // CHECK-NOT:     nvvm.cp.async.shared.global
 // CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 2 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
 // CHECK:         nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// The row stride (an i64 kernel argument) keeps its 64 bits through its opaque copy.
 // CHECK:         scf.if
 // CHECK-NOT:       arith.minsi
+// CHECK:           llvm.inline_asm has_side_effects "mov.b64 $0, $1;", "=l,l" %arg{{[0-9]+}} : (i64) -> i64
 // CHECK:           nvvm.cp.async.shared.global
 // CHECK:           llvm.inline_asm has_side_effects "mov.b64 $0, $1;"
 // CHECK-NOT:       arith.minsi
