@@ -193,13 +193,18 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
     kernel.lowerTo(stage);
     if (stage != Stage::flash)
       timer.lap(toString(stage));
-    if (!prefix.empty())
+    if (!prefix.empty()) {
       std::ofstream(prefix + std::to_string(index++) + "-" + toString(stage) + ".mlir") << kernel.print();
+      timer.lap("dump");
+    }
   }
   CompiledKernel compiled = kernel.toPTX(config, &phases);
-  compiled.phase_ms = std::move(phases);
-  if (!prefix.empty())
+  if (!prefix.empty()) {
+    PhaseTimer ptxDump(&phases); // emitPTX timed its own phases
     std::ofstream(prefix + std::to_string(index) + "-ptx.ptx") << compiled.ptx;
+    ptxDump.lap("dump");
+  }
+  compiled.phase_ms = std::move(phases);
   compiled.compile_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return compiled;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace flashjit {
@@ -95,7 +96,8 @@ struct CompiledKernel {
   int shared_memory = 0;
   double compile_ms = 0; ///< flash IR to PTX, in this process
   /// Where compile_ms went, in order: building the flash IR, each lowering stage, translation to LLVM IR,
-  /// LLVM's optimisation, the NVPTX backend (empty when the kernel came from the cache).
+  /// LLVM's optimisation, the NVPTX backend, and "dump" after each stage written to FLASHJIT_DUMP_DIR
+  /// (empty when the kernel came from the cache).
   std::vector<std::pair<std::string, double>> phase_ms;
 };
 
