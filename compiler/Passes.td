@@ -53,7 +53,8 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
     registers in the layouts of `mma.sync.m16n8k16` (scores and the output accumulator in the
     accumulator layout, whose 16-bit conversion of P is the A operand of P·V without shuffles; row
     statistics reduced over the 4 threads of a quad with `shfl.sync`). K and V tiles are staged in
-    shared memory with 16-byte `cp.async` copies (zero-filled past seqlen_k) and read with `ldmatrix`.
+    shared memory with 16-byte `cp.async` copies (zero-filled past seqlen_k) and read with `ldmatrix`;
+    the copies of a later key block are issued right after each block's Q·Kᵀ, over the softmax.
     Exponentials use `ex2.approx`; nothing calls libdevice. The kernel arguments are the pointers,
     the (batch, head, row) element strides of Q, K, V, O (and lse), seqlen_q, seqlen_k, the number of
     query heads per key/value head, the number of query heads, the batch size, the fast divisors
