@@ -264,21 +264,10 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.warps = config.getWarps();
   geometry.stages = config.getStages();
   geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
-  int64_t limit = sharedMemoryLimit(config.getChip());
-  if (geometry.sharedBytes() > limit) {
-    error = "the configuration needs " + std::to_string(geometry.sharedBytes()) + " bytes of shared memory (" +
-            std::to_string(geometry.stages) + " stages of K and V tiles of " + std::to_string(geometry.blockN) +
-            " rows); " + config.getChip().str() + " allows " + std::to_string(limit) +
-            ": lower stages or block_n";
+  error = gpuLoweringError(geometry.blockM, geometry.blockN, geometry.warps, geometry.stages, geometry.headDim,
+                           config.getChip());
+  if (!error.empty())
     return {};
-  }
-  if (geometry.stages < 2) {
-    // Each key block's copy group is waited for with stages - 2 newer groups in flight (emitRead).
-    error = "stages = " + std::to_string(geometry.stages) +
-            " is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the "
-            "next block is copied)";
-    return {};
-  }
   if (geometry.headDim % 16 != 0) {
     error = "head_dim " + std::to_string(geometry.headDim) +
             " is not a multiple of 16, which the tensor-core path needs";

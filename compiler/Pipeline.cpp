@@ -165,15 +165,10 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
     throw Error(Error::Code::Unsupported, spec.name() + ": GPU kernels support f16 and bf16 data; f32 "
                                                         "runs only in the interpreter (flashjit run --interpret)");
   // What the GPU lowering cannot build from a valid configuration: a user's choice, not a bug.
-  if (config.stages < 2)
-    throw Error(Error::Code::Unsupported, spec.name() + ": stages = " + std::to_string(config.stages) +
-                                              " is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers");
-  int64_t shared = sharedMemoryBytes(config.block_m, config.block_n, config.warps, config.stages, spec.head_dim);
-  if (shared > sharedMemoryLimit(config.chip))
-    throw Error(Error::Code::Unsupported, spec.name() + ": " + config.str() + " needs " + std::to_string(shared) +
-                                              " bytes of shared memory; " + config.chip + " allows " +
-                                              std::to_string(sharedMemoryLimit(config.chip)) +
-                                              ": lower stages or block_n");
+  std::string unsupported =
+      gpuLoweringError(config.block_m, config.block_n, config.warps, config.stages, spec.head_dim, config.chip);
+  if (!unsupported.empty())
+    throw Error(Error::Code::Unsupported, spec.name() + " " + config.str() + ": " + unsupported);
   PhaseTimes phases;
   PhaseTimer timer(&phases);
   KernelIR kernel(spec, config);

@@ -72,4 +72,18 @@ int64_t sharedMemoryLimit(std::string_view chip) {
   return 0;
 }
 
+std::string gpuLoweringError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim,
+                             std::string_view chip) {
+  // Each key block's copy group is waited for with stages - 2 newer groups in flight.
+  if (stages < 2)
+    return "stages = " + std::to_string(stages) +
+           " is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the "
+           "next block is copied)";
+  int64_t bytes = sharedMemoryBytes(blockM, blockN, warps, stages, headDim), limit = sharedMemoryLimit(chip);
+  if (bytes > limit)
+    return "the configuration needs " + std::to_string(bytes) + " bytes of shared memory; " + std::string(chip) +
+           " allows " + std::to_string(limit) + ": lower stages or block_n";
+  return "";
+}
+
 } // namespace flashjit

@@ -37,4 +37,9 @@ bool isHopper(std::string_view chip);
 /// The most shared memory one thread block may use on `chip` (0 for an unknown chip).
 int64_t sharedMemoryLimit(std::string_view chip);
 
+/// Why the GPU lowering cannot build a valid configuration (too few stages for the K/V pipeline, or more
+/// shared memory than `chip` has), with what to change; "" if it can.
+std::string gpuLoweringError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim,
+                             std::string_view chip);
+
 } // namespace flashjit

@@ -138,7 +138,8 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   params.push_back(&batch);
   const CompiledKernel &c = impl_->compiled;
   // The kernel's divisors (the grid mapping's query blocks and heads, the query heads per K/V head).
-  FastDivisor queryBlocks = fastDivisor(uint32_t((int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m));
+  const int64_t queryBlockCount = (int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m;
+  FastDivisor queryBlocks = fastDivisor(uint32_t(queryBlockCount));
   FastDivisor headCount = fastDivisor(uint32_t(args.heads)), groupSize = fastDivisor(uint32_t(group));
   for (FastDivisor *divisor : {&queryBlocks, &headCount, &groupSize}) {
     params.push_back(&divisor->magic);
@@ -146,7 +147,7 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   }
   params.push_back(&scale);
   // One-dimensional grid: (query block, head, batch), query blocks fastest.
-  int64_t blocks = (int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m * args.heads * args.batch;
+  int64_t blocks = queryBlockCount * args.heads * args.batch;
   if (blocks > 0x7fffffff)
     throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(blocks) +
                                               " thread blocks (query blocks x heads x batch); at most 2147483647");
