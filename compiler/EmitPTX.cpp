@@ -93,9 +93,11 @@ std::string emitPTX(mlir::ModuleOp module, const std::string &chip, std::string 
     return "";
   }
   std::string features = std::string("+ptx") + std::string(ptxVersionFor(chip)).erase(1, 1);
+  // Code generation at 'Less': the whole default tuning space gets the same PTX as at 'Aggressive' but for
+  // virtual register numbers (the same cubins from ptxas), ~20% sooner.
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
       triple, chip, features, llvm::TargetOptions(), std::nullopt, std::nullopt,
-      llvm::CodeGenOptLevel::Aggressive));
+      llvm::CodeGenOptLevel::Less));
   if (!machine) {
     error = "LLVM cannot target chip '" + chip + "'";
     return "";
