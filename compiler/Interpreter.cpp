@@ -160,6 +160,11 @@ private:
           return success();
         })
         .Case<scf::ForOp>([&](scf::ForOp f) { return forLoop(f); })
+        .Case<scf::IfOp>([&](scf::IfOp i) { return branch(i); })
+        .Case<arith::CmpIOp>([&](arith::CmpIOp c) {
+          env[c.getResult()] = Val::ofInt(compare(c.getPredicate(), integer(c.getLhs()), integer(c.getRhs())));
+          return success();
+        })
         .Case<scf::ParallelOp>([&](scf::ParallelOp p) { return parallelLoop(p); })
         .Case<vector::TransferReadOp>([&](vector::TransferReadOp r) { return transferRead(r); })
         .Case<vector::TransferWriteOp>([&](vector::TransferWriteOp w) { return transferWrite(w); })
@@ -281,6 +286,33 @@ private:
         return failure();
     }
     for (auto [result, value] : llvm::zip(loop.getResults(), carried))
+      env[result] = value;
+    return success();
+  }
+
+  static bool compare(arith::CmpIPredicate predicate, int64_t a, int64_t b) {
+    auto ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+    switch (predicate) {
+    case arith::CmpIPredicate::eq: return a == b;
+    case arith::CmpIPredicate::ne: return a != b;
+    case arith::CmpIPredicate::slt: return a < b;
+    case arith::CmpIPredicate::sle: return a <= b;
+    case arith::CmpIPredicate::sgt: return a > b;
+    case arith::CmpIPredicate::sge: return a >= b;
+    case arith::CmpIPredicate::ult: return ua < ub;
+    case arith::CmpIPredicate::ule: return ua <= ub;
+    case arith::CmpIPredicate::ugt: return ua > ub;
+    case arith::CmpIPredicate::uge: return ua >= ub;
+    }
+    return false;
+  }
+
+  LogicalResult branch(scf::IfOp op) {
+    Region &taken = integer(op.getCondition()) ? op.getThenRegion() : op.getElseRegion();
+    SmallVector<Val> yielded;
+    if (!taken.empty() && failed(runBlock(taken.front(), yielded)))
+      return failure();
+    for (auto [result, value] : llvm::zip(op.getResults(), yielded))
       env[result] = value;
     return success();
   }

@@ -17,13 +17,13 @@
 //   shared              a [block_n, D] K or V tile, copied to shared memory with cp.async and read by
 //                       ldmatrix (K as is, V transposed) as mma.sync B operands.
 //
-// K/V staging is a software pipeline of `stages` buffers across all key loops (the full-block loop and
-// the masked loop walk consecutive key blocks): before the first loop, blocks 0 .. stages-2 are copied;
-// at the top of the iteration for block t, the thread waits for block t's copy group, one barrier makes
-// it visible to every warp (and frees the buffer read in iteration t-1), and right after block t's
-// Q·Kᵀ the copy of block t + stages - 1 is issued into that freed buffer, so copies overlap the softmax
-// and P·V. (Issued before Q·Kᵀ, the copies and Q·Kᵀ's ldmatrix bursts queue for the same shared-memory
-// pipe: 6-12% slower at head_dim 128, block_n 64 on the H100.)
+// K/V staging is a software pipeline of `stages` buffers across all key loops (consecutive loops walk
+// consecutive key blocks): before the first loop, blocks 0 .. stages-2 are copied; at the top of the
+// iteration for block t, the thread waits for block t's copy group, one barrier makes it visible to
+// every warp (and frees the buffer read in iteration t-1), and right after block t's Q·Kᵀ (and its mask
+// branch, if any) the copy of block t + stages - 1 is issued into that freed buffer, so copies overlap
+// the softmax and P·V. (Issued before Q·Kᵀ, the copies and Q·Kᵀ's ldmatrix bursts queue for the same
+// shared-memory pipe: 6-12% slower at head_dim 128, block_n 64 on the H100.)
 //
 // Scalars (index values, the softmax scale) map to i32 and f32 values.
 #include "compiler/Passes.h"
@@ -216,6 +216,7 @@ private:
   Value recompute(Value value, SmallVector<Value> &freshGrid);
   LogicalResult emitConstant(arith::ConstantOp op);
   LogicalResult emitForLoop(scf::ForOp loop);
+  LogicalResult emitIf(scf::IfOp branch);
   LogicalResult emitRead(vector::TransferReadOp op);
   LogicalResult emitWrite(vector::TransferWriteOp op);
   LogicalResult emitQK(flash::QKOp op);
@@ -392,6 +393,14 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         return emitBlock(*parallel.getBody());
       })
       .Case<scf::ForOp>([&](scf::ForOp loop) { return emitForLoop(loop); })
+      .Case<scf::IfOp>([&](scf::IfOp branch) { return emitIf(branch); })
+      .Case<arith::CmpIOp>([&](arith::CmpIOp compare) -> LogicalResult {
+        if (!scalars.count(compare.getLhs()) || !scalars.count(compare.getRhs()))
+          return fail(compare, "uses a value the GPU lowering has not seen");
+        scalars[compare] = arith::CmpIOp::create(b, loc, compare.getPredicate(), scalars[compare.getLhs()],
+                                                 scalars[compare.getRhs()]);
+        return success();
+      })
       .Case<vector::TransferReadOp>([&](auto read) { return emitRead(read); })
       .Case<vector::TransferWriteOp>([&](auto write) { return emitWrite(write); })
       .Case<flash::QKOp>([&](auto qk) { return emitQK(qk); })
@@ -545,6 +554,53 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   b.setInsertionPointAfter(emitted);
   unflatten(emitted.getResults(), loop.getResults());
   refreshThreadIndices();
+  return success();
+}
+
+/// A branch whose results are tiles (the mask of the diagonal and tail key blocks, from
+/// flash-classify-causal-blocks): both regions yield the tiles' registers; the condition is the same in
+/// every thread of the block.
+LogicalResult KernelEmitter::emitIf(scf::IfOp branch) {
+  if (!scalars.count(branch.getCondition()) || branch.getElseRegion().empty())
+    return fail(branch, "must have an else region and a condition the GPU lowering has computed");
+  SmallVector<Value> results[2];
+  auto emitRegion = [&](Block &block, SmallVector<Value> &flat) -> LogicalResult {
+    if (failed(emitBlock(block)))
+      return failure();
+    for (Value yielded : block.getTerminator()->getOperands())
+      if (!tiles.count(yielded))
+        return fail(branch, "yields a value that is not a tile");
+    flat = flatten(block.getTerminator()->getOperands());
+    return success();
+  };
+  LogicalResult status = success();
+  // IfOp's builder hands `b` itself to the callbacks, at the start of each region, and infers the result
+  // types from the then region's yield.
+  auto emitted = scf::IfOp::create(
+      b, loc, scalars[branch.getCondition()],
+      [&](OpBuilder &, Location) {
+        status = emitRegion(*branch.thenBlock(), results[0]);
+        scf::YieldOp::create(b, loc, results[0]);
+      },
+      [&](OpBuilder &, Location) {
+        if (succeeded(status))
+          status = emitRegion(*branch.elseBlock(), results[1]);
+        scf::YieldOp::create(b, loc, results[1]);
+      });
+  if (failed(status))
+    return failure();
+  size_t next = 0;
+  ValueRange elseYield = branch.elseBlock()->getTerminator()->getOperands();
+  for (auto [result, yielded] : llvm::zip(branch.getResults(), elseYield)) {
+    Fragment fragment = tiles[yielded]; // the layout of each result
+    for (Value &reg : fragment.regs)
+      reg = emitted.getResult(next++);
+    tiles[result] = fragment;
+  }
+  if (pendingCopy) { // left by the Q·Kᵀ whose scores the branch masks (emitQK)
+    issueBlockCopy(pendingCopy);
+    pendingCopy = {};
+  }
   return success();
 }
 
@@ -804,6 +860,14 @@ void KernelEmitter::mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, i
     c[offset + e] = LLVM::ExtractValueOp::create(b, loc, result, e);
 }
 
+/// Whether the scores of `qk` go through the branch of a one-loop key loop (scf.if around flash.mask).
+static bool maskBranchFollows(flash::QKOp qk) {
+  for (Operation *user : qk.getScores().getUsers())
+    if (isa<scf::IfOp>(user->getParentOp()))
+      return true;
+  return false;
+}
+
 LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Fragment &query = tiles[op.getQuery()], &key = tiles[op.getKey()];
   if (query.kind != Fragment::Kind::AOperand || key.kind != Fragment::Kind::Shared)
@@ -843,7 +907,10 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     }
   }
   tiles[op.getScores()] = scores;
-  if (pendingCopy) { // the next block's K/V copy (emitRead)
+  // The next block's K/V copy (emitRead), unless a mask branch follows: then after it (emitIf), so that
+  // ptxas can spread the copies over the softmax, which a branch in between would stop (4% at head_dim
+  // 64 on the H100).
+  if (pendingCopy && !maskBranchFollows(op)) {
     issueBlockCopy(pendingCopy);
     pendingCopy = {};
   }
@@ -852,8 +919,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
 
 LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   Fragment masked = tiles[op.getScores()];
-  // The query offset again from the block index: the full-block loop before the masked one then does not
-  // keep it in a register.
+  // The query offset again from the block index: the key loop then does not keep it in a register.
   SmallVector<Value> freshGrid;
   Value q0 = recompute(op.getQueryOffset(), freshGrid), k0 = scalars[op.getKeyOffset()];
   Value rowsQ = scalars[op.getSeqlenQ()], rowsK = scalars[op.getSeqlenK()];

@@ -35,12 +35,13 @@ def FuseOnlineSoftmax : Pass<"flash-fuse-online-softmax", "::mlir::ModuleOp"> {
 }
 
 def ClassifyCausalBlocks : Pass<"flash-classify-causal-blocks", "::mlir::ModuleOp"> {
-  let summary = "Split each key loop into full blocks (no mask) and masked blocks, and skip hidden blocks";
+  let summary = "Mask only the key blocks that need it (diagonal and tail blocks) and skip hidden blocks";
   let description = [{
     For a key loop whose scores pass through `flash.mask`, computes per query block how many leading
-    key blocks every query row sees completely (full: the mask is dropped) and where the last key any
-    row can see lies (blocks after it are skipped). The loop becomes two loops: full blocks without
-    mask arithmetic, then the diagonal and tail blocks with it. Works for both causal alignments, for
+    key blocks every query row sees completely (full: no mask needed) and where the last key any row
+    can see lies (the loop stops there: later blocks are skipped). The mask moves into an `scf.if` on
+    the block's start, taken by the diagonal and tail blocks only: one loop body, one branch per block
+    that is the same for the whole thread block. Works for both causal alignments, for
     seqlen_q ≠ seqlen_k, and for sequence tails; without a causal mask only the tail block is masked.
   }];
 }
@@ -54,7 +55,8 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
     accumulator layout, whose 16-bit conversion of P is the A operand of P·V without shuffles; row
     statistics reduced over the 4 threads of a quad with `shfl.sync`). K and V tiles are staged in
     shared memory with 16-byte `cp.async` copies (zero-filled past seqlen_k) and read with `ldmatrix`;
-    the copies of a later key block are issued right after each block's Q·Kᵀ, over the softmax.
+    the copies of a later key block are issued right after each block's Q·Kᵀ (and its mask branch),
+    over the softmax.
     Exponentials use `ex2.approx`; nothing calls libdevice. The kernel arguments are the pointers,
     the (batch, head, row) element strides of Q, K, V, O (and lse), seqlen_q, seqlen_k, the number of
     query heads per key/value head, the number of query heads, the batch size, the fast divisors

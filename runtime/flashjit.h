@@ -253,6 +253,7 @@ struct TuneCandidate {
   int registers = 0, spill_bytes = 0, shared_memory = 0;
   double compile_ms = 0;        ///< wall time of the compile (in parallel with the others); ~0 from the cache
   double median_ms = 0, tflops = 0;
+  int confirm_rounds = 0;       ///< > 0: a leader, timed again in that many interleaved rounds (their median)
   std::string skipped;          ///< why it was not timed (spills, too many registers, failed); "" if timed
 };
 
@@ -269,12 +270,14 @@ struct TuneResult {
 struct TuneOptions {
   bool force = false;           ///< tune again even if a result is stored
   int repeats = 10, warmup = 2; ///< timing of each candidate
+  int confirm_rounds = 3;       ///< rounds that time the leaders (within 10% of the fastest, up to 4) again
 };
 
 /// Autotunes `spec` for problems like `shape` on the current GPU: compiles every configuration of
 /// tuningSpace() for the GPU's chip in parallel (through the kernel cache), drops those that spill or
 /// cannot launch, times the rest with CUDA events on random inputs of `shape` (warm-up, median, inputs
-/// rotated past the L2 cache), and checks the winner's output against float64 (falling back to the next
+/// rotated past the L2 cache), times the leaders again in interleaved rounds (so that a clock dip during
+/// one candidate's turn does not decide), and checks the winner's output against float64 (falling back to the next
 /// if it fails). Results are kept in memory and as JSON in <cache dir>/tuning/, keyed by device name, SM
 /// count, driver version, flashjit version, spec and the seqlens rounded up to powers of two; a stored
 /// result is returned at once unless options.force. A file lock makes a second process wait for the

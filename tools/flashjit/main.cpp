@@ -272,7 +272,8 @@ int runTune(const KernelOptions &options, const ProblemOptions &problem, bool fo
               << std::setw(14) << c.shared_memory << std::setw(12) << std::fixed << std::setprecision(1)
               << c.compile_ms;
     if (c.skipped.empty())
-      std::cout << std::setw(11) << std::setprecision(3) << c.median_ms << std::setprecision(1) << c.tflops << "\n";
+      std::cout << std::setw(11) << std::setprecision(3) << c.median_ms << std::setw(9) << std::setprecision(1)
+                << c.tflops << (c.confirm_rounds > 0 ? "leader, timed again" : "") << "\n";
     else
       std::cout << c.skipped << "\n";
     std::cout << std::defaultfloat << std::setprecision(6);

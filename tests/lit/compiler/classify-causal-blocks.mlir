@@ -1,6 +1,9 @@
-// flash-classify-causal-blocks: a masked key loop splits into full blocks (no mask) and masked blocks,
-// and stops at the last key any row of the query block can see.
+// flash-classify-causal-blocks: a masked key loop masks only the blocks from the split on (diagonal and
+// tail blocks, in an scf.if on the block's start), and stops at the last key any row of the query block
+// can see.
 // RUN: flashjit-opt %s -split-input-file -flash-classify-causal-blocks | FileCheck %s
+// Classified loops are not classified again: a second run changes nothing.
+// RUN: flashjit-opt %s -split-input-file -flash-classify-causal-blocks -flash-classify-causal-blocks | FileCheck %s
 
 // CHECK-LABEL: func.func @bottom_right
 // CHECK-SAME:    (%[[S:.*]]: vector<64x32xf32>, %[[Q0:[^:]*]]: index, %[[SQ:[^:]*]]: index, %[[SK:[^:]*]]: index)
@@ -25,12 +28,16 @@
 // CHECK:       %[[FULL_END:.*]] = arith.muli %[[FB]], %{{c32(_[0-9]+)?}}
 // CHECK:       %[[END:.*]] = arith.minsi %[[SK]], %[[NEEDED]]
 // CHECK:       %[[SPLIT:.*]] = arith.minsi %[[FULL_END]], %[[END]]
-// CHECK:       %[[A:.*]] = scf.for %[[K0:.*]] = %{{c0(_[0-9]+)?}} to %[[SPLIT]] step %{{c32(_[0-9]+)?}} iter_args(%[[MA:.*]] = %{{.*}})
-// CHECK-NOT:     flash.mask
-// CHECK:         flash.row_max %[[S]], %[[MA]]
-// CHECK:       %[[B:.*]] = scf.for %[[K1:.*]] = %[[SPLIT]] to %[[END]] step %{{c32(_[0-9]+)?}} iter_args(%[[MB:.*]] = %[[A]])
-// CHECK:         %[[MASKED:.*]] = flash.mask %[[S]] at [%[[Q0]], %[[K1]]] seqlens [%[[SQ]], %[[SK]]] causal(bottom_right)
-// CHECK:         flash.row_max %[[MASKED]], %[[MB]]
+// one loop to the last needed block; blocks from the split on are masked
+// CHECK:       %[[B:.*]] = scf.for %[[K:.*]] = %{{c0(_[0-9]+)?}} to %[[END]] step %{{c32(_[0-9]+)?}} iter_args(%[[M:.*]] = %{{.*}})
+// CHECK:         %[[NEEDS:.*]] = arith.cmpi sge, %[[K]], %[[SPLIT]]
+// CHECK:         %[[SCORES:.*]] = scf.if %[[NEEDS]] -> (vector<64x32xf32>) {
+// CHECK:           %[[MASKED:.*]] = flash.mask %[[S]] at [%[[Q0]], %[[K]]] seqlens [%[[SQ]], %[[SK]]] causal(bottom_right)
+// CHECK:           scf.yield %[[MASKED]]
+// CHECK:         } else {
+// CHECK:           scf.yield %[[S]]
+// CHECK:         }
+// CHECK:         flash.row_max %[[SCORES]], %[[M]]
 // CHECK:       return %[[B]]
 func.func @bottom_right(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) -> vector<64xf32> {
   %c0 = arith.constant 0 : index
@@ -52,9 +59,8 @@ func.func @bottom_right(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: inde
 // CHECK-NOT:   arith.subi %[[SK]], %[[SQ]]
 // CHECK:       %[[T0:.*]] = arith.addi %[[Q0]], %{{.*}}
 // CHECK:       scf.for
-// CHECK-NOT:     flash.mask
-// CHECK:       scf.for
-// CHECK:         flash.mask {{.*}} causal(top_left)
+// CHECK:         scf.if
+// CHECK:           flash.mask {{.*}} causal(top_left)
 func.func @top_left(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) -> vector<64xf32> {
   %c0 = arith.constant 0 : index
   %c32 = arith.constant 32 : index
@@ -76,10 +82,10 @@ func.func @top_left(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) -
 // CHECK:       %[[FULL_END:.*]] = arith.muli %[[FB]], %{{c32(_[0-9]+)?}}
 // CHECK:       %[[END:.*]] = arith.minsi %[[SK]], %[[SK]]
 // CHECK:       %[[SPLIT:.*]] = arith.minsi %[[FULL_END]], %[[END]]
-// CHECK:       scf.for %{{.*}} = %{{.*}} to %[[SPLIT]]
-// CHECK-NOT:     flash.mask
-// CHECK:       scf.for %{{.*}} = %[[SPLIT]] to %[[END]]
-// CHECK:         flash.mask %[[S]] at [%[[Q0]], %{{.*}}] seqlens [%[[SQ]], %[[SK]]] : vector<64x32xf32>
+// CHECK:       scf.for %[[K:.*]] = %{{.*}} to %[[END]]
+// CHECK:         %[[NEEDS:.*]] = arith.cmpi sge, %[[K]], %[[SPLIT]]
+// CHECK:         scf.if %[[NEEDS]]
+// CHECK:           flash.mask %[[S]] at [%[[Q0]], %[[K]]] seqlens [%[[SQ]], %[[SK]]] : vector<64x32xf32>
 func.func @tail_only(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) -> vector<64xf32> {
   %c0 = arith.constant 0 : index
   %c32 = arith.constant 32 : index
@@ -94,10 +100,10 @@ func.func @tail_only(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) 
 
 // -----
 
-// A loop that does not start at key 0 in steps of block_n keeps its mask (always correct), so running
-// the pass twice changes nothing more.
+// A loop that does not start at key 0 in steps of block_n keeps its mask (always correct).
 // CHECK-LABEL: func.func @not_a_block_walk
 // CHECK:       scf.for
+// CHECK-NOT:     scf.if
 // CHECK:         flash.mask
 // CHECK-NOT:   scf.for
 func.func @not_a_block_walk(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) -> vector<64xf32> {

@@ -48,17 +48,30 @@
 // CHECK-NEXT:  nvvm.barrier0
 // CHECK:       nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
 // CHECK-NOT:   nvvm.barrier0
-// Full key blocks: wait for this block, one barrier, Q·Kᵀ, then prefetch the next block (one pointer
-// step per 16-byte copy after the first, no clamping: rows past seqlen_k copy 0 bytes), softmax, P·V;
-// no mask.
+// One key loop: wait for this block, one barrier, Q·Kᵀ. Diagonal and tail blocks (a branch on the block's
+// start, the same for every thread) set keys past seqlen_k or after the query (top-left) to -inf; the
+// query offset comes from a fresh read of the block index, so the loop does not carry it.
 // CHECK:       scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
 // CHECK:         nvvm.cp.async.wait.group 0
 // CHECK-NEXT:    nvvm.barrier0
 // CHECK-NOT:     nvvm.cp.async.shared.global
 // CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 2 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>}
 // CHECK:         nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
-// The row stride (an i64 kernel argument) keeps its 64 bits through its opaque copy.
-// CHECK:         scf.if
+// CHECK-NOT:     nvvm.cp.async.shared.global
+// CHECK:         %[[DIAGONAL:.*]] = arith.cmpi sge, %{{.*}}, %{{.*}} : i32
+// CHECK-NEXT:    scf.if %[[DIAGONAL]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK:           llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;", "=r"
+// CHECK:           arith.cmpi sge, %{{.*}}, %[[SK]] : i32
+// CHECK:           arith.cmpi sgt
+// CHECK:           arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK:         } else {
+// CHECK-NEXT:      scf.yield
+// CHECK-NEXT:    }
+// Then the copy of a later block (after the branch, so that ptxas can spread it over the softmax): one
+// pointer step per 16-byte copy after the first, no clamping (rows past seqlen_k copy 0 bytes). The row
+// stride (an i64 kernel argument) keeps its 64 bits through its opaque copy.
+// CHECK-NEXT:    %[[NEEDED:.*]] = arith.cmpi slt, %{{.*}}, %{{.*}} : i32
+// CHECK-NEXT:    scf.if %[[NEEDED]] {
 // CHECK-NOT:       arith.minsi
 // CHECK:           llvm.inline_asm has_side_effects "mov.b64 $0, $1;", "=l,l" %arg{{[0-9]+}} : (i64) -> i64
 // CHECK:           nvvm.cp.async.shared.global
@@ -67,7 +80,6 @@
 // CHECK:           nvvm.cp.async.shared.global
 // CHECK:         nvvm.cp.async.commit.group
 // CHECK-NOT:     nvvm.barrier0
-// CHECK-NOT:     arith.cmpi sgt
 // CHECK:         nvvm.shfl.sync  bfly
 // CHECK:         llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK:         llvm.fptrunc %{{.*}} : vector<2xf32> to vector<2xbf16>
@@ -75,14 +87,7 @@
 // CHECK:         nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 4 : i32
 // CHECK:         nvvm.mma.sync
 // CHECK:         scf.yield
-// Diagonal blocks: keys past seqlen_k or after the query (top-left) are set to -inf. The query offset
-// comes from a fresh read of the block index, so the full-block loop does not carry it.
-// CHECK:       scf.for
-// CHECK:         llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;", "=r"
-// CHECK:         arith.cmpi sge, %{{.*}}, %[[SK]] : i32
-// CHECK:         arith.cmpi sgt
-// CHECK:         arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
-// CHECK:         scf.yield
+// CHECK-NOT:   scf.for
 // Normalisation sums the quad's partial row sums; the output goes to shared memory, then out in
 // 16-byte stores of the rows below seqlen_q, at an address whose batch and head come from a fresh read
 // of the block index (nothing from before the key loops stays live through them).
@@ -133,20 +138,16 @@ module {
       %13 = arith.muli %12, %c16 : index
       %14 = arith.minsi %dim_6, %11 : index
       %15 = arith.minsi %13, %14 : index
-      %16:3 = scf.for %arg8 = %c0 to %15 step %c16 iter_args(%arg9 = %cst, %arg10 = %cst_0, %arg11 = %cst_1) -> (vector<16x16xf32>, vector<16xf32>, vector<16xf32>) {
+      %16:3 = scf.for %arg8 = %c0 to %14 step %c16 iter_args(%arg9 = %cst, %arg10 = %cst_0, %arg11 = %cst_1) -> (vector<16x16xf32>, vector<16xf32>, vector<16xf32>) {
         %19 = vector.transfer_read %k[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
         %20 = flash.qk %4, %19 : vector<16x16xbf16>, vector<16x16xbf16> -> vector<16x16xf32>
-        %probs, %new_max, %new_sum, %correction = flash.online_softmax %20, %arg11, %arg10 scale %scale : vector<16x16xf32>, vector<16xf32>
-        %21 = arith.truncf %probs : vector<16x16xf32> to vector<16x16xbf16>
-        %22 = vector.transfer_read %v[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
-        %23 = flash.rescale %arg9 by %correction : vector<16x16xf32>, vector<16xf32>
-        %24 = flash.pv %21, %22, %23 : vector<16x16xbf16>, vector<16x16xbf16>, vector<16x16xf32>
-        scf.yield %24, %new_sum, %new_max : vector<16x16xf32>, vector<16xf32>, vector<16xf32>
-      }
-      %17:3 = scf.for %arg8 = %15 to %14 step %c16 iter_args(%arg9 = %16#0, %arg10 = %16#1, %arg11 = %16#2) -> (vector<16x16xf32>, vector<16xf32>, vector<16xf32>) {
-        %19 = vector.transfer_read %k[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
-        %20 = flash.qk %4, %19 : vector<16x16xbf16>, vector<16x16xbf16> -> vector<16x16xf32>
-        %21 = flash.mask %20 at [%3, %arg8] seqlens [%dim_4, %dim_6] causal(top_left) : vector<16x16xf32>
+        %diagonal = arith.cmpi sge, %arg8, %15 : index
+        %21 = scf.if %diagonal -> (vector<16x16xf32>) {
+          %masked = flash.mask %20 at [%3, %arg8] seqlens [%dim_4, %dim_6] causal(top_left) : vector<16x16xf32>
+          scf.yield %masked : vector<16x16xf32>
+        } else {
+          scf.yield %20 : vector<16x16xf32>
+        }
         %probs, %new_max, %new_sum, %correction = flash.online_softmax %21, %arg11, %arg10 scale %scale : vector<16x16xf32>, vector<16xf32>
         %22 = arith.truncf %probs : vector<16x16xf32> to vector<16x16xbf16>
         %23 = vector.transfer_read %v[%arg7, %2, %arg8, %c0], %cst_2 {in_bounds = [false, true]} : !data, vector<16x16xbf16>
@@ -154,7 +155,7 @@ module {
         %25 = flash.pv %22, %23, %24 : vector<16x16xbf16>, vector<16x16xbf16>, vector<16x16xf32>
         scf.yield %25, %new_sum, %new_max : vector<16x16xf32>, vector<16xf32>, vector<16xf32>
       }
-      %output, %logsumexp = flash.normalize %17#0, %17#2, %17#1 scale %scale : vector<16x16xf32>, vector<16xf32>
+      %output, %logsumexp = flash.normalize %16#0, %16#2, %16#1 scale %scale : vector<16x16xf32>, vector<16xf32>
       %18 = arith.truncf %output : vector<16x16xf32> to vector<16x16xbf16>
       vector.transfer_write %18, %o[%arg7, %arg6, %3, %c0] {in_bounds = [false, true]} : vector<16x16xbf16>, !data
       scf.reduce 
