@@ -71,6 +71,9 @@ struct Fragment {
 /// The kernel's fixed shape, from its configuration and its head dimension.
 struct Geometry {
   int64_t blockM, blockN, headDim, warps, stages, rowGroups; // rowGroups: 16-row groups per warp
+  // Hopper (sm_90a): Q·Kᵀ by wgmma, one warpgroup (4 warps, 64 rows) per 64 query rows, K from shared
+  // memory through a matrix descriptor; K tiles then use the 128-byte swizzled layout (keySwizzled).
+  bool wgmma = false;
   int64_t threads() const { return 32 * warps; }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   int64_t sharedTileBytes() const { return blockN * sharedRowBytes(); }
@@ -78,6 +81,13 @@ struct Geometry {
   bool queryInShared() const { return queryStaysInShared(blockM, warps, headDim); }
   int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
+  /// The wgmma path's shape rules: 16 rows per warp in whole warpgroups, 64-key blocks (each K buffer
+  /// then starts on a 1024-byte swizzle atom: block_n (head_dim + 8) 2 bytes is a multiple of 1024), and
+  /// head dims of 64 or 128, whose 16-byte copies keep each thread on rows of one residue mod 8.
+  static bool wgmmaShape(int64_t blockN, int64_t headDim, int64_t warps, int64_t rowGroups) {
+    return rowGroups == 1 && warps % 4 == 0 && blockN % 64 == 0 && blockN <= 256 &&
+           (headDim == 64 || headDim == 128);
+  }
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
   bool conditionalRescale() const { return queryInShared(); }
@@ -228,7 +238,10 @@ private:
   LogicalResult emitNormalize(flash::NormalizeOp op);
 
   Value sliceBase(const MemRefArg &memref, Value batch, Value head, Type elementType);
-  void copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows, Value sharedTile);
+  void copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows, Value sharedTile,
+                        bool swizzled = false);
+  Value matrixDescriptor(Value address);
+  void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores);
   void issueBlockCopy(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
@@ -265,6 +278,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.warps = config.getWarps();
   geometry.stages = config.getStages();
   geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
+  geometry.wgmma = config.getChip() == "sm_90a" &&
+                   Geometry::wgmmaShape(geometry.blockN, geometry.headDim, geometry.warps, geometry.rowGroups);
   error = gpuLoweringError(geometry.blockM, geometry.blockN, geometry.warps, geometry.stages, geometry.headDim,
                            config.getChip());
   if (!error.empty())
@@ -295,7 +310,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   b.setInsertionPointToStart(moduleOp.getBody());
   if (!moduleOp.lookupSymbol("flash_shared_memory"))
     LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
-                           LLVM::Linkage::External, "flash_shared_memory", Attribute(), /*alignment=*/16,
+                           LLVM::Linkage::External, "flash_shared_memory", Attribute(),
+                           /*alignment=*/geometry.wgmma ? 1024 : 16, // wgmma: swizzle atoms
                            /*addrSpace=*/3);
 
   Block *entry = kernel.addEntryBlock(b);
@@ -616,7 +632,7 @@ Value KernelEmitter::sliceBase(const MemRefArg &memref, Value batch, Value head,
 /// that P·V never meets garbage): their copies have 0 source bytes, which read nothing, so their
 /// addresses need not be valid.
 void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows,
-                                     Value sharedTile) {
+                                     Value sharedTile, bool swizzled) {
   const int64_t chunksPerRow = geometry.headDim / 8, threads = geometry.threads();
   auto cacheGlobal = NVVM::LoadCacheModifierKindAttr::get(b.getContext(), NVVM::LoadCacheModifierKind::CG);
   auto copy = [&](Value destination, Value source, Value valid) {
@@ -631,6 +647,7 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
     body();
   };
   if (threads % chunksPerRow != 0) {
+    assert(!swizzled && "the swizzled layout is only written by whole-row passes");
     // A thread's column changes from pass to pass (head_dim / 8 does not divide the thread count).
     const int64_t chunks = rows * chunksPerRow;
     for (int64_t first = 0; first < chunks; first += threads) {
@@ -665,12 +682,24 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
                                            arith::ConstantIntOp::create(b, loc, i64, rowsPerPass));
   Value source = globalElement(opaqueCopy(base),
                                add(arith::MulIOp::create(b, loc, toI64(row), rowStride), toI64(column)), element);
-  Value destination =
-      sharedAt(sharedTile, add(mul(threadRow, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
+  // Swizzled (wgmma): 64-column chunks of 128-byte rows, chunk after chunk; 16-byte piece p of row n sits
+  // at piece p ^ (n % 8). Passes step whole multiples of 8 rows, so each thread's swizzle stays the same.
+  const int64_t rowBytes = swizzled ? 128 : geometry.sharedRowBytes();
+  Value destination;
+  if (swizzled) {
+    assert(rowsPerPass % 8 == 0 && "passes must keep each thread's rows in one residue mod 8");
+    Value piece = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, column, constI32(8)), constI32(8));
+    Value chunk = arith::DivUIOp::create(b, loc, column, constI32(64));
+    Value swizzledPiece = arith::XOrIOp::create(b, loc, piece, arith::RemUIOp::create(b, loc, threadRow, constI32(8)));
+    destination = sharedAt(sharedTile, add(add(mul(chunk, constI32(rows * 128)), mul(threadRow, constI32(128))),
+                                           mul(swizzledPiece, constI32(16))));
+  } else {
+    destination = sharedAt(sharedTile, add(mul(threadRow, constI32(rowBytes)), mul(column, constI32(2))));
+  }
   for (int64_t pass = 0; pass * rowsPerPass < rows; ++pass) {
     if (pass > 0) // rowsPerPass rows further down
       source = opaqueCopy(globalElement(source, passStride, element));
-    Value at = sharedAt(destination, constI32(pass * rowsPerPass * geometry.sharedRowBytes()));
+    Value at = sharedAt(destination, constI32(pass * rowsPerPass * rowBytes));
     Value valid = lessThan(constI32(pass * rowsPerPass), rowsLeft);
     if ((pass + 1) * rowsPerPass <= rows)
       copy(at, source, valid);
@@ -697,7 +726,7 @@ void KernelEmitter::issueBlockCopy(Value blockStart) {
     for (bool value : {false, true}) {
       const MemRefArg &memref = memrefs[source.getArgument(value ? 2 : 1)];
       copyRowsToShared(value ? valueSlice : keySlice, memref.strides[2], blockStart, seqlenK, geometry.blockN,
-                       bufferOf(blockStart, value));
+                       bufferOf(blockStart, value), /*swizzled=*/!value && geometry.wgmma);
     }
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -813,6 +842,9 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
       // shows them to every warp and frees the buffer of the previous block for the next copy, which
       // this block's Q·Kᵀ issues after itself (emitQK).
       NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 2));
+      if (geometry.wgmma) // wgmma reads shared memory through the async proxy: make the copies visible to it
+        NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                   NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
       NVVM::Barrier0Op::create(b, loc);
       pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
     }
@@ -860,6 +892,61 @@ void KernelEmitter::mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, i
     c[offset + e] = LLVM::ExtractValueOp::create(b, loc, result, e);
 }
 
+/// The wgmma matrix descriptor of a K-major operand in the 128-byte swizzled layout that starts at shared
+/// `address`: bits 0-13 the address / 16, 16-29 the leading byte offset / 16 (unused by this layout: 1),
+/// 32-45 the stride between 8-row swizzle atoms / 16 (1024 bytes), 62-63 the swizzle mode (1: 128 bytes).
+Value KernelEmitter::matrixDescriptor(Value address) {
+  Value offset = LLVM::PtrToIntOp::create(b, loc, i32, address);
+  Value field = arith::ShRUIOp::create(b, loc, arith::AndIOp::create(b, loc, offset, constI32(0x3FFFF)), constI32(4));
+  const uint64_t fixed = (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+  return arith::OrIOp::create(b, loc, arith::ExtUIOp::create(b, loc, i64, field),
+                              arith::ConstantIntOp::create(b, loc, i64, int64_t(fixed)));
+}
+
+/// S = Q·Kᵀ for this warpgroup's 64 rows by wgmma.m64nNk16 (N = block_n): A, this warp's query fragments
+/// (the mma.sync A layout, 4 registers per 16 columns of head_dim), from registers; B, the key tile in
+/// shared memory, K-major, through a descriptor that steps 32 bytes per 16 columns inside a 64-column chunk
+/// and block_n x 128 bytes from chunk to chunk. The accumulator layout is mma.sync's C layout, 8 columns
+/// after 8 columns, so the softmax and P·V take the scores as they are. Inline PTX: MLIR's wgmma op has no
+/// register A operand.
+void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
+  const int64_t n = geometry.blockN, accumulators = n / 2, slices = geometry.headDim / 16;
+  const char *type = mmaType == NVVM::MMATypes::bf16 ? "bf16" : "f16";
+  std::string asmText = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(accumulators + 5) +
+                        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + type + "." +
+                        type + " {";
+  for (int64_t i = 0; i < accumulators; ++i)
+    asmText += (i ? ", $" : "$") + std::to_string(i);
+  asmText += "}, {";
+  for (int64_t i = 0; i < 4; ++i)
+    asmText += (i ? ", $" : "$") + std::to_string(accumulators + i);
+  asmText += "}, $" + std::to_string(accumulators + 4) + ", p, 1, 1, 0;\n}";
+  std::string constraints;
+  for (int64_t i = 0; i < accumulators; ++i)
+    constraints += "=f,";
+  constraints += "r,r,r,r,l,r";
+  for (int64_t i = 0; i < accumulators; ++i)
+    constraints += "," + std::to_string(i);
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(accumulators, f32));
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t kk = 0; kk < slices; ++kk) {
+    Value start = sharedAt(keyTile, constI32((kk / 4) * n * 128 + (kk % 4) * 32));
+    SmallVector<Value> operands(ArrayRef<Value>(query.regs).slice(kk * 4, 4));
+    operands.push_back(matrixDescriptor(start));
+    operands.push_back(constI32(kk == 0 ? 0 : 1)); // the first step overwrites the accumulator
+    operands.append(scores.regs.begin(), scores.regs.end());
+    Value result = LLVM::InlineAsmOp::create(b, loc, resultType, operands, asmText, constraints,
+                                             /*has_side_effects=*/true, /*is_align_stack=*/false,
+                                             LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+                                             ArrayAttr())
+                       .getResult(0);
+    for (int64_t i = 0; i < accumulators; ++i)
+      scores.regs[i] = LLVM::ExtractValueOp::create(b, loc, result, i);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+}
+
 /// Whether the scores of `qk` go through the branch of a one-loop key loop (scf.if around flash.mask).
 static bool maskBranchFollows(flash::QKOp qk) {
   for (Operation *user : qk.getScores().getUsers())
@@ -876,6 +963,15 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Fragment scores;
   scores.cols = geometry.blockN;
   scores.regs.assign(geometry.rowGroups * columnTiles * 4, constF32(0));
+  if (geometry.wgmma && !query.regs.empty()) {
+    wgmmaQK(query, key.shared, scores);
+    tiles[op.getScores()] = scores;
+    if (pendingCopy && !maskBranchFollows(op)) {
+      issueBlockCopy(pendingCopy);
+      pendingCopy = {};
+    }
+    return success();
+  }
   // ldmatrix.x4 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8): the B operands
   // of two 16-column slices, kk and kk + 1, in one instruction. Two row groups per warp already reuse each
   // B operand twice and have no registers to spare: they load one slice at a time (.x2, lanes 0-15).
