@@ -123,6 +123,19 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       c.config = config;
       cases.push_back(c);
     }
+  // On a Hopper GPU, the sm_90a tuning space too (Q·Kᵀ on wgmma where the configuration allows: 16 rows
+  // per warp, block_n a multiple of 64), on the same tail shapes and on a sharp softmax.
+  if (chip == "sm_90")
+    for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
+                               AttentionSpec{128, DType::f16, Causal::top_left, true},
+                               AttentionSpec{128, DType::bf16, Causal::none, true}})
+      for (const KernelConfig &config : tuningSpace(spec, "sm_90a")) {
+        Case c;
+        c.spec = spec;
+        c.shape = ProblemShape{2, 2, 1, 700, 333, spec.head_dim == 128 ? 4.0f : 0.0f, Layout::BHSD};
+        c.config = config;
+        cases.push_back(c);
+      }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};
@@ -306,7 +319,11 @@ int main(int argc, char **argv) {
       for (Causal causal : {Causal::none, Causal::bottom_right}) {
         AttentionSpec spec{headDim, DType::bf16, causal, false};
         ProblemShape shape{4, 2048 / headDim, 0, 4096, 4096, 0, Layout::BSHD};
-        for (const KernelConfig &config : tuningSpace(spec, chip)) {
+        std::vector<KernelConfig> configs = tuningSpace(spec, chip);
+        if (chip == "sm_90") // and the Hopper path's (Q·Kᵀ on wgmma where the configuration allows)
+          for (const KernelConfig &config : tuningSpace(spec, "sm_90a"))
+            configs.push_back(config);
+        for (const KernelConfig &config : configs) {
           BenchReport bench = benchmark(*load(spec, config), shape);
           std::cout << "time " << spec.name() << " " << config.str().substr(14) << " b" << shape.batch << " h"
                     << shape.heads << " s4096: " << bench.median_ms << " ms, " << bench.tflops << " TFLOP/s\n";
