@@ -71,8 +71,8 @@ struct Fragment {
 /// The kernel's fixed shape, from its configuration and its head dimension.
 struct Geometry {
   int64_t blockM, blockN, headDim, warps, stages, rowGroups; // rowGroups: 16-row groups per warp
-  // Hopper (sm_90a): Q·Kᵀ by wgmma, one warpgroup (4 warps, 64 rows) per 64 query rows, K from shared
-  // memory through a matrix descriptor; K tiles then use the 128-byte swizzled layout (keySwizzled).
+  // Hopper (sm_90a): Q·Kᵀ and P·V by wgmma, one warpgroup (4 warps, 64 rows) per 64 query rows, K and V
+  // from shared memory through matrix descriptors, in the 128-byte swizzled layout.
   bool wgmma = false;
   int64_t threads() const { return 32 * warps; }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
@@ -240,8 +240,11 @@ private:
   Value sliceBase(const MemRefArg &memref, Value batch, Value head, Type elementType);
   void copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows, Value sharedTile,
                         bool swizzled = false);
-  Value matrixDescriptor(Value address);
+  Value matrixDescriptor(Value address, int64_t leadingBytes);
+  void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
+             bool transposeB);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores);
+  void wgmmaPV(Fragment &probs, Value valueTile, Fragment &output);
   void issueBlockCopy(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
@@ -726,7 +729,7 @@ void KernelEmitter::issueBlockCopy(Value blockStart) {
     for (bool value : {false, true}) {
       const MemRefArg &memref = memrefs[source.getArgument(value ? 2 : 1)];
       copyRowsToShared(value ? valueSlice : keySlice, memref.strides[2], blockStart, seqlenK, geometry.blockN,
-                       bufferOf(blockStart, value), /*swizzled=*/!value && geometry.wgmma);
+                       bufferOf(blockStart, value), /*swizzled=*/geometry.wgmma);
     }
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -892,56 +895,83 @@ void KernelEmitter::mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, i
     c[offset + e] = LLVM::ExtractValueOp::create(b, loc, result, e);
 }
 
-/// The wgmma matrix descriptor of a K-major operand in the 128-byte swizzled layout that starts at shared
-/// `address`: bits 0-13 the address / 16, 16-29 the leading byte offset / 16 (unused by this layout: 1),
-/// 32-45 the stride between 8-row swizzle atoms / 16 (1024 bytes), 62-63 the swizzle mode (1: 128 bytes).
-Value KernelEmitter::matrixDescriptor(Value address) {
+/// The wgmma matrix descriptor of an operand in the 128-byte swizzled layout (64-column chunks of 128-byte
+/// rows, 8-row swizzle atoms of 1024 bytes) that starts at shared `address`: bits 0-13 the address / 16,
+/// 16-29 the leading byte offset / 16, 32-45 the stride between 8-row atoms / 16 (1024 bytes), 62-63 the
+/// swizzle mode (1: 128 bytes). The leading offset is unused by K-major operands (1); for MN-major ones it
+/// is the distance between 64-column chunks.
+Value KernelEmitter::matrixDescriptor(Value address, int64_t leadingBytes) {
   Value offset = LLVM::PtrToIntOp::create(b, loc, i32, address);
   Value field = arith::ShRUIOp::create(b, loc, arith::AndIOp::create(b, loc, offset, constI32(0x3FFFF)), constI32(4));
-  const uint64_t fixed = (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+  const uint64_t fixed = (uint64_t(leadingBytes >> 4) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
   return arith::OrIOp::create(b, loc, arith::ExtUIOp::create(b, loc, i64, field),
                               arith::ConstantIntOp::create(b, loc, i64, int64_t(fixed)));
 }
 
-/// S = Q·Kᵀ for this warpgroup's 64 rows by wgmma.m64nNk16 (N = block_n): A, this warp's query fragments
-/// (the mma.sync A layout, 4 registers per 16 columns of head_dim), from registers; B, the key tile in
-/// shared memory, K-major, through a descriptor that steps 32 bytes per 16 columns inside a 64-column chunk
-/// and block_n x 128 bytes from chunk to chunk. The accumulator layout is mma.sync's C layout, 8 columns
-/// after 8 columns, so the softmax and P·V take the scores as they are. Inline PTX: MLIR's wgmma op has no
+/// One wgmma.mma_async.m64nNk16 with A from 4 registers of this warp (mma.sync's A layout) and B through
+/// `descriptor` (`transposeB`: MN-major), accumulating into `accumulators` (N / 2 f32 registers in
+/// mma.sync's C layout, 8 columns after 8 columns) unless `overwrite`. Inline PTX: MLIR's wgmma op has no
 /// register A operand.
-void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
-  const int64_t n = geometry.blockN, accumulators = n / 2, slices = geometry.headDim / 16;
+void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators,
+                          bool overwrite, bool transposeB) {
+  const int64_t count = n / 2;
   const char *type = mmaType == NVVM::MMATypes::bf16 ? "bf16" : "f16";
-  std::string asmText = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(accumulators + 5) +
-                        ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + type + "." +
-                        type + " {";
-  for (int64_t i = 0; i < accumulators; ++i)
-    asmText += (i ? ", $" : "$") + std::to_string(i);
-  asmText += "}, {";
+  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(count + 5) +
+                     ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + type + "." + type +
+                     " {";
+  for (int64_t i = 0; i < count; ++i)
+    text += (i ? ", $" : "$") + std::to_string(i);
+  text += "}, {";
   for (int64_t i = 0; i < 4; ++i)
-    asmText += (i ? ", $" : "$") + std::to_string(accumulators + i);
-  asmText += "}, $" + std::to_string(accumulators + 4) + ", p, 1, 1, 0;\n}";
+    text += (i ? ", $" : "$") + std::to_string(count + i);
+  text += "}, $" + std::to_string(count + 4) + ", p, 1, 1, " + (transposeB ? "1" : "0") + ";\n}";
   std::string constraints;
-  for (int64_t i = 0; i < accumulators; ++i)
+  for (int64_t i = 0; i < count; ++i)
     constraints += "=f,";
   constraints += "r,r,r,r,l,r";
-  for (int64_t i = 0; i < accumulators; ++i)
+  for (int64_t i = 0; i < count; ++i)
     constraints += "," + std::to_string(i);
-  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(accumulators, f32));
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.push_back(descriptor);
+  operands.push_back(constI32(overwrite ? 0 : 1)); // scale-d
+  operands.append(accumulators.begin(), accumulators.end());
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(count, f32));
+  Value result = LLVM::InlineAsmOp::create(b, loc, resultType, operands, text, constraints, /*has_side_effects=*/true,
+                                           /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                           LLVM::AsmDialectAttr(), ArrayAttr())
+                     .getResult(0);
+  for (int64_t i = 0; i < count; ++i)
+    accumulators[i] = LLVM::ExtractValueOp::create(b, loc, result, i);
+}
+
+/// S = Q·Kᵀ for this warpgroup's 64 rows: one wgmma per 16 columns of head_dim, A = the query fragments
+/// in registers, B = the key tile K-major (32 bytes further per 16 columns inside a 64-column chunk,
+/// block_n x 128 bytes from chunk to chunk). The scores keep mma.sync's accumulator layout, so the mask and
+/// the softmax take them as they are.
+void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
+  const int64_t n = geometry.blockN;
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  for (int64_t kk = 0; kk < slices; ++kk) {
+  for (int64_t kk = 0; kk < geometry.headDim / 16; ++kk) {
     Value start = sharedAt(keyTile, constI32((kk / 4) * n * 128 + (kk % 4) * 32));
-    SmallVector<Value> operands(ArrayRef<Value>(query.regs).slice(kk * 4, 4));
-    operands.push_back(matrixDescriptor(start));
-    operands.push_back(constI32(kk == 0 ? 0 : 1)); // the first step overwrites the accumulator
-    operands.append(scores.regs.begin(), scores.regs.end());
-    Value result = LLVM::InlineAsmOp::create(b, loc, resultType, operands, asmText, constraints,
-                                             /*has_side_effects=*/true, /*is_align_stack=*/false,
-                                             LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
-                                             ArrayAttr())
-                       .getResult(0);
-    for (int64_t i = 0; i < accumulators; ++i)
-      scores.regs[i] = LLVM::ExtractValueOp::create(b, loc, result, i);
+    wgmma(n, ArrayRef<Value>(query.regs).slice(kk * 4, 4), matrixDescriptor(start, 16), scores.regs,
+          /*overwrite=*/kk == 0, /*transposeB=*/false);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+}
+
+/// O += P·V for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16 per 16 keys, A = the probabilities
+/// (S's accumulator layout packed to 16-bit pairs is the A layout), B = the value tile MN-major (head_dim
+/// contiguous: transposed B; 16 keys = 2048 bytes further per step, 64-column chunks block_n x 128 bytes
+/// apart).
+void KernelEmitter::wgmmaPV(Fragment &probs, Value valueTile, Fragment &output) {
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t kk = 0; kk < geometry.blockN / 16; ++kk) {
+    auto p = [&](int64_t tile, int64_t pair) { return probs.regs[tile * 2 + pair]; };
+    SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
+    Value start = sharedAt(valueTile, constI32(kk * 16 * 128));
+    wgmma(geometry.headDim, a, matrixDescriptor(start, geometry.blockN * 128), output.regs, /*overwrite=*/false,
+          /*transposeB=*/true);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
@@ -1163,6 +1193,11 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
   if (!probs.packed || value.kind != Fragment::Kind::Shared)
     return fail(op, "needs 16-bit probabilities in registers and the value tile in shared memory");
   Fragment result = tiles[op.getAccumulator()];
+  if (geometry.wgmma) {
+    wgmmaPV(probs, value.shared, result);
+    tiles[op.getResult()] = result;
+    return success();
+  }
   const int64_t keySlices = geometry.blockN / 16, outputTiles = geometry.headDim / 8;
   const int64_t probTiles = probs.cols / 8;
   // ldmatrix.x4.trans address of this lane: key row kk·16 + lane % 16, head-dim columns jd·8 + 8·(lane / 16):

@@ -58,8 +58,9 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
     the copies of a later key block are issued right after each block's Q·Kᵀ (and its mask branch),
     over the softmax.
     For sm_90a, where each warp owns 16 rows of whole warpgroups, key blocks are multiples of 64 and
-    head_dim is 64 or 128, Q·Kᵀ runs on `wgmma.mma_async` (m64nNk16, A from the query registers, K
-    from shared memory in the 128-byte swizzled layout through matrix descriptors).
+    head_dim is 64 or 128, Q·Kᵀ and P·V run on `wgmma.mma_async` (m64nNk16; A from registers: the
+    query fragments, then the probabilities; K and V from shared memory in the 128-byte swizzled layout
+    through matrix descriptors, V transposed).
     Exponentials use `ex2.approx`; nothing calls libdevice. The kernel arguments are the pointers,
     the (batch, head, row) element strides of Q, K, V, O (and lse), seqlen_q, seqlen_k, the number of
     query heads per key/value head, the number of query heads, the batch size, the fast divisors

@@ -123,7 +123,7 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       c.config = config;
       cases.push_back(c);
     }
-  // On a Hopper GPU, the sm_90a tuning space too (Q·Kᵀ on wgmma where the configuration allows: 16 rows
+  // On a Hopper GPU, the sm_90a tuning space too (Q·Kᵀ and P·V on wgmma where the configuration allows: 16 rows
   // per warp, block_n a multiple of 64), on the same tail shapes and on a sharp softmax.
   if (chip == "sm_90")
     for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
@@ -320,7 +320,7 @@ int main(int argc, char **argv) {
         AttentionSpec spec{headDim, DType::bf16, causal, false};
         ProblemShape shape{4, 2048 / headDim, 0, 4096, 4096, 0, Layout::BSHD};
         std::vector<KernelConfig> configs = tuningSpace(spec, chip);
-        if (chip == "sm_90") // and the Hopper path's (Q·Kᵀ on wgmma where the configuration allows)
+        if (chip == "sm_90") // and the Hopper path's (wgmma where the configuration allows)
           for (const KernelConfig &config : tuningSpace(spec, "sm_90a"))
             configs.push_back(config);
         for (const KernelConfig &config : configs) {
