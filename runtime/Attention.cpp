@@ -22,7 +22,7 @@ std::shared_ptr<Kernel> kernelFor(const AttentionSpec &spec, const AttentionArgs
   CudaDriver &cuda = CudaDriver::get();
   CUdevice device;
   cuda.check(cuda.cuCtxGetDevice(&device), "cuCtxGetDevice");
-  std::string chip = cuda.chipOf(device);
+  std::string chip = cuda.targetChipOf(device);
   const char *tuneSetting = std::getenv("FLASHJIT_TUNE");
   KernelConfig config = defaultConfig(spec, chip);
   if (!(tuneSetting && std::string(tuneSetting) == "0")) {

@@ -34,8 +34,8 @@ int bucket(int seqlen) {
 
 std::string keyOf(const DeviceInfo &device, const AttentionSpec &spec, const ProblemShape &shape) {
   std::ostringstream key;
-  key << device.name << " " << device.multiprocessors << " SMs, driver " << device.driver_version << ", flashjit "
-      << version() << ", " << spec.name() << ", seqlen_q <= " << bucket(shape.seqlen_q) << ", seqlen_k <= "
+  key << device.name << " " << device.multiprocessors << " SMs, " << device.chip << " code, driver "
+      << device.driver_version << ", flashjit " << version() << ", " << spec.name() << ", seqlen_q <= " << bucket(shape.seqlen_q) << ", seqlen_k <= "
       << bucket(shape.seqlen_k);
   return key.str();
 }

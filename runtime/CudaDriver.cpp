@@ -1,6 +1,9 @@
 #include "runtime/CudaDriver.h"
+#include "dialects/KernelConfigRules.h"
+#include "runtime/TargetChip.h"
 #include "runtime/flashjit.h"
 
+#include <cstdlib>
 #include <dlfcn.h>
 
 #include <string>
@@ -63,6 +66,17 @@ std::string CudaDriver::chipOf(CUdevice device) const {
   check(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device), "cuDeviceGetAttribute");
   check(cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device), "cuDeviceGetAttribute");
   return "sm_" + std::to_string(major * 10 + minor);
+}
+
+std::string CudaDriver::targetChipOf(CUdevice device) const {
+  std::string chip = chipOf(device);
+  const char *requested = std::getenv("FLASHJIT_CHIP");
+  if (!requested || !*requested)
+    return chip;
+  std::string error = targetChipError(requested, chip, supportedChips());
+  if (!error.empty())
+    throw Error(Error::Code::InvalidArgument, "FLASHJIT_CHIP=" + std::string(requested) + ": " + error);
+  return requested;
 }
 
 } // namespace flashjit

@@ -33,6 +33,9 @@ struct CudaDriver {
   void ensureContext() const;
 
   /// The chip of `device`, such as "sm_90" for compute capability 9.0.
+  /// The chip kernels are compiled for on `device`: its own, or FLASHJIT_CHIP where that code can run on it
+  /// (such as sm_90a, Hopper's architecture-specific path, on an sm_90 GPU); Error(InvalidArgument) if not.
+  std::string targetChipOf(CUdevice device) const;
   std::string chipOf(CUdevice device) const;
 };
 

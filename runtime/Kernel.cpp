@@ -169,7 +169,7 @@ DeviceInfo deviceInfo() {
   info.name = name;
   cuda.check(cuda.cuDeviceGetAttribute(&info.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
              "cuDeviceGetAttribute");
-  info.chip = cuda.chipOf(device);
+  info.chip = cuda.targetChipOf(device);
   return info;
 }
 

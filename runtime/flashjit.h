@@ -178,7 +178,8 @@ private:
 FLASHJIT_API void attention(const AttentionSpec &spec, const AttentionArgs &args, void *stream = nullptr);
 
 /// The CUDA driver's version and device 0 (name, chip such as "sm_90", SM count); throws
-/// Error(NoDevice) when there is no driver or no GPU.
+/// Error(NoDevice) when there is no driver or no GPU. `chip` is the chip kernels are compiled for:
+/// FLASHJIT_CHIP where set (Error(InvalidArgument) if its code cannot run on this GPU), else the GPU's.
 struct DeviceInfo {
   int driver_version = 0;
   std::string name, chip;
@@ -274,14 +275,15 @@ struct TuneOptions {
 };
 
 /// Autotunes `spec` for problems like `shape` on the current GPU: compiles every configuration of
-/// tuningSpace() for the GPU's chip in parallel (through the kernel cache), drops those that spill or
-/// cannot launch, times the rest with CUDA events on random inputs of `shape` (warm-up, median, inputs
-/// rotated past the L2 cache), times the leaders again in interleaved rounds (so that a clock dip during
-/// one candidate's turn does not decide), and checks the winner's output against float64 (falling back to the next
-/// if it fails). Results are kept in memory and as JSON in <cache dir>/tuning/, keyed by device name, SM
-/// count, driver version, flashjit version, spec and the seqlens rounded up to powers of two; a stored
-/// result is returned at once unless options.force. A file lock makes a second process wait for the
-/// first one's result instead of tuning again. attention() calls this unless FLASHJIT_TUNE=0.
+/// tuningSpace() for the GPU's chip (or FLASHJIT_CHIP's) in parallel (through the kernel cache), drops
+/// those that spill or cannot launch, times the rest with CUDA events on random inputs of `shape` (warm-up,
+/// median, inputs rotated past the L2 cache), times the leaders again in interleaved rounds (so that a
+/// clock dip during one candidate's turn does not decide), and checks the winner's output against float64
+/// (falling back to the next if it fails). Results are kept in memory and as JSON in <cache dir>/tuning/,
+/// keyed by device name, SM count, target chip, driver version, flashjit version, spec and the seqlens
+/// rounded up to powers of two; a stored result is returned at once unless options.force. A file lock
+/// makes a second process wait for the first one's result instead of tuning again. attention() calls this
+/// unless FLASHJIT_TUNE=0.
 FLASHJIT_API TuneResult tune(const AttentionSpec &spec, const ProblemShape &shape, const TuneOptions &options = {});
 
 /// The specs the main job compiles: head_dim {64, 128} x causal {none, bottom_right} x {f16, bf16}.

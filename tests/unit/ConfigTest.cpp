@@ -1,4 +1,5 @@
 // KernelConfig validation: each rule rejects what it should, with a message naming the field.
+#include "runtime/TargetChip.h"
 #include "runtime/flashjit.h"
 
 #include <gtest/gtest.h>
@@ -106,4 +107,22 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
             std::string::npos);
   std::string tooBig = compileError(config(128, 128, 4, 4, "sm_80"));
   EXPECT_NE(tooBig.find("bytes of shared memory; sm_80 allows 166912: lower stages or block_n"), std::string::npos);
+}
+
+// FLASHJIT_CHIP may pick code that runs on the GPU: an older chip, or sm_90a only on Hopper itself.
+TEST(KernelConfig, TargetChipMustRunOnTheGpu) {
+  const std::vector<std::string> chips = {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"};
+  auto targetChipError = [&](std::string_view target, std::string_view device) {
+    return flashjit::targetChipError(target, device, chips);
+  };
+  EXPECT_EQ(targetChipError("sm_90a", "sm_90"), "");
+  EXPECT_EQ(targetChipError("sm_80", "sm_90"), "");
+  EXPECT_EQ(targetChipError("sm_90", "sm_90"), "");
+  EXPECT_EQ(targetChipError("sm_90", "sm_80"),
+            "code for sm_90 cannot run on this GPU (sm_80): it needs a newer GPU");
+  EXPECT_EQ(targetChipError("sm_90a", "sm_100"),
+            "code for sm_90a cannot run on this GPU (sm_100): architecture-specific code runs only on its own "
+            "architecture");
+  EXPECT_EQ(targetChipError("sm_75", "sm_90"),
+            "chip sm_75 is not supported: it must be one of sm_80, sm_86, sm_89, sm_90, sm_90a");
 }
