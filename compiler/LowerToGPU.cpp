@@ -81,13 +81,6 @@ struct Geometry {
   bool queryInShared() const { return queryStaysInShared(blockM, warps, headDim); }
   int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
-  /// The wgmma path's shape rules: 16 rows per warp in whole warpgroups, 64-key blocks (each K buffer
-  /// then starts on a 1024-byte swizzle atom: block_n (head_dim + 8) 2 bytes is a multiple of 1024), and
-  /// head dims of 64 or 128, whose 16-byte copies keep each thread on rows of one residue mod 8.
-  static bool wgmmaShape(int64_t blockN, int64_t headDim, int64_t warps, int64_t rowGroups) {
-    return rowGroups == 1 && warps % 4 == 0 && blockN % 64 == 0 && blockN <= 256 &&
-           (headDim == 64 || headDim == 128);
-  }
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
   bool conditionalRescale() const { return queryInShared(); }
@@ -281,8 +274,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.warps = config.getWarps();
   geometry.stages = config.getStages();
   geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
-  geometry.wgmma = config.getChip() == "sm_90a" &&
-                   Geometry::wgmmaShape(geometry.blockN, geometry.headDim, geometry.warps, geometry.rowGroups);
+  geometry.wgmma =
+      usesWgmma(config.getChip(), geometry.blockM, geometry.blockN, geometry.warps, geometry.headDim);
   error = gpuLoweringError(geometry.blockM, geometry.blockN, geometry.warps, geometry.stages, geometry.headDim,
                            config.getChip());
   if (!error.empty())

@@ -60,6 +60,11 @@ int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t
   return std::max(keyValue, blockM * rowBytes);
 }
 
+bool usesWgmma(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim) {
+  return chip == "sm_90a" && blockM == 16 * warps && warps % 4 == 0 && blockN % 64 == 0 && blockN <= 256 &&
+         (headDim == 64 || headDim == 128);
+}
+
 bool isHopper(std::string_view chip) { return chip == "sm_90" || chip == "sm_90a"; }
 
 int64_t sharedMemoryLimit(std::string_view chip) {

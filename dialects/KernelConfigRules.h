@@ -31,6 +31,12 @@ bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim);
 /// stages Q in and O out (it reuses the K/V bytes).
 int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim);
 
+/// Whether the GPU lowering runs Q·Kᵀ and P·V on wgmma (the sm_90a path): on sm_90a, with 16 query rows per
+/// warp in whole warpgroups (4 warps), key blocks of a multiple of 64 up to 256 (each K/V buffer then
+/// starts on a 1024-byte swizzle atom) and head_dim 64 or 128 (whose 16-byte copies keep each thread on
+/// rows of one residue mod 8, as the swizzled layout needs).
+bool usesWgmma(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim);
+
 /// Whether `chip` is a Hopper GPU (sm_90, or sm_90a with its architecture-specific features).
 bool isHopper(std::string_view chip);
 

@@ -40,6 +40,18 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
           continue;
         space.push_back(KernelConfig{blockM, blockN, warps, stages, chip});
       }
+  // The wgmma path (sm_90a) keeps no K/V fragments in registers: wider key blocks fit, up to 256 keys at
+  // head_dim 64 and 192 at 128 (ptxas -v: 0 spills).
+  for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}})
+    for (int blockN : {128, 192, 256})
+      for (int stages : {2, 3}) {
+        if (!usesWgmma(chip, blockM, blockN, warps, spec.head_dim) || (spec.head_dim > 64 && blockN > 192) ||
+            (blockN == 128 && spec.head_dim <= 64)) // already in the space above
+          continue;
+        if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
+          continue;
+        space.push_back(KernelConfig{blockM, blockN, warps, stages, chip});
+      }
   return space;
 }
 
