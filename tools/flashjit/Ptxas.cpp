@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <unistd.h>
 
 namespace flashjit::tools {
@@ -52,6 +53,10 @@ PtxasReport runPtxas(const std::string &ptx, const std::string &chip) {
   report.spillStores = firstNumber(report.log, "(\\d+) bytes spill stores");
   report.spillLoads = firstNumber(report.log, "(\\d+) bytes spill loads");
   report.sharedStatic = firstNumber(report.log, "(\\d+) bytes smem");
+  std::istringstream lines(report.log);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("warning") != std::string::npos)
+      report.warnings.push_back(line);
   return report;
 }
 

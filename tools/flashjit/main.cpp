@@ -289,8 +289,11 @@ std::string ptxasSummary(const flashjit::tools::PtxasReport &report) {
     return "ptxas not found";
   if (!report.ok)
     return "ptxas FAILED";
-  return std::to_string(report.registers) + " registers, spills " + std::to_string(report.spillStores) +
-         "/" + std::to_string(report.spillLoads) + " bytes";
+  std::string summary = std::to_string(report.registers) + " registers, spills " +
+                        std::to_string(report.spillStores) + "/" + std::to_string(report.spillLoads) + " bytes";
+  for (const std::string &warning : report.warnings)
+    summary += "\n      " + warning;
+  return summary;
 }
 
 /// `info`: the library, the CUDA driver and device 0, or why there is none.
@@ -312,8 +315,8 @@ int runInfo() {
 }
 
 /// The main job: compile every default kernel (or, with `space`, every configuration of the default
-/// tuning space) and summarise its PTX. Fails if ptxas rejects a kernel or reports spills, and, with
-/// `requirePtxas`, if ptxas is missing. On a GPU (unless `gpu` is false), each kernel is also run on random
+/// tuning space) and summarise its PTX. Fails if ptxas rejects a kernel or reports spills or warnings
+/// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU (unless `gpu` is false), each kernel is also run on random
 /// inputs, checked against the float64 reference, and timed on the papers' grid point (seqlen 4096,
 /// hidden 2048, 16k tokens).
 int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu) {
@@ -339,7 +342,8 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       flashjit::CompiledKernel kernel = flashjit::compile(spec, config);
       flashjit::tools::PtxasReport ptxas = flashjit::tools::runPtxas(kernel.ptx, chip);
       ++count;
-      bool rejected = (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads)) ||
+      bool rejected =
+          (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads || !ptxas.warnings.empty())) ||
                       (requirePtxas && !ptxas.ran);
       std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
                 << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
@@ -360,7 +364,8 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       }
       failures += rejected;
     }
-  std::cout << count << " kernels, " << failures << (gpu ? " failed" : " rejected by ptxas or spilling") << "\n";
+  std::cout << count << " kernels, " << failures << (gpu ? " failed" : " rejected by ptxas (errors, spills, warnings)")
+            << "\n";
   if (!gpu)
     std::cout << "not run on a GPU: " << (noGpu.empty() ? "--no-gpu" : noGpu) << "\n";
   return failures ? 1 : 0;
