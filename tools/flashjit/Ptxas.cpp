@@ -53,9 +53,12 @@ PtxasReport runPtxas(const std::string &ptx, const std::string &chip) {
   report.spillStores = firstNumber(report.log, "(\\d+) bytes spill stores");
   report.spillLoads = firstNumber(report.log, "(\\d+) bytes spill loads");
   report.sharedStatic = firstNumber(report.log, "(\\d+) bytes smem");
+  // Warnings, and the numbered advisories ptxas prints as "info", such as "(C7519) warpgroup.arrive is
+  // injected": each one means code it had to fix up or serialise.
   std::istringstream lines(report.log);
+  const std::regex advisory("\\(C[0-9]{4}\\)");
   for (std::string line; std::getline(lines, line);)
-    if (line.find("warning") != std::string::npos)
+    if (line.find("warning") != std::string::npos || std::regex_search(line, advisory))
       report.warnings.push_back(line);
   return report;
 }

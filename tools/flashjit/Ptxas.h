@@ -14,8 +14,8 @@ struct PtxasReport {
   int spillStores = 0;    ///< bytes
   int spillLoads = 0;     ///< bytes
   int sharedStatic = 0;   ///< bytes of static shared memory
-  std::vector<std::string> warnings; ///< ptxas's warning lines, such as C7517/C7519 (a wgmma wait or fence
-                                     ///< it had to inject) or C7514 (serialized wgmma): each one a defect
+  std::vector<std::string> warnings; ///< ptxas's warnings and numbered advisories, such as C7517/C7519 (a
+                                     ///< wgmma wait or fence it had to inject) or C7514 (serialized wgmma)
   std::string log;        ///< what ptxas printed
 };
 
