@@ -236,6 +236,7 @@ private:
   Value matrixDescriptor(Value address, int64_t leadingBytes);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
+  void mmaQK(Fragment &query, Value keyTile, Fragment &scores);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores);
   void wgmmaPV(Fragment &probs, Value valueTile, Fragment &output);
   void issueBlockCopy(Value blockStart);
@@ -942,6 +943,8 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
 /// block_n x 128 bytes from chunk to chunk). The scores keep mma.sync's accumulator layout, so the mask and
 /// the softmax take them as they are.
 void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
+  // One row group per warp (usesWgmma) at head_dim <= 128 keeps the query in registers.
+  assert(!query.regs.empty() && "the wgmma path takes the query from registers");
   const int64_t n = geometry.blockN;
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < geometry.headDim / 16; ++kk) {
@@ -982,19 +985,28 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Fragment &query = tiles[op.getQuery()], &key = tiles[op.getKey()];
   if (query.kind != Fragment::Kind::AOperand || key.kind != Fragment::Kind::Shared)
     return fail(op, "needs the query tile in registers and the key tile in shared memory");
-  const int64_t slices = geometry.headDim / 16, columnTiles = geometry.blockN / 8;
   Fragment scores;
   scores.cols = geometry.blockN;
-  scores.regs.assign(geometry.rowGroups * columnTiles * 4, constF32(0));
-  if (geometry.wgmma && !query.regs.empty()) {
+  scores.regs.assign(geometry.rowGroups * (geometry.blockN / 8) * 4, constF32(0));
+  if (geometry.wgmma)
     wgmmaQK(query, key.shared, scores);
-    tiles[op.getScores()] = scores;
-    if (pendingCopy && !maskBranchFollows(op)) {
-      issueBlockCopy(pendingCopy);
-      pendingCopy = {};
-    }
-    return success();
+  else
+    mmaQK(query, key.shared, scores);
+  tiles[op.getScores()] = scores;
+  // The next block's K/V copy (emitRead), unless a mask branch follows: then after it (emitIf), so that
+  // ptxas can spread the copies over the softmax, which a branch in between would stop (4% at head_dim
+  // 64 on the H100).
+  if (pendingCopy && !maskBranchFollows(op)) {
+    issueBlockCopy(pendingCopy);
+    pendingCopy = {};
   }
+  return success();
+}
+
+/// S = Q·Kᵀ on mma.sync.m16n8k16: K's B operands by ldmatrix from the padded tile, Q's A operands from
+/// registers or, when the query stays in shared memory, by ldmatrix as each slice needs them.
+void KernelEmitter::mmaQK(Fragment &query, Value keyTile, Fragment &scores) {
+  const int64_t slices = geometry.headDim / 16, columnTiles = geometry.blockN / 8;
   // ldmatrix.x4 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8): the B operands
   // of two 16-column slices, kk and kk + 1, in one instruction. Two row groups per warp already reuse each
   // B operand twice and have no registers to spare: they load one slice at a time (.x2, lanes 0-15).
@@ -1017,7 +1029,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
         a.append(quad.begin(), quad.end());
       }
     for (int64_t j = 0; j < columnTiles; ++j) {
-      Value address = sharedAt(key.shared, add(laneOffset, constI32(j * 8 * geometry.sharedRowBytes() + kk * 32)));
+      Value address = sharedAt(keyTile, add(laneOffset, constI32(j * 8 * geometry.sharedRowBytes() + kk * 32)));
       SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::row);
       for (int64_t s = 0; s < count; ++s)
         for (int64_t r = 0; r < geometry.rowGroups; ++r)
@@ -1025,15 +1037,6 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
               ValueRange(ArrayRef<Value>(bRegs).slice(s * 2, 2)), scores.regs, (r * columnTiles + j) * 4);
     }
   }
-  tiles[op.getScores()] = scores;
-  // The next block's K/V copy (emitRead), unless a mask branch follows: then after it (emitIf), so that
-  // ptxas can spread the copies over the softmax, which a branch in between would stop (4% at head_dim
-  // 64 on the H100).
-  if (pendingCopy && !maskBranchFollows(op)) {
-    issueBlockCopy(pendingCopy);
-    pendingCopy = {};
-  }
-  return success();
 }
 
 LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
