@@ -35,8 +35,8 @@ int bucket(int seqlen) {
 std::string keyOf(const DeviceInfo &device, const AttentionSpec &spec, const ProblemShape &shape) {
   std::ostringstream key;
   key << device.name << " " << device.multiprocessors << " SMs, " << device.chip << " code, driver "
-      << device.driver_version << ", flashjit " << version() << ", " << spec.name() << ", seqlen_q <= " << bucket(shape.seqlen_q) << ", seqlen_k <= "
-      << bucket(shape.seqlen_k);
+      << device.driver_version << ", flashjit " << version() << ", " << spec.name()
+      << ", seqlen_q <= " << bucket(shape.seqlen_q) << ", seqlen_k <= " << bucket(shape.seqlen_k);
   return key.str();
 }
 
@@ -64,7 +64,8 @@ std::string toJson(const TuneResult &result, const DeviceInfo &device, const Att
     out << (i ? ",\n" : "\n") << "    " << configJson(c.config) << ", \"registers\": " << c.registers
         << ", \"spill_bytes\": " << c.spill_bytes << ", \"shared_memory\": " << c.shared_memory
         << ", \"compile_ms\": " << c.compile_ms << ", \"median_ms\": " << c.median_ms
-        << ", \"tflops\": " << c.tflops << ", \"confirm_rounds\": " << c.confirm_rounds << ", \"skipped\": " << jsonString(c.skipped) << "}";
+        << ", \"tflops\": " << c.tflops << ", \"confirm_rounds\": " << c.confirm_rounds
+        << ", \"skipped\": " << jsonString(c.skipped) << "}";
   }
   out << "\n  ]\n}\n";
   return out.str();

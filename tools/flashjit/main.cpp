@@ -316,9 +316,9 @@ int runInfo() {
 
 /// The main job: compile every default kernel (or, with `space`, every configuration of the default
 /// tuning space) and summarise its PTX. Fails if ptxas rejects a kernel or reports spills or warnings
-/// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU (unless `gpu` is false), each kernel is also run on random
-/// inputs, checked against the float64 reference, and timed on the papers' grid point (seqlen 4096,
-/// hidden 2048, 16k tokens).
+/// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU
+/// (unless `gpu` is false), each kernel is also run on random inputs, checked against the float64
+/// reference, and timed on the papers' grid point (seqlen 4096, hidden 2048, 16k tokens).
 int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu) {
   std::string noGpu;
   if (gpu) {
