@@ -1,0 +1,222 @@
+// The GPU lowering's kernel emitter (flash-lower-to-gpu): the distributed forms of tiles and the
+// emitter's state, shared by LowerToGPU.cpp (the pass, the mma.sync path, everything common) and
+// LowerToGPUHopper.cpp (the sm_90a wgmma path). Internal: MLIR headers, included by those two files only.
+#pragma once
+
+#include "dialects/FlashDialect.h"
+#include "dialects/KernelConfigRules.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+
+#include <string>
+
+namespace flashjit::gpu {
+
+using namespace mlir;
+
+constexpr float kLog2E = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+/// Conditional rescaling (FlashAttention-3): a warp moves its rows' running maxima only when some row's
+/// block maximum passes its running maximum by more than this many powers of two (see emitOnlineSoftmax).
+constexpr float kRescaleThreshold = 8.0f;
+
+/// A tile distributed over the threads of the block (see the file comment).
+struct Fragment {
+  enum class Kind { Accumulator, Rows, AOperand, Shared } kind = Kind::Accumulator;
+  SmallVector<Value> regs; ///< Accumulator: [r][j][4] f32, or [r][j][2] i32 when packed; Rows: [r][2]
+  int64_t cols = 0;        ///< Accumulator: columns of the tile
+  bool packed = false;     ///< Accumulator holding 16-bit pairs
+  Value shared;            ///< Shared: the tile's first byte in shared memory; AOperand: this lane's
+                           ///< first ldmatrix address when the query stays in shared memory (no regs)
+};
+
+/// The kernel's fixed shape, from its configuration and its head dimension.
+struct Geometry {
+  int64_t blockM, blockN, headDim, warps, stages, rowGroups; // rowGroups: 16-row groups per warp
+  // Hopper (sm_90a): Q·Kᵀ and P·V by wgmma, one warpgroup (4 warps, 64 rows) per 64 query rows, K and V
+  // from shared memory through matrix descriptors, in the 128-byte swizzled layout.
+  bool wgmma = false;
+  int64_t threads() const { return 32 * warps; }
+  int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
+  int64_t sharedTileBytes() const { return blockN * sharedRowBytes(); }
+  int64_t sharedBytes() const { return sharedMemoryBytes(blockM, blockN, warps, stages, headDim); }
+  bool queryInShared() const { return queryStaysInShared(blockM, warps, headDim); }
+  int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
+  bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
+  // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
+  // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
+  bool conditionalRescale() const { return queryInShared(); }
+};
+
+/// Where a memref argument of the tile-level function went in the kernel's arguments.
+struct MemRefArg {
+  Value pointer;
+  SmallVector<Value> strides; // element strides of the outer dimensions (batch, head[, row])
+  bool isKeyValue = false;
+};
+
+class KernelEmitter {
+public:
+  KernelEmitter(func::FuncOp source, flash::KernelConfigAttr config) : source(source), config(config) {}
+
+  std::string error;
+
+  /// Builds the kernel next to `source`; returns null (and sets `error`) on failure.
+  LLVM::LLVMFuncOp emit();
+
+private:
+  func::FuncOp source;
+  flash::KernelConfigAttr config;
+  Geometry geometry{};
+  OpBuilder b{source.getContext()};
+  Location loc = source.getLoc();
+  Type i32, i64, f32, element;
+  NVVM::MMATypes mmaType = NVVM::MMATypes::bf16;
+
+  DenseMap<Value, Value> scalars;
+  DenseMap<Value, Fragment> tiles;
+  DenseMap<Value, Value> halfPairs; // f16: each i32 register's one bitcast to vector<2xf16>
+  DenseMap<Value, Value> rescaleNeeded; // correction tile -> warp-uniform i1: some correction is not 1
+  DenseMap<Value, MemRefArg> memrefs;
+  Value tid, lane, warp, group, quadLane, seqlenQ, seqlenK, kvGroup, sharedBase;
+  Value heads, batch; // of the query: kernel arguments
+  struct Divisor {
+    Value magic, shift; // runtime/FastDivisor.h: n / d = mulhi(2n, magic) >> shift for n < 2^31
+  } queryBlocksDivisor, headsDivisor, groupDivisor;
+  Value keyValueHeads; // heads / kvGroup, the K and V tensors' head count
+  SmallVector<Value> gridIndices; // the scf.parallel's (query block, head, batch) induction variables
+
+  // The K/V pipeline (see the file comment).
+  SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order
+  Value pipelineEnd;                // keys past this are never read
+  Value keySlice, valueSlice;       // the [seqlen_k, head_dim] slices of K and V this block reads
+  struct {
+    Value tile, address;            // a query tile whose registers startPipeline loads (loadQueryOperand)
+  } pendingQuery;
+  Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
+
+  LogicalResult fail(Operation *op, const Twine &message) {
+    error = (op->getName().getStringRef() + ": " + message).str();
+    return failure();
+  }
+
+  // --- small builders -------------------------------------------------------------------------
+  Value constI32(int64_t v) { return arith::ConstantIntOp::create(b, loc, i32, v); }
+  Value constF32(float v) { return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f32), APFloat(v)); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value toI64(Value x) { return arith::ExtSIOp::create(b, loc, i64, x); }
+  Value lessThan(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y); }
+  Value maxF(Value x, Value y) { return arith::MaxNumFOp::create(b, loc, x, y); }
+  /// n / d for n < 2^31 by the launch's (magic, shift) for d: no divide instruction (a 32-bit unsigned
+  /// division is ~20 dependent instructions, and the grid mapping's three chained ones delayed the first
+  /// copy of every thread block).
+  Value fastDivide(Value n, const Divisor &d) {
+    Value twice = arith::ShLIOp::create(b, loc, n, constI32(1));
+    Value high = arith::MulUIExtendedOp::create(b, loc, twice, d.magic).getHigh();
+    return arith::ShRUIOp::create(b, loc, high, d.shift);
+  }
+  Value intrinsic(StringRef name, Type result, ValueRange args) {
+    return LLVM::CallIntrinsicOp::create(b, loc, result, b.getStringAttr(name), args).getResult(0);
+  }
+  Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f", f32, x); }
+  Value quadShuffleXor(Value x, int64_t offset) {
+    return NVVM::ShflOp::create(b, loc, f32, constI32(-1), x, constI32(offset), constI32(0x1f),
+                                NVVM::ShflKind::bfly, UnitAttr());
+  }
+  Value sharedAt(Value base, Value byteOffset) {
+    return LLVM::GEPOp::create(b, loc, base.getType(), b.getI8Type(), base, ValueRange{byteOffset});
+  }
+  /// `value` (an i32, an i64 or a pointer) through an opaque copy that LLVM cannot see through, so that what is
+  /// computed from it stays where it is emitted. Without it LLVM's LICM hoists each `base + constant`
+  /// address out of the key loop into a 64-bit register of its own (16 query-fragment addresses at
+  /// head_dim 128), and GVN reuses the prologue's row and address arithmetic in the epilogue, keeping
+  /// it live across the key loops: registers the accumulators need.
+  Value opaqueCopy(Value value) {
+    bool pointer = isa<LLVM::LLVMPointerType>(value.getType());
+    // Shared-memory addresses fit 32 bits (and are 32-bit pointers: see emitPTX); global ones and i64
+    // values (strides) need 64: a 32-bit register would truncate them.
+    bool wide = pointer ? cast<LLVM::LLVMPointerType>(value.getType()).getAddressSpace() != 3
+                        : value.getType() == i64;
+    Value bits = pointer ? Value(LLVM::PtrToIntOp::create(b, loc, wide ? i64 : i32, value)) : value;
+    Value copy = LLVM::InlineAsmOp::create(b, loc, bits.getType(), ValueRange{bits},
+                                           wide ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;",
+                                           wide ? "=l,l" : "=r,r", /*has_side_effects=*/true,
+                                           /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                           LLVM::AsmDialectAttr(), ArrayAttr())
+                     .getResult(0);
+    return pointer ? Value(LLVM::IntToPtrOp::create(b, loc, value.getType(), copy)) : copy;
+  }
+  Value globalElement(Value base, Value elementOffset, Type elementType) {
+    return LLVM::GEPOp::create(b, loc, base.getType(), elementType, base, ValueRange{elementOffset});
+  }
+
+  /// lane, warp, group and quadLane from tid.
+  void deriveThreadIndices() {
+    lane = arith::RemUIOp::create(b, loc, tid, constI32(32));
+    warp = arith::DivUIOp::create(b, loc, tid, constI32(32));
+    group = arith::DivUIOp::create(b, loc, lane, constI32(4));
+    quadLane = arith::RemUIOp::create(b, loc, lane, constI32(4));
+  }
+
+  /// After a loop: what follows derives its thread indices and shared addresses from fresh opaque copies,
+  /// so that no index or address computed before the loop stays live through it (see opaqueCopy). (Doing
+  /// the same at the top of each key block costs 3-7% on the H100.)
+  void refreshThreadIndices() {
+    tid = opaqueCopy(tid);
+    sharedBase = opaqueCopy(sharedBase);
+    deriveThreadIndices();
+  }
+
+  /// Row of the tile (0..block_m) held by this thread's half `half` of row group `r`.
+  Value tileRow(int64_t r, int64_t half) {
+    return add(mul(warp, constI32(16 * geometry.rowGroups)), add(group, constI32(r * 16 + half * 8)));
+  }
+
+  // --- the walk -------------------------------------------------------------------------------
+  LogicalResult emitBlock(Block &block);
+  LogicalResult emitOp(Operation *op);
+  LogicalResult emitScalar(Operation *op);
+  SmallVector<Value> mapGrid(Value block);
+  Value recompute(Value value, SmallVector<Value> &freshGrid);
+  LogicalResult emitConstant(arith::ConstantOp op);
+  LogicalResult emitForLoop(scf::ForOp loop);
+  LogicalResult emitIf(scf::IfOp branch);
+  LogicalResult emitRead(vector::TransferReadOp op);
+  LogicalResult emitWrite(vector::TransferWriteOp op);
+  LogicalResult emitQK(flash::QKOp op);
+  LogicalResult emitMask(flash::MaskOp op);
+  LogicalResult emitOnlineSoftmax(flash::OnlineSoftmaxOp op);
+  LogicalResult emitRescale(flash::RescaleOp op);
+  LogicalResult emitTruncate(arith::TruncFOp op);
+  LogicalResult emitPV(flash::PVOp op);
+  LogicalResult emitNormalize(flash::NormalizeOp op);
+
+  Value sliceBase(const MemRefArg &memref, Value batch, Value head, Type elementType);
+  void copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows, Value sharedTile,
+                        bool swizzled = false);
+  void mmaQK(Fragment &query, Value keyTile, Fragment &scores);
+  // The Hopper path (LowerToGPUHopper.cpp).
+  Value swizzledAddress(Value tile, int64_t rows, Value row, Value column);
+  Value matrixDescriptor(Value address, int64_t leadingBytes);
+  void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
+             bool transposeB);
+  void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores);
+  void wgmmaPV(Fragment &probs, Value valueTile, Fragment &output);
+  void issueBlockCopy(Value blockStart);
+  Value bufferOf(Value blockStart, bool value);
+  LogicalResult startPipeline(scf::ForOp firstLoop);
+  void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);
+  SmallVector<Value> loadQueryRegisters(Value address);
+  void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
+  SmallVector<Value> loadMatrices(Value address, int count, NVVM::MMALayout layout);
+  SmallVector<Value> flatten(ValueRange values);
+};
+
+} // namespace flashjit::gpu

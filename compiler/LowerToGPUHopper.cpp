@@ -1,0 +1,103 @@
+// flash-lower-to-gpu, the Hopper (sm_90a) path: Q·Kᵀ and P·V on wgmma.mma_async, K and V read from the
+// 128-byte swizzled layout through matrix descriptors (compiler/Hopper.md). The rest of the kernel (copies,
+// softmax, mask, output) is LowerToGPU.cpp's; Geometry::wgmma says which configurations take this path.
+#include "compiler/KernelEmitter.h"
+
+namespace flashjit::gpu {
+
+/// Where 16-byte piece `column / 8` of row `row` of a `rows`-row tile goes in the 128-byte swizzled layout
+/// at `tile`: 64-column chunks of 128-byte rows, chunk after chunk; piece p of row n sits at p ^ (n % 8),
+/// as TMA's 128-byte swizzle writes it.
+Value KernelEmitter::swizzledAddress(Value tile, int64_t rows, Value row, Value column) {
+  Value piece = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, column, constI32(8)), constI32(8));
+  Value chunk = arith::DivUIOp::create(b, loc, column, constI32(64));
+  Value swizzledPiece = arith::XOrIOp::create(b, loc, piece, arith::RemUIOp::create(b, loc, row, constI32(8)));
+  return sharedAt(tile, add(add(mul(chunk, constI32(rows * 128)), mul(row, constI32(128))),
+                            mul(swizzledPiece, constI32(16))));
+}
+
+/// The wgmma matrix descriptor of an operand in the 128-byte swizzled layout (64-column chunks of 128-byte
+/// rows, 8-row swizzle atoms of 1024 bytes) that starts at shared `address`: bits 0-13 the address / 16,
+/// 16-29 the leading byte offset / 16, 32-45 the stride between 8-row atoms / 16 (1024 bytes), 62-63 the
+/// swizzle mode (1: 128 bytes). The leading offset is unused by K-major operands (1); for MN-major ones it
+/// is the distance between 64-column chunks.
+Value KernelEmitter::matrixDescriptor(Value address, int64_t leadingBytes) {
+  Value offset = LLVM::PtrToIntOp::create(b, loc, i32, address);
+  Value field = arith::ShRUIOp::create(b, loc, arith::AndIOp::create(b, loc, offset, constI32(0x3FFFF)), constI32(4));
+  const uint64_t fixed = (uint64_t(leadingBytes >> 4) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+  return arith::OrIOp::create(b, loc, arith::ExtUIOp::create(b, loc, i64, field),
+                              arith::ConstantIntOp::create(b, loc, i64, int64_t(fixed)));
+}
+
+/// One wgmma.mma_async.m64nNk16 with A from 4 registers of this warp (mma.sync's A layout) and B through
+/// `descriptor` (`transposeB`: MN-major), accumulating into `accumulators` (N / 2 f32 registers in
+/// mma.sync's C layout, 8 columns after 8 columns) unless `overwrite`. Inline PTX: MLIR's wgmma op has no
+/// register A operand.
+void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators,
+                          bool overwrite, bool transposeB) {
+  const int64_t count = n / 2;
+  const char *type = mmaType == NVVM::MMATypes::bf16 ? "bf16" : "f16";
+  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(count + 5) +
+                     ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + type + "." + type +
+                     " {";
+  for (int64_t i = 0; i < count; ++i)
+    text += (i ? ", $" : "$") + std::to_string(i);
+  text += "}, {";
+  for (int64_t i = 0; i < 4; ++i)
+    text += (i ? ", $" : "$") + std::to_string(count + i);
+  text += "}, $" + std::to_string(count + 4) + ", p, 1, 1, " + (transposeB ? "1" : "0") + ";\n}";
+  std::string constraints;
+  for (int64_t i = 0; i < count; ++i)
+    constraints += "=f,";
+  constraints += "r,r,r,r,l,r";
+  for (int64_t i = 0; i < count; ++i)
+    constraints += "," + std::to_string(i);
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.push_back(descriptor);
+  operands.push_back(constI32(overwrite ? 0 : 1)); // scale-d
+  operands.append(accumulators.begin(), accumulators.end());
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(count, f32));
+  Value result = LLVM::InlineAsmOp::create(b, loc, resultType, operands, text, constraints, /*has_side_effects=*/true,
+                                           /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                           LLVM::AsmDialectAttr(), ArrayAttr())
+                     .getResult(0);
+  for (int64_t i = 0; i < count; ++i)
+    accumulators[i] = LLVM::ExtractValueOp::create(b, loc, result, i);
+}
+
+/// S = Q·Kᵀ for this warpgroup's 64 rows: one wgmma per 16 columns of head_dim, A = the query fragments
+/// in registers, B = the key tile K-major (32 bytes further per 16 columns inside a 64-column chunk,
+/// block_n x 128 bytes from chunk to chunk). The scores keep mma.sync's accumulator layout, so the mask and
+/// the softmax take them as they are.
+void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
+  // One row group per warp (usesWgmma) at head_dim <= 128 keeps the query in registers.
+  assert(!query.regs.empty() && "the wgmma path takes the query from registers");
+  const int64_t n = geometry.blockN;
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t kk = 0; kk < geometry.headDim / 16; ++kk) {
+    Value start = sharedAt(keyTile, constI32((kk / 4) * n * 128 + (kk % 4) * 32));
+    wgmma(n, ArrayRef<Value>(query.regs).slice(kk * 4, 4), matrixDescriptor(start, 16), scores.regs,
+          /*overwrite=*/kk == 0, /*transposeB=*/false);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+}
+
+/// O += P·V for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16 per 16 keys, A = the probabilities
+/// (S's accumulator layout packed to 16-bit pairs is the A layout), B = the value tile MN-major (head_dim
+/// contiguous: transposed B; 16 keys = 2048 bytes further per step, 64-column chunks block_n x 128 bytes
+/// apart).
+void KernelEmitter::wgmmaPV(Fragment &probs, Value valueTile, Fragment &output) {
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t kk = 0; kk < geometry.blockN / 16; ++kk) {
+    auto p = [&](int64_t tile, int64_t pair) { return probs.regs[tile * 2 + pair]; };
+    SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
+    Value start = sharedAt(valueTile, constI32(kk * 16 * 128));
+    wgmma(geometry.headDim, a, matrixDescriptor(start, geometry.blockN * 128), output.regs, /*overwrite=*/false,
+          /*transposeB=*/true);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+}
+
+} // namespace flashjit::gpu
