@@ -1,6 +1,7 @@
 //===- Passes.td - flashjit's passes ---------------------------*- tablegen -*-===//
 //
-// Each pass lives in its own file of this folder and has its own lit test in tests/lit/compiler/.
+// Each pass lives in its own file of this folder (flash-lower-to-gpu: LowerToGPU.cpp, with its Hopper parts
+// in LowerToGPUHopper.cpp) and has its own lit test in tests/lit/compiler/.
 // The summary line of each pass is its documentation in `flashjit-opt --help`.
 //
 //===----------------------------------------------------------------------===//
