@@ -3,6 +3,8 @@
 // ones), times one large shape, and writes a JSON report.
 //
 //   flashjit-gpu-check --report gpu-report.json [--quick]
+// The kernels are compiled for deviceInfo().chip: with FLASHJIT_CHIP=sm_90a on an H100, the Hopper path's
+// (scripts/gpu-hopper.sh).
 #include "runtime/flashjit.h"
 #include "runtime/flashjit_testing.h"
 
@@ -123,19 +125,6 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       c.config = config;
       cases.push_back(c);
     }
-  // On a Hopper GPU, the sm_90a tuning space too (Q·Kᵀ and P·V on wgmma where the configuration allows: 16 rows
-  // per warp, block_n a multiple of 64), on the same tail shapes and on a sharp softmax.
-  if (chip == "sm_90")
-    for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
-                               AttentionSpec{128, DType::f16, Causal::top_left, true},
-                               AttentionSpec{128, DType::bf16, Causal::none, true}})
-      for (const KernelConfig &config : tuningSpace(spec, "sm_90a")) {
-        Case c;
-        c.spec = spec;
-        c.shape = ProblemShape{2, 2, 1, 700, 333, spec.head_dim == 128 ? 4.0f : 0.0f, Layout::BHSD};
-        c.config = config;
-        cases.push_back(c);
-      }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};
@@ -319,11 +308,7 @@ int main(int argc, char **argv) {
       for (Causal causal : {Causal::none, Causal::bottom_right}) {
         AttentionSpec spec{headDim, DType::bf16, causal, false};
         ProblemShape shape{4, 2048 / headDim, 0, 4096, 4096, 0, Layout::BSHD};
-        std::vector<KernelConfig> configs = tuningSpace(spec, chip);
-        if (chip == "sm_90") // and the Hopper path's (wgmma where the configuration allows)
-          for (const KernelConfig &config : tuningSpace(spec, "sm_90a"))
-            configs.push_back(config);
-        for (const KernelConfig &config : configs) {
+        for (const KernelConfig &config : tuningSpace(spec, chip)) {
           BenchReport bench = benchmark(*load(spec, config), shape);
           std::cout << "time " << spec.name() << " " << config.str().substr(14) << " b" << shape.batch << " h"
                     << shape.heads << " s4096: " << bench.median_ms << " ms, " << bench.tflops << " TFLOP/s\n";

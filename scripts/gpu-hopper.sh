@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# GPU machine (an H100): the Hopper path (sm_90a: wgmma) from .bundle/flashjit-gpu.tar.xz. Runs the GPU
+# check with FLASHJIT_CHIP=sm_90a (--quick: three sequence-length pairs per spec instead of eleven; every
+# configuration of the sm_90a tuning space on tail shapes; timings at the grid point next to nothing else),
+# then `flashjit bench` of one wgmma configuration per head dim against the sm_90 default, at seqlen 4096
+# and 16384 of the papers' grid. Writes $OUT (or gpu-out/): gpu-report-sm90a.json, gpu-check-sm90a.log.
+# Arguments go to flashjit-gpu-check (for instance nothing, to run the full check instead of --quick).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/gpu-unpack.sh   # out, work, bin; a cold kernel cache
+args=("$@")
+[ ${#args[@]} -eq 0 ] && args=(--quick)
+FLASHJIT_CHIP=sm_90a "$bin/flashjit-gpu-check" --report "$out/gpu-report-sm90a.json" "${args[@]}" \
+  > "$out/gpu-check-sm90a.log" 2>&1
+status=$?
+grep -E "^FAIL" "$out/gpu-check-sm90a.log" | head -20
+tail -n 1 "$out/gpu-check-sm90a.log"
+for headDim in 64 128; do
+  for causal in none bottom_right; do
+    for seqlen in 4096 16384; do
+      shape="--seqlen-q $seqlen --seqlen-k $seqlen --batch $((16384 / seqlen)) --heads $((2048 / headDim))"
+      echo -n "d$headDim $causal s$seqlen: sm_90 default 128x64 w4 s2"
+      "$bin/flashjit" bench --head-dim "$headDim" --causal $causal --block-m 128 --block-n 64 --warps 4 \
+        --stages 2 $shape | grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'
+      for config in "--block-m 128 --block-n 128 --warps 8 --stages 2" "--block-m 64 --block-n 128 --warps 4 --stages 2"; do
+        echo -n "; sm_90a ${config//--/}"
+        FLASHJIT_CHIP=sm_90a "$bin/flashjit" bench --head-dim "$headDim" --causal $causal $config $shape |
+          grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'
+      done
+      echo
+    done
+  done
+done
+exit $status
