@@ -27,26 +27,19 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // accumulator: key blocks up to 64; for larger heads (whose query tile then stays in shared memory),
   // key blocks of 64 only with double buffering on sm_90 (ptxas -v: with three stages, or for sm_80, the
   // kernel spills).
+  // The wgmma path (sm_90a) keeps no K/V fragments in registers: wider key blocks fit, up to 256 keys at
+  // head_dim 64 and 192 at 128 (ptxas -v: 0 spills).
   std::vector<KernelConfig> space;
   const bool hopper = isHopper(chip);
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}})
-    for (int blockN : {32, 64, 128})
+    for (int blockN : {32, 64, 128, 192, 256})
       for (int stages : {2, 3}) {
-        if (blockN > 64 && spec.head_dim > 64)
+        const int widestKeyBlock = usesWgmma(chip, blockM, blockN, warps, spec.head_dim)
+                                       ? (spec.head_dim > 64 ? 192 : 256)
+                                       : (spec.head_dim > 64 ? 64 : 128);
+        if (blockN > widestKeyBlock)
           continue;
         if (blockM / warps > 16 && (blockN > 64 || (spec.head_dim > 64 && blockN == 64 && (stages > 2 || !hopper))))
-          continue;
-        if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
-          continue;
-        space.push_back(KernelConfig{blockM, blockN, warps, stages, chip});
-      }
-  // The wgmma path (sm_90a) keeps no K/V fragments in registers: wider key blocks fit, up to 256 keys at
-  // head_dim 64 and 192 at 128 (ptxas -v: 0 spills).
-  for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}})
-    for (int blockN : {128, 192, 256})
-      for (int stages : {2, 3}) {
-        if (!usesWgmma(chip, blockM, blockN, warps, spec.head_dim) || (spec.head_dim > 64 && blockN > 192) ||
-            (blockN == 128 && spec.head_dim <= 64)) // already in the space above
           continue;
         if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
           continue;

@@ -344,7 +344,7 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       ++count;
       bool rejected =
           (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads || !ptxas.warnings.empty())) ||
-                      (requirePtxas && !ptxas.ran);
+          (requirePtxas && !ptxas.ran);
       std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
                 << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
                 << " bytes of PTX, " << kernel.threads << " threads, " << kernel.shared_memory
