@@ -134,13 +134,15 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
   CheckReport report;
   report.tolerance = toleranceFor(data.spec.dtype);
   double maxReference = 0;
-  std::vector<double> expected;
+  std::vector<double> expected, rowErrors; // max |O - reference| of each checked row
+  rowErrors.reserve(rows.empty() ? totalRows : rows.size());
   auto checkRow = [&](int64_t flat) {
     int64_t b = flat / (int64_t(s.heads) * s.seqlen_q), h = flat / s.seqlen_q % s.heads, i = flat % s.seqlen_q;
     double expectedLse = referenceRow(data, b, h, i, expected);
     const float *o = &output[b * data.qStrides[0] + h * data.qStrides[1] + i * data.qStrides[2]];
     bool empty = std::isinf(expectedLse);
     bool rowWrong = false;
+    double rowError = 0;
     for (int64_t e = 0; e < d; ++e) {
       if (std::isnan(o[e])) {
         ++report.nan_count;
@@ -148,7 +150,13 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
         continue;
       }
       maxReference = std::max(maxReference, std::abs(expected[e]));
-      report.max_abs_error = std::max(report.max_abs_error, std::abs(double(o[e]) - expected[e]));
+      const double error = std::abs(double(o[e]) - expected[e]);
+      rowError = std::max(rowError, error);
+      if (error > report.max_abs_error || report.worst_row < 0) {
+        report.max_abs_error = error;
+        report.worst_row = long(flat);
+        report.worst_column = int(e);
+      }
       rowWrong = rowWrong || (empty && o[e] != 0.0f);
     }
     if (data.spec.logsumexp) {
@@ -162,6 +170,7 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
                                         std::abs(double(got) - expectedLse) / std::max(1.0, std::abs(expectedLse)));
     }
     report.rows_checked++;
+    rowErrors.push_back(rowError);
     if (empty) {
       report.empty_rows++;
       report.empty_rows_wrong += rowWrong ? 1 : 0;
@@ -174,9 +183,21 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
     for (int64_t flat : rows)
       checkRow(flat);
   report.rel_error = report.max_abs_error / std::max(maxReference, 1e-30);
+  for (double rowError : rowErrors)
+    report.rows_over_tolerance += rowError / std::max(maxReference, 1e-30) >= report.tolerance ? 1 : 0;
   report.passed = report.nan_count == 0 && report.empty_rows_wrong == 0 &&
                   report.rel_error < report.tolerance && report.lse_rel_error < report.tolerance;
   return report;
+}
+
+std::string describeWrongRows(const CheckReport &report, const ProblemShape &shape) {
+  if (report.rows_over_tolerance == 0 || report.worst_row < 0)
+    return "";
+  const long rowsPerBatch = long(shape.heads) * shape.seqlen_q;
+  return std::to_string(report.rows_over_tolerance) + " rows over tolerance, worst at batch " +
+         std::to_string(report.worst_row / rowsPerBatch) + ", head " +
+         std::to_string(report.worst_row / shape.seqlen_q % shape.heads) + ", row " +
+         std::to_string(report.worst_row % shape.seqlen_q) + ", column " + std::to_string(report.worst_column);
 }
 
 } // namespace flashjit

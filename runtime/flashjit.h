@@ -210,6 +210,11 @@ struct CheckReport {
   long empty_rows = 0;          ///< rows that see no key (possible with bottom-right alignment)
   long empty_rows_wrong = 0;    ///< of those, rows whose output is not 0 or whose lse is not -inf
   long nan_count = 0;           ///< NaNs in O and lse (outputs are poisoned with NaN before the run)
+  long rows_over_tolerance = 0; ///< rows whose own max |O - reference| / max |reference| is over tolerance
+  /// Where max_abs_error is: the query row as (batch * heads + head) * seqlen_q + row, and the column of
+  /// head_dim (-1: no finite output was compared).
+  long worst_row = -1;
+  int worst_column = -1;
   double tolerance = 0;         ///< bound on rel_error and lse_rel_error for the dtype
   bool passed = false;
 };

@@ -51,6 +51,10 @@ FLASHJIT_API CheckReport compareWithReference(const AttentionData &data, const s
 FLASHJIT_API CheckReport checkOnDevice(const AttentionSpec &spec, const ProblemShape &shape, unsigned seed,
                                        int sampled_rows, const std::function<void(const AttentionArgs &)> &launch);
 
+/// Where a check went wrong, for logs: "N rows over tolerance, worst at batch b, head h, row i, column c"
+/// (empty when no row is over tolerance).
+FLASHJIT_API std::string describeWrongRows(const CheckReport &report, const ProblemShape &shape);
+
 /// The tolerance on relative error for a dtype: f32 1e-5, f16 2e-3, bf16 1e-2.
 FLASHJIT_API double toleranceFor(DType dtype);
 

@@ -190,6 +190,8 @@ int main(int argc, char **argv) {
            << layoutName(s.layout) << ": rel " << check.rel_error << ", lse rel " << check.lse_rel_error
            << ", rows " << check.rows_checked << " (empty " << check.empty_rows << ", wrong "
            << check.empty_rows_wrong << "), NaN " << check.nan_count;
+      if (!check.passed && check.rows_over_tolerance > 0)
+        what << "; " << describeWrongRows(check, s);
       count(check.passed, what.str());
       report << (firstCase ? "" : ",\n") << "    {\"kernel\": " << flashjit::jsonString(c.spec.name())
              << ", \"api\": " << flashjit::jsonString(c.oneCall ? "attention" : "Kernel")
@@ -198,7 +200,8 @@ int main(int argc, char **argv) {
              << ", \"seqlen_k\": " << s.seqlen_k << ", \"layout\": " << flashjit::jsonString(layoutName(s.layout))
              << ", \"scale\": " << s.softmax_scale << ", \"rows_checked\": " << check.rows_checked
              << ", \"empty_rows\": " << check.empty_rows << ", \"empty_rows_wrong\": " << check.empty_rows_wrong
-             << ", \"nan\": " << check.nan_count << ", \"rel_error\": " << check.rel_error
+             << ", \"nan\": " << check.nan_count << ", \"rows_over_tolerance\": " << check.rows_over_tolerance
+             << ", \"rel_error\": " << check.rel_error
              << ", \"lse_rel_error\": " << check.lse_rel_error << ", \"tolerance\": " << check.tolerance
              << ", \"passed\": " << (check.passed ? "true" : "false") << "}";
       firstCase = false;

@@ -154,6 +154,8 @@ TEST(Reference, CatchesWrongOutputs) {
   CheckReport good = interpretAndCheck(spec, smallConfig(16, 16), shape, 9);
   ASSERT_TRUE(good.passed);
   EXPECT_EQ(good.empty_rows, 2);
+  EXPECT_EQ(good.rows_over_tolerance, 0);
+  EXPECT_EQ(describeWrongRows(good, shape), "");
 
   // All zeros and -inf: right only for the two empty rows.
   std::fill(lse.begin(), lse.end(), -std::numeric_limits<float>::infinity());
@@ -161,6 +163,11 @@ TEST(Reference, CatchesWrongOutputs) {
   EXPECT_FALSE(zeros.passed);
   EXPECT_EQ(zeros.empty_rows_wrong, 0);
   EXPECT_GT(zeros.rel_error, 0.1);
+  // Rows 2..5 see keys and are wrong; the worst element is in one of them, and the log line says so.
+  EXPECT_EQ(zeros.rows_over_tolerance, 4);
+  EXPECT_GE(zeros.worst_row, 2);
+  EXPECT_LT(zeros.worst_column, 16);
+  EXPECT_EQ(describeWrongRows(zeros, shape).rfind("4 rows over tolerance, worst at batch 0, head 0, row ", 0), 0u);
 
   // A NaN never passes.
   output[0] = std::numeric_limits<float>::quiet_NaN();

@@ -131,12 +131,14 @@ std::string describe(const flashjit::ProblemShape &s) {
   return out.str();
 }
 
-void printCheck(const flashjit::CheckReport &report) {
+void printCheck(const flashjit::CheckReport &report, const flashjit::ProblemShape &shape) {
   std::cout << "  max abs error " << report.max_abs_error << ", relative error " << report.rel_error
             << ", lse relative error " << report.lse_rel_error << "\n"
             << "  rows checked " << report.rows_checked << ", rows that see no key " << report.empty_rows
             << " (wrong: " << report.empty_rows_wrong << "), NaN " << report.nan_count << "\n"
             << (report.passed ? "PASS" : "FAIL") << " (tolerance " << report.tolerance << ")\n";
+  if (!report.passed && report.rows_over_tolerance > 0)
+    std::cout << "  " << flashjit::describeWrongRows(report, shape) << "\n";
 }
 
 /// The GPU's chip, or an Error(NoDevice) that says how to do without one.
@@ -183,7 +185,7 @@ int runProblem(const KernelOptions &options, const ProblemOptions &problem, bool
     report = flashjit::checkOnDevice(*kernel, shape, problem.seed, rows);
   }
   std::cout << "  shape: " << describe(shape) << "\n";
-  printCheck(report);
+  printCheck(report, shape);
   return report.passed ? 0 : 1;
 }
 
