@@ -33,25 +33,30 @@ struct Fragment {
   int64_t cols = 0;        ///< Accumulator: columns of the tile
   bool packed = false;     ///< Accumulator holding 16-bit pairs
   Value shared;            ///< Shared: the tile's first byte in shared memory; AOperand: this lane's
-                           ///< first ldmatrix address when the query stays in shared memory (no regs)
+                           ///< first ldmatrix address when the query stays in shared memory (no regs),
+                           ///< or on the wgmma path the swizzled tile's first byte
 };
 
 /// The kernel's fixed shape, from its configuration and its head dimension.
 struct Geometry {
   int64_t blockM, blockN, headDim, warps, stages, rowGroups; // rowGroups: 16-row groups per warp
-  // Hopper (sm_90a): Q·Kᵀ and P·V by wgmma, one warpgroup (4 warps, 64 rows) per 64 query rows, K and V
-  // from shared memory through matrix descriptors, in the 128-byte swizzled layout.
+  // Hopper (sm_90a): Q·Kᵀ and P·V by wgmma, one warpgroup (4 warps, 64 rows) per 64 query rows, Q, K and V
+  // in shared memory in the 128-byte swizzled layout, read through matrix descriptors.
   bool wgmma = false;
+  std::string chip;
   int64_t threads() const { return 32 * warps; }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
-  int64_t sharedTileBytes() const { return blockN * sharedRowBytes(); }
-  int64_t sharedBytes() const { return sharedMemoryBytes(blockM, blockN, warps, stages, headDim); }
-  bool queryInShared() const { return queryStaysInShared(blockM, warps, headDim); }
+  // One K or V buffer: padded rows (mma.sync), or 128-byte swizzled rows without padding (wgmma).
+  int64_t sharedTileBytes() const { return blockN * (wgmma ? headDim * 2 : sharedRowBytes()); }
+  int64_t sharedBytes() const { return sharedMemoryBytes(chip, blockM, blockN, warps, stages, headDim); }
+  // mma.sync: the query stays in shared memory (padded rows) and is read by ldmatrix at every Q·Kᵀ. The
+  // wgmma path always keeps it there (swizzled), where Q·Kᵀ reads it through a matrix descriptor.
+  bool queryInShared() const { return wgmma || queryStaysInShared(blockM, warps, headDim); }
   int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
-  bool conditionalRescale() const { return queryInShared(); }
+  bool conditionalRescale() const { return queryStaysInShared(blockM, warps, headDim); }
 };
 
 /// Where a memref argument of the tile-level function went in the kernel's arguments.

@@ -70,8 +70,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.warps = config.getWarps();
   geometry.stages = config.getStages();
   geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
-  geometry.wgmma =
-      usesWgmma(config.getChip(), geometry.blockM, geometry.blockN, geometry.warps, geometry.headDim);
+  geometry.chip = config.getChip().str();
+  geometry.wgmma = usesWgmma(geometry.chip, geometry.blockM, geometry.blockN, geometry.warps, geometry.headDim);
   error = gpuLoweringError(geometry.blockM, geometry.blockN, geometry.warps, geometry.stages, geometry.headDim,
                            config.getChip());
   if (!error.empty())
@@ -555,9 +555,17 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
 /// fragments go to registers (one ldmatrix.x4 per 16x16 sub-tile) through a staging area in the K/V
 /// buffers: the last stage's, which the pipeline's first copies leave alone, where the tile fits there
 /// (startPipeline loads the registers after issuing those copies); else the start of shared memory,
-/// loaded here before any K/V copy.
+/// loaded here before any K/V copy. The wgmma path keeps the tile in shared memory in the swizzled layout
+/// (`fragment.shared` is its first byte), where Q·Kᵀ reads it through a matrix descriptor.
 void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment) {
   Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
+  if (geometry.wgmma) {
+    fragment.shared = sharedAt(sharedBase, constI32(geometry.queryOffset()));
+    copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, fragment.shared,
+                     /*swizzled=*/true);
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    return;
+  }
   const bool lastStageFree = !keyLoops.empty() && geometry.blockM <= 2 * geometry.blockN;
   int64_t stagingOffset = 0;
   if (geometry.queryInShared())

@@ -29,27 +29,36 @@ Value KernelEmitter::matrixDescriptor(Value address, int64_t leadingBytes) {
                               arith::ConstantIntOp::create(b, loc, i64, int64_t(fixed)));
 }
 
-/// One wgmma.mma_async.m64nNk16 with A from 4 registers of this warp (mma.sync's A layout) and B through
-/// `descriptor` (`transposeB`: MN-major), accumulating into `accumulators` (N / 2 f32 registers in
-/// mma.sync's C layout, 8 columns after 8 columns) unless `overwrite`. Inline PTX: MLIR's wgmma op has no
-/// register A operand.
+/// One wgmma.mma_async.m64nNk16 with A either from 4 registers of this warp (mma.sync's A layout: `a`) or,
+/// K-major, through the matrix descriptor `a[0]` (an i64), and B through `descriptor` (`transposeB`:
+/// MN-major), accumulating into `accumulators` (N / 2 f32 registers in mma.sync's C layout, 8 columns
+/// after 8 columns) unless `overwrite`. Inline PTX: MLIR's wgmma op has no register A operand, and one
+/// emitter keeps both forms alike.
 void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators,
                           bool overwrite, bool transposeB) {
-  const int64_t count = n / 2;
+  const int64_t count = n / 2, aCount = a.size(), scaleD = count + aCount + 1;
+  const bool aInShared = aCount == 1;
   const char *type = mmaType == NVVM::MMATypes::bf16 ? "bf16" : "f16";
-  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(count + 5) +
+  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(scaleD) +
                      ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + type + "." + type +
                      " {";
   for (int64_t i = 0; i < count; ++i)
     text += (i ? ", $" : "$") + std::to_string(i);
-  text += "}, {";
-  for (int64_t i = 0; i < 4; ++i)
-    text += (i ? ", $" : "$") + std::to_string(count + i);
-  text += "}, $" + std::to_string(count + 4) + ", p, 1, 1, " + (transposeB ? "1" : "0") + ";\n}";
+  text += "}, ";
+  if (aInShared) {
+    text += "$" + std::to_string(count);
+  } else {
+    text += "{";
+    for (int64_t i = 0; i < aCount; ++i)
+      text += (i ? ", $" : "$") + std::to_string(count + i);
+    text += "}";
+  }
+  text += ", $" + std::to_string(count + aCount) + ", p, 1, 1, " + (aInShared ? "0, " : "") +
+          (transposeB ? "1" : "0") + ";\n}";
   std::string constraints;
   for (int64_t i = 0; i < count; ++i)
     constraints += "=f,";
-  constraints += "r,r,r,r,l,r";
+  constraints += aInShared ? "l,l,r" : "r,r,r,r,l,r";
   for (int64_t i = 0; i < count; ++i)
     constraints += "," + std::to_string(i);
   SmallVector<Value> operands(a.begin(), a.end());
@@ -65,18 +74,22 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
     accumulators[i] = LLVM::ExtractValueOp::create(b, loc, result, i);
 }
 
-/// S = Q·Kᵀ for this warpgroup's 64 rows: one wgmma per 16 columns of head_dim, A = the query fragments
-/// in registers, B = the key tile K-major (32 bytes further per 16 columns inside a 64-column chunk,
-/// block_n x 128 bytes from chunk to chunk). The scores keep mma.sync's accumulator layout, so the mask and
-/// the softmax take them as they are.
+/// S = Q·Kᵀ for this warpgroup's 64 rows: one wgmma per 16 columns of head_dim, both operands K-major in
+/// shared memory (32 bytes further per 16 columns inside a 64-column chunk; chunks are block_m x 128 bytes
+/// apart in the query tile, block_n x 128 in the key tile; this warpgroup's rows start 64 x 128 bytes
+/// further per warpgroup). The query stays in shared memory rather than registers: with A in registers,
+/// ptxas (CUDA 13) gave the probabilities of P·V the query's registers when block_n = head_dim (both
+/// products m64n{head_dim}k16), and Q·Kᵀ read them from the second key block on. The scores keep
+/// mma.sync's accumulator layout, so the mask and the softmax take them as they are.
 void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
-  // One row group per warp (usesWgmma) at head_dim <= 128 keeps the query in registers.
-  assert(!query.regs.empty() && "the wgmma path takes the query from registers");
+  assert(query.shared && query.regs.empty() && "the wgmma path reads the query from shared memory");
   const int64_t n = geometry.blockN;
+  Value rows = sharedAt(query.shared, mul(arith::DivUIOp::create(b, loc, warp, constI32(4)), constI32(64 * 128)));
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < geometry.headDim / 16; ++kk) {
-    Value start = sharedAt(keyTile, constI32((kk / 4) * n * 128 + (kk % 4) * 32));
-    wgmma(n, ArrayRef<Value>(query.regs).slice(kk * 4, 4), matrixDescriptor(start, 16), scores.regs,
+    Value queryStart = sharedAt(rows, constI32((kk / 4) * geometry.blockM * 128 + (kk % 4) * 32));
+    Value keyStart = sharedAt(keyTile, constI32((kk / 4) * n * 128 + (kk % 4) * 32));
+    wgmma(n, ValueRange{matrixDescriptor(queryStart, 16)}, matrixDescriptor(keyStart, 16), scores.regs,
           /*overwrite=*/kk == 0, /*transposeB=*/false);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);

@@ -52,12 +52,15 @@ bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim) {
   return blockM / (16 * warps) * headDim > 128;
 }
 
-int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim) {
-  const int64_t rowBytes = (headDim + 8) * 2;
+int64_t sharedMemoryBytes(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
+                          int64_t headDim) {
+  const int64_t rowBytes = (headDim + 8) * 2, outputStaging = blockM * rowBytes;
+  if (usesWgmma(chip, blockM, blockN, warps, headDim))
+    return std::max((stages * 2 * blockN + blockM) * headDim * 2, outputStaging);
   int64_t keyValue = stages * 2 * blockN * rowBytes;
   if (queryStaysInShared(blockM, warps, headDim))
     return keyValue + blockM * rowBytes;
-  return std::max(keyValue, blockM * rowBytes);
+  return std::max(keyValue, outputStaging);
 }
 
 bool usesWgmma(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim) {
@@ -84,7 +87,7 @@ std::string gpuLoweringError(int64_t blockM, int64_t blockN, int64_t warps, int6
     return "stages = " + std::to_string(stages) +
            " is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the "
            "next block is copied)";
-  int64_t bytes = sharedMemoryBytes(blockM, blockN, warps, stages, headDim), limit = sharedMemoryLimit(chip);
+  int64_t bytes = sharedMemoryBytes(chip, blockM, blockN, warps, stages, headDim), limit = sharedMemoryLimit(chip);
   if (bytes > limit)
     return "the configuration needs " + std::to_string(bytes) + " bytes of shared memory; " + std::string(chip) +
            " allows " + std::to_string(limit) + ": lower stages or block_n";

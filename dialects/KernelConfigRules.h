@@ -25,11 +25,13 @@ std::string headDimError(int64_t headDim);
 /// scores and the output accumulator (more than 128 per thread-row: two 16-row groups at head_dim 128).
 bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim);
 
-/// Bytes of shared memory the sm_80 path needs: `stages` buffers of one K and one V tile, each
-/// block_n rows of head_dim + 8 16-bit elements (the padding keeps ldmatrix free of bank conflicts),
-/// plus the block_m-row query tile when it stays in shared memory; at least the block_m-row tile that
-/// stages Q in and O out (it reuses the K/V bytes).
-int64_t sharedMemoryBytes(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim);
+/// Bytes of shared memory a kernel needs on `chip`. The mma.sync path: `stages` buffers of one K and one V
+/// tile, each block_n rows of head_dim + 8 16-bit elements (the padding keeps ldmatrix free of bank
+/// conflicts), plus the block_m-row query tile when it stays in shared memory; at least the block_m-row
+/// tile that stages Q in and O out (it reuses the K/V bytes). The wgmma path (usesWgmma): the same
+/// buffers and the query tile, all unpadded (128-byte swizzled rows).
+int64_t sharedMemoryBytes(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
+                          int64_t headDim);
 
 /// Whether the GPU lowering runs Q·Kᵀ and P·V on wgmma (the sm_90a path): on sm_90a, with 16 query rows per
 /// warp in whole warpgroups (4 warps), key blocks of a multiple of 64 up to 256 (each K/V buffer then

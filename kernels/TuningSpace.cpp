@@ -41,7 +41,7 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
           continue;
         if (blockM / warps > 16 && (blockN > 64 || (spec.head_dim > 64 && blockN == 64 && (stages > 2 || !hopper))))
           continue;
-        if (sharedMemoryBytes(blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
+        if (sharedMemoryBytes(chip, blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
           continue;
         space.push_back(KernelConfig{blockM, blockN, warps, stages, chip});
       }

@@ -253,19 +253,23 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // ALWAYS-NOT: nvvm.vote.sync
 // ALWAYS:     llvm.return
 
-// Hopper (sm_90a), 16 rows per warp in whole warpgroups and 64-key blocks: Q·Kᵀ and P·V on wgmma. K and
-// V tiles are copied into the 128-byte swizzled layout (16-byte piece p of row n at p ^ (n % 8); shared
-// memory aligned to the 1024-byte swizzle atom) and made visible to wgmma's async proxy before the block's
-// barrier. Q·Kᵀ: one wgmma.m64n64k16 per 16 columns of head_dim, A from the query registers, B = K through
-// K-major descriptors (swizzle mode 1 in bits 62-63, 1024-byte atom stride in bits 32-45, leading offset
-// 16: 0x4000004000010000); the first overwrites the accumulator (scale-d 0). P·V: one per 16 keys, A = the
+// Hopper (sm_90a), 16 rows per warp in whole warpgroups and 64-key blocks: Q·Kᵀ and P·V on wgmma. The Q,
+// K and V tiles are copied into the 128-byte swizzled layout (16-byte piece p of row n at p ^ (n % 8);
+// shared memory aligned to the 1024-byte swizzle atom) and made visible to wgmma's async proxy before the
+// block's barrier. Q·Kᵀ: one wgmma.m64n64k16 per 16 columns of head_dim, A = Q and B = K through K-major
+// descriptors (swizzle mode 1 in bits 62-63, 1024-byte atom stride in bits 32-45, leading offset 16:
+// 0x4000004000010000); the first overwrites the accumulator (scale-d 0). P·V: one per 16 keys, A = the
 // packed probabilities, B = V MN-major (transposed, leading offset 64 x 128 bytes between 64-column
-// chunks: 0x4000004002000000). No ldmatrix and no mma.sync in the loop.
+// chunks: 0x4000004002000000). No ldmatrix anywhere (the query is not loaded into registers) and no
+// mma.sync in the loop. block_n = head_dim: both products are m64n64k16 (with Q in registers, ptxas gave
+// P the query's registers there).
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 64 --chip sm_90a \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WGMMA
 // WGMMA:      llvm.mlir.global external @flash_shared_memory() {addr_space = 3 : i32, alignment = 1024 : i64}
+// WGMMA-NOT:  nvvm.ldmatrix
 // WGMMA:      arith.xori
 // WGMMA:      nvvm.cp.async.shared.global
+// WGMMA-NOT:  nvvm.ldmatrix
 // WGMMA:      scf.for
 // WGMMA:        nvvm.cp.async.wait.group 0
 // WGMMA-NEXT:   nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
@@ -273,9 +277,9 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WGMMA-NOT:    nvvm.ldmatrix
 // WGMMA:        nvvm.wgmma.fence.aligned
 // WGMMA:        arith.constant 4611686293305360384 : i64
-// WGMMA:        llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $37, 0;\0Awgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {$0, {{.*}}, $31}, {$32, $33, $34, $35}, $36, p, 1, 1, 0;\0A}"
-// WGMMA-SAME:     "=f,{{.*}},r,r,r,r,l,r,0,{{.*}},31"
-// WGMMA-COUNT-3: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 0;
+// WGMMA:        llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $34, 0;\0Awgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {$0, {{.*}}, $31}, $32, $33, p, 1, 1, 0, 0;\0A}"
+// WGMMA-SAME:     "=f,{{.*}},l,l,r,0,{{.*}},31"
+// WGMMA-COUNT-3: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 0, 0;
 // WGMMA-NOT:    wgmma.mma_async
 // WGMMA:        nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT:   nvvm.wgmma.wait.group.sync.aligned 0
