@@ -210,6 +210,7 @@ private:
   // The Hopper path (LowerToGPUHopper.cpp).
   Value swizzledAddress(Value tile, int64_t rows, Value row, Value column);
   Value matrixDescriptor(Value address, int64_t leadingBytes);
+  Value descriptorPlus(Value descriptor, int64_t bytes);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores);

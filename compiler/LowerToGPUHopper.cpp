@@ -29,6 +29,14 @@ Value KernelEmitter::matrixDescriptor(Value address, int64_t leadingBytes) {
                               arith::ConstantIntOp::create(b, loc, i64, int64_t(fixed)));
 }
 
+/// The descriptor of the operand `bytes` (a multiple of 16) further than the one `descriptor` describes:
+/// one 64-bit add to the address field, which cannot carry out of it (shared memory ends below 2^18).
+Value KernelEmitter::descriptorPlus(Value descriptor, int64_t bytes) {
+  if (bytes == 0)
+    return descriptor;
+  return arith::AddIOp::create(b, loc, descriptor, arith::ConstantIntOp::create(b, loc, i64, bytes >> 4));
+}
+
 /// One wgmma.mma_async.m64nNk16 with A either from 4 registers of this warp (mma.sync's A layout: `a`) or,
 /// K-major, through the matrix descriptor `a[0]` (an i64), and B through `descriptor` (`transposeB`:
 /// MN-major), accumulating into `accumulators` (N / 2 f32 registers in mma.sync's C layout, 8 columns
@@ -38,6 +46,8 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
                           bool overwrite, bool transposeB) {
   const int64_t count = n / 2, aCount = a.size(), scaleD = count + aCount + 1;
   const bool aInShared = aCount == 1;
+  // scale-d is a predicate operand: 0 (overwrite) or 1 (accumulate). Overwriting takes no accumulator
+  // inputs, so no registers are zeroed for it.
   const char *type = mmaType == NVVM::MMATypes::bf16 ? "bf16" : "f16";
   std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(scaleD) +
                      ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + type + "." + type +
@@ -59,12 +69,13 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
   for (int64_t i = 0; i < count; ++i)
     constraints += "=f,";
   constraints += aInShared ? "l,l,r" : "r,r,r,r,l,r";
-  for (int64_t i = 0; i < count; ++i)
+  for (int64_t i = 0; i < count && !overwrite; ++i)
     constraints += "," + std::to_string(i);
   SmallVector<Value> operands(a.begin(), a.end());
   operands.push_back(descriptor);
-  operands.push_back(constI32(overwrite ? 0 : 1)); // scale-d
-  operands.append(accumulators.begin(), accumulators.end());
+  operands.push_back(constI32(overwrite ? 0 : 1));
+  if (!overwrite)
+    operands.append(accumulators.begin(), accumulators.end());
   auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(count, f32));
   Value result = LLVM::InlineAsmOp::create(b, loc, resultType, operands, text, constraints, /*has_side_effects=*/true,
                                            /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
@@ -85,12 +96,12 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
   assert(query.shared && query.regs.empty() && "the wgmma path reads the query from shared memory");
   const int64_t n = geometry.blockN;
   Value rows = sharedAt(query.shared, mul(arith::DivUIOp::create(b, loc, warp, constI32(4)), constI32(64 * 128)));
+  Value queryDescriptor = matrixDescriptor(rows, 16), keyDescriptor = matrixDescriptor(keyTile, 16);
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < geometry.headDim / 16; ++kk) {
-    Value queryStart = sharedAt(rows, constI32((kk / 4) * geometry.blockM * 128 + (kk % 4) * 32));
-    Value keyStart = sharedAt(keyTile, constI32((kk / 4) * n * 128 + (kk % 4) * 32));
-    wgmma(n, ValueRange{matrixDescriptor(queryStart, 16)}, matrixDescriptor(keyStart, 16), scores.regs,
-          /*overwrite=*/kk == 0, /*transposeB=*/false);
+    Value queryStep = descriptorPlus(queryDescriptor, (kk / 4) * geometry.blockM * 128 + (kk % 4) * 32);
+    Value keyStep = descriptorPlus(keyDescriptor, (kk / 4) * n * 128 + (kk % 4) * 32);
+    wgmma(n, ValueRange{queryStep}, keyStep, scores.regs, /*overwrite=*/kk == 0, /*transposeB=*/false);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
@@ -101,12 +112,12 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
 /// contiguous: transposed B; 16 keys = 2048 bytes further per step, 64-column chunks block_n x 128 bytes
 /// apart).
 void KernelEmitter::wgmmaPV(Fragment &probs, Value valueTile, Fragment &output) {
+  Value valueDescriptor = matrixDescriptor(valueTile, geometry.blockN * 128);
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < geometry.blockN / 16; ++kk) {
     auto p = [&](int64_t tile, int64_t pair) { return probs.regs[tile * 2 + pair]; };
     SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
-    Value start = sharedAt(valueTile, constI32(kk * 16 * 128));
-    wgmma(geometry.headDim, a, matrixDescriptor(start, geometry.blockN * 128), output.regs, /*overwrite=*/false,
+    wgmma(geometry.headDim, a, descriptorPlus(valueDescriptor, kk * 16 * 128), output.regs, /*overwrite=*/false,
           /*transposeB=*/true);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);

@@ -2,7 +2,8 @@
 // outputs, compares O and lse with the float64 reference (every row of small shapes, sampled rows of large
 // ones), times one large shape, and writes a JSON report.
 //
-//   flashjit-gpu-check --report gpu-report.json [--quick]
+//   flashjit-gpu-check --report gpu-report.json [--quick] [--no-timings]
+// --no-timings leaves out the timing of every tuning-space configuration (the longest part of a run).
 // The kernels are compiled for deviceInfo().chip: with FLASHJIT_CHIP=sm_90a on an H100, the Hopper path's
 // (scripts/gpu-hopper.sh).
 #include "runtime/flashjit.h"
@@ -140,15 +141,17 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
 
 int main(int argc, char **argv) {
   std::string reportPath = "gpu-report.json";
-  bool quick = false;
+  bool quick = false, timings = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--report" && i + 1 < argc)
       reportPath = argv[++i];
     else if (arg == "--quick")
       quick = true;
+    else if (arg == "--no-timings")
+      timings = false;
     else {
-      std::cerr << "usage: flashjit-gpu-check [--report FILE] [--quick]\n";
+      std::cerr << "usage: flashjit-gpu-check [--report FILE] [--quick] [--no-timings]\n";
       return 2;
     }
   }
@@ -309,6 +312,8 @@ int main(int argc, char **argv) {
     first = true;
     for (int headDim : {64, 128})
       for (Causal causal : {Causal::none, Causal::bottom_right}) {
+        if (!timings)
+          break;
         AttentionSpec spec{headDim, DType::bf16, causal, false};
         ProblemShape shape{4, 2048 / headDim, 0, 4096, 4096, 0, Layout::BSHD};
         for (const KernelConfig &config : tuningSpace(spec, chip)) {

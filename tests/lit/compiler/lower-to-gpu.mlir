@@ -258,7 +258,8 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // shared memory aligned to the 1024-byte swizzle atom) and made visible to wgmma's async proxy before the
 // block's barrier. Q·Kᵀ: one wgmma.m64n64k16 per 16 columns of head_dim, A = Q and B = K through K-major
 // descriptors (swizzle mode 1 in bits 62-63, 1024-byte atom stride in bits 32-45, leading offset 16:
-// 0x4000004000010000); the first overwrites the accumulator (scale-d 0). P·V: one per 16 keys, A = the
+// 0x4000004000010000, computed once per tile and stepped by 64-bit adds); the first overwrites the
+// accumulator (scale-d 0) and takes no accumulator inputs. P·V: one per 16 keys, A = the
 // packed probabilities, B = V MN-major (transposed, leading offset 64 x 128 bytes between 64-column
 // chunks: 0x4000004002000000). No ldmatrix anywhere (the query is not loaded into registers) and no
 // mma.sync in the loop. block_n = head_dim: both products are m64n64k16 (with Q in registers, ptxas gave
@@ -275,18 +276,20 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WGMMA-NEXT:   nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // WGMMA-NEXT:   nvvm.barrier0
 // WGMMA-NOT:    nvvm.ldmatrix
-// WGMMA:        nvvm.wgmma.fence.aligned
 // WGMMA:        arith.constant 4611686293305360384 : i64
+// WGMMA:        nvvm.wgmma.fence.aligned
 // WGMMA:        llvm.inline_asm has_side_effects "{\0A.reg .pred p;\0Asetp.ne.b32 p, $34, 0;\0Awgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {$0, {{.*}}, $31}, $32, $33, p, 1, 1, 0, 0;\0A}"
-// WGMMA-SAME:     "=f,{{.*}},l,l,r,0,{{.*}},31"
-// WGMMA-COUNT-3: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 0, 0;
+// WGMMA-SAME:     "=f,{{.*}},=f,l,l,r" {{.*}} : (i64, i64, i32)
+// WGMMA:        arith.addi {{.*}} : i64
+// WGMMA:        wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 0, 0;{{.*}}"=f,{{.*}},l,l,r,0,{{.*}},31"
+// WGMMA-COUNT-2: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 0, 0;
 // WGMMA-NOT:    wgmma.mma_async
 // WGMMA:        nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT:   nvvm.wgmma.wait.group.sync.aligned 0
 // WGMMA-NOT:    nvvm.mma.sync
 // WGMMA-NOT:    nvvm.ldmatrix
-// WGMMA:        nvvm.wgmma.fence.aligned
 // WGMMA:        arith.constant 4611686293338849280 : i64
+// WGMMA:        nvvm.wgmma.fence.aligned
 // WGMMA-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 1;
 // WGMMA-NOT:    wgmma.mma_async
 // WGMMA:        nvvm.wgmma.commit.group.sync.aligned
