@@ -32,6 +32,7 @@ struct Fragment {
   SmallVector<Value> regs; ///< Accumulator: [r][j][4] f32, or [r][j][2] i32 when packed; Rows: [r][2]
   int64_t cols = 0;        ///< Accumulator: columns of the tile
   bool packed = false;     ///< Accumulator holding 16-bit pairs
+  Value release;           ///< Shared, wgmma path: the empty mbarrier to arrive on once the tile is read
   Value shared;            ///< Shared: the tile's first byte in shared memory; AOperand: this lane's
                            ///< first ldmatrix address when the query stays in shared memory (no regs),
                            ///< or on the wgmma path the swizzled tile's first byte
@@ -53,6 +54,8 @@ struct Geometry {
   // wgmma path always keeps it there (swizzled), where Q·Kᵀ reads it through a matrix descriptor.
   bool queryInShared() const { return wgmma || queryStaysInShared(blockM, warps, headDim); }
   int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
+  // wgmma path: the mbarriers after the query tile: full[stages], empty[stages], then the query's.
+  int64_t barrierOffset() const { return queryOffset() + blockM * headDim * 2; }
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
@@ -105,6 +108,7 @@ private:
     Value tile, address;            // a query tile whose registers startPipeline loads (loadQueryOperand)
   } pendingQuery;
   Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
+  Value pipelineStart;              // the first key block's start (wgmma path: slots and phases count from it)
 
   LogicalResult fail(Operation *op, const Twine &message) {
     error = (op->getName().getStringRef() + ": " + message).str();
@@ -211,6 +215,10 @@ private:
   Value swizzledAddress(Value tile, int64_t rows, Value row, Value column);
   Value matrixDescriptor(Value address, int64_t leadingBytes);
   Value descriptorPlus(Value descriptor, int64_t bytes);
+  void initBarriers();
+  Value barrierAt(int64_t index);
+  Value slotBarrier(Value blockStart, bool empty, Value &parity);
+  void waitBarrier(Value barrier, Value parity);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores);

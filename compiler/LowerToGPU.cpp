@@ -138,6 +138,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
   deriveThreadIndices();
+  if (geometry.wgmma)
+    initBarriers();
   keyValueHeads = fastDivide(heads, groupDivisor);
 
   source.walk([&](scf::ForOp loop) {
@@ -495,24 +497,37 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
 
 /// The K (or V) buffer of the key block that starts at `blockStart`.
 Value KernelEmitter::bufferOf(Value blockStart, bool value) {
-  Value block = arith::DivUIOp::create(b, loc, blockStart, constI32(geometry.blockN));
+  // wgmma path: slots count from the first block, as the mbarriers' phases do.
+  Value block = arith::DivUIOp::create(
+      b, loc, geometry.wgmma ? arith::SubIOp::create(b, loc, blockStart, pipelineStart) : blockStart,
+      constI32(geometry.blockN));
   Value slot = arith::RemUIOp::create(b, loc, block, constI32(geometry.stages));
   Value offset = mul(slot, constI32(2 * geometry.sharedTileBytes()));
   return sharedAt(sharedBase, add(offset, constI32(value ? geometry.sharedTileBytes() : 0)));
 }
 
 /// Copies the K and V tiles of the block at `blockStart` into its buffers if the block will be read,
-/// and closes a copy group either way (so that group counts stay in step with blocks).
+/// and closes a copy group either way (so that group counts stay in step with blocks). wgmma path: first
+/// waits until every thread has released the slot's previous block (its empty mbarrier), and makes the
+/// slot's full mbarrier track the copies.
 void KernelEmitter::issueBlockCopy(Value blockStart) {
   auto needed = scf::IfOp::create(b, loc, lessThan(blockStart, pipelineEnd), /*withElse=*/false);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&needed.getThenRegion().front());
+    Value parity;
+    if (geometry.wgmma) {
+      Value empty = slotBarrier(blockStart, /*empty=*/true, parity);
+      waitBarrier(empty, parity);
+    }
     for (bool value : {false, true}) {
       const MemRefArg &memref = memrefs[source.getArgument(value ? 2 : 1)];
       copyRowsToShared(value ? valueSlice : keySlice, memref.strides[2], blockStart, seqlenK, geometry.blockN,
                        bufferOf(blockStart, value), /*swizzled=*/geometry.wgmma);
     }
+    if (geometry.wgmma)
+      NVVM::CpAsyncMBarrierArriveOp::create(b, loc, slotBarrier(blockStart, /*empty=*/false, parity),
+                                            /*noinc=*/true);
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
@@ -534,8 +549,14 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   valueSlice = sliceBase(memrefs[source.getArgument(2)], scalars[indices[0]], scalars[indices[1]], element);
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
   Value start = scalars[firstLoop.getLowerBound()];
+  pipelineStart = start;
   for (int64_t s = 0; s + 1 < geometry.stages; ++s)
     issueBlockCopy(add(start, constI32(s * geometry.blockN)));
+  if (geometry.wgmma) { // the query's copies, tracked by their own mbarrier (phase 0)
+    waitBarrier(barrierAt(2 * geometry.stages), constI32(0));
+    NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                               NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+  }
   if (pendingQuery.tile) {
     // The query's group is the oldest: once at most stages - 1 are pending, it is done. The first key
     // block's barrier comes before any copy into the staging bytes, so none is needed after the loads.
@@ -563,6 +584,7 @@ void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices
     fragment.shared = sharedAt(sharedBase, constI32(geometry.queryOffset()));
     copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, fragment.shared,
                      /*swizzled=*/true);
+    NVVM::CpAsyncMBarrierArriveOp::create(b, loc, barrierAt(2 * geometry.stages), /*noinc=*/true);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
     return;
   }
@@ -630,14 +652,23 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
     bool isKey = op.getBase() == source.getArgument(1);
     fragment.kind = Fragment::Kind::Shared;
     fragment.shared = bufferOf(blockStart, !isKey);
-    if (isKey) {
+    if (isKey && geometry.wgmma) {
+      // The block's full mbarrier: every thread's copies into the slot have landed (no block barrier,
+      // so the warpgroups drift apart and one's softmax overlaps the other's wgmma). wgmma reads
+      // through the async proxy: the fence makes the copies visible to it.
+      Value parity;
+      waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
+      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                 NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+      pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
+    } else if (!isKey && geometry.wgmma) {
+      Value parity;
+      fragment.release = slotBarrier(blockStart, /*empty=*/true, parity);
+    } else if (isKey) {
       // This block's copies are done once at most stages - 2 newer groups are pending; the barrier
       // shows them to every warp and frees the buffer of the previous block for the next copy, which
       // this block's Q·Kᵀ issues after itself (emitQK).
       NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 2));
-      if (geometry.wgmma) // wgmma reads shared memory through the async proxy: make the copies visible to it
-        NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
-                                   NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
       NVVM::Barrier0Op::create(b, loc);
       pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
     }
@@ -903,6 +934,8 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
   Fragment result = tiles[op.getAccumulator()];
   if (geometry.wgmma) {
     wgmmaPV(probs, value.shared, result);
+    // The slot is free once every thread's P·V has retired (wgmmaPV waits for it).
+    NVVM::MBarrierArriveOp::create(b, loc, Type(), value.release, Value());
     tiles[op.getResult()] = result;
     return success();
   }

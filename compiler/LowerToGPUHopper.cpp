@@ -124,4 +124,55 @@ void KernelEmitter::wgmmaPV(Fragment &probs, Value valueTile, Fragment &output) 
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
 }
 
+// --- The K/V ring's mbarriers ------------------------------------------------------------------------
+// Slot s of the ring has a full mbarrier (barrierAt(s): every thread's copies of the slot's block have
+// landed, through cp.async.mbarrier.arrive.noinc) and an empty one (barrierAt(stages + s): every thread's
+// P·V on the block has retired); barrierAt(2 stages) tracks the query's copies. Each expects one arrival per
+// thread. Block k of the loop (k counted from the first block) is use k / stages of slot k % stages: its
+// full wait takes parity (k / stages) & 1, and the copy into the slot first waits for the empty phase of
+// the previous use, parity ((k / stages) & 1) ^ 1, which a fresh barrier passes (it has not started that
+// phase's predecessor). No block-wide barrier in the loop: the warpgroups drift apart, so that one's softmax
+// overlaps the other's wgmma.
+
+/// Thread 0 initialises the mbarriers; a block barrier makes them visible before any thread uses them.
+void KernelEmitter::initBarriers() {
+  auto first = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, constI32(0)),
+                                 /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&first.getThenRegion().front());
+    for (int64_t i = 0; i <= 2 * geometry.stages; ++i)
+      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i), constI32(geometry.threads()), Value());
+  }
+  NVVM::Barrier0Op::create(b, loc);
+}
+
+Value KernelEmitter::barrierAt(int64_t index) {
+  return sharedAt(sharedBase, constI32(geometry.barrierOffset() + 8 * index));
+}
+
+/// The full (or empty) mbarrier of the slot of the block at `blockStart`, and the parity to wait for.
+Value KernelEmitter::slotBarrier(Value blockStart, bool empty, Value &parity) {
+  Value block = arith::DivUIOp::create(b, loc, arith::SubIOp::create(b, loc, blockStart, pipelineStart),
+                                       constI32(geometry.blockN));
+  Value slot = arith::RemUIOp::create(b, loc, block, constI32(geometry.stages));
+  Value use = arith::DivUIOp::create(b, loc, block, constI32(geometry.stages));
+  parity = arith::AndIOp::create(b, loc, use, constI32(1));
+  if (empty)
+    parity = arith::XOrIOp::create(b, loc, parity, constI32(1));
+  Value index = empty ? add(slot, constI32(geometry.stages)) : slot;
+  return sharedAt(sharedBase, add(mul(index, constI32(8)), constI32(geometry.barrierOffset())));
+}
+
+/// Spins until the phase of `parity` of `barrier` has completed (mbarrier.try_wait.parity, acquire): the
+/// writes released by the arrivals that completed it are then visible to this thread.
+void KernelEmitter::waitBarrier(Value barrier, Value parity) {
+  Value address = LLVM::PtrToIntOp::create(b, loc, i32, barrier);
+  LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange{address, parity},
+                            "{\n.reg .pred done;\nwait:\nmbarrier.try_wait.parity.shared::cta.b64 done, [$0], $1;\n"
+                            "@!done bra wait;\n}",
+                            "r,r,~{memory}", /*has_side_effects=*/true, /*is_align_stack=*/false,
+                            LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+}
+
 } // namespace flashjit::gpu

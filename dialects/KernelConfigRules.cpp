@@ -56,7 +56,7 @@ int64_t sharedMemoryBytes(std::string_view chip, int64_t blockM, int64_t blockN,
                           int64_t headDim) {
   const int64_t rowBytes = (headDim + 8) * 2, outputStaging = blockM * rowBytes;
   if (usesWgmma(chip, blockM, blockN, warps, headDim))
-    return std::max((stages * 2 * blockN + blockM) * headDim * 2, outputStaging);
+    return std::max((stages * 2 * blockN + blockM) * headDim * 2 + (2 * stages + 1) * 8, outputStaging);
   int64_t keyValue = stages * 2 * blockN * rowBytes;
   if (queryStaysInShared(blockM, warps, headDim))
     return keyValue + blockM * rowBytes;

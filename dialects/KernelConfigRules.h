@@ -29,7 +29,7 @@ bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim);
 /// tile, each block_n rows of head_dim + 8 16-bit elements (the padding keeps ldmatrix free of bank
 /// conflicts), plus the block_m-row query tile when it stays in shared memory; at least the block_m-row
 /// tile that stages Q in and O out (it reuses the K/V bytes). The wgmma path (usesWgmma): the same
-/// buffers and the query tile, all unpadded (128-byte swizzled rows).
+/// buffers and the query tile, all unpadded (128-byte swizzled rows), then 2 x stages + 1 mbarriers.
 int64_t sharedMemoryBytes(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
                           int64_t headDim);
 

@@ -256,7 +256,10 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // Hopper (sm_90a), 16 rows per warp in whole warpgroups and 64-key blocks: Q·Kᵀ and P·V on wgmma. The Q,
 // K and V tiles are copied into the 128-byte swizzled layout (16-byte piece p of row n at p ^ (n % 8);
 // shared memory aligned to the 1024-byte swizzle atom) and made visible to wgmma's async proxy before the
-// block's barrier. Q·Kᵀ: one wgmma.m64n64k16 per 16 columns of head_dim, A = Q and B = K through K-major
+// block's wgmma. No block barrier in the key loop: a ring of mbarriers (per slot: full, tracking every
+// thread's cp.async copies with cp.async.mbarrier.arrive.noinc, waited with try_wait.parity before Q·Kᵀ;
+// empty, arrived on by every thread after its P·V retires and waited before the slot's next copy; one more
+// for the query). Q·Kᵀ: one wgmma.m64n64k16 per 16 columns of head_dim, A = Q and B = K through K-major
 // descriptors (swizzle mode 1 in bits 62-63, 1024-byte atom stride in bits 32-45, leading offset 16:
 // 0x4000004000010000, computed once per tile and stepped by 64-bit adds); the first overwrites the
 // accumulator (scale-d 0) and takes no accumulator inputs. P·V: one per 16 keys, A = the
@@ -267,14 +270,22 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 64 --chip sm_90a \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WGMMA
 // WGMMA:      llvm.mlir.global external @flash_shared_memory() {addr_space = 3 : i32, alignment = 1024 : i64}
+// WGMMA-COUNT-5: nvvm.mbarrier.init {{.*}}, %c128_i32
+// WGMMA:      nvvm.barrier0
 // WGMMA-NOT:  nvvm.ldmatrix
 // WGMMA:      arith.xori
 // WGMMA:      nvvm.cp.async.shared.global
+// WGMMA:      nvvm.cp.async.mbarrier.arrive {{.*}} {noinc = true}
+// WGMMA:      mbarrier.try_wait.parity
+// WGMMA:      nvvm.cp.async.mbarrier.arrive {{.*}} {noinc = true}
 // WGMMA-NOT:  nvvm.ldmatrix
+// WGMMA:      mbarrier.try_wait.parity
+// WGMMA-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // WGMMA:      scf.for
-// WGMMA:        nvvm.cp.async.wait.group 0
+// WGMMA-NOT:    nvvm.barrier0
+// WGMMA:        mbarrier.try_wait.parity
 // WGMMA-NEXT:   nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// WGMMA-NEXT:   nvvm.barrier0
+// WGMMA-NOT:    nvvm.barrier0
 // WGMMA-NOT:    nvvm.ldmatrix
 // WGMMA:        arith.constant 4611686293305360384 : i64
 // WGMMA:        nvvm.wgmma.fence.aligned
@@ -294,5 +305,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WGMMA-NOT:    wgmma.mma_async
 // WGMMA:        nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT:   nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA-NEXT:   nvvm.mbarrier.arrive
 // WGMMA-NOT:    nvvm.mma.sync
+// WGMMA-NOT:    nvvm.barrier0
 // WGMMA:        scf.yield
