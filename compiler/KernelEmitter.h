@@ -109,6 +109,15 @@ private:
   } pendingQuery;
   Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
   Value pipelineStart;              // the first key block's start (wgmma path: slots and phases count from it)
+  // wgmma path, FlashAttention-3's intra-warpgroup pipelining (pipelinePV): a key block's P·V is issued in
+  // the next iteration, right after that block's Q·Kᵀ, and runs while the warpgroup does the softmax.
+  struct DeferredPV {
+    SmallVector<Value> probs; // the block's packed probabilities
+    Value value, release;     // its V tile, and the slot's empty mbarrier
+    Value pending;            // i1: a block waits for its P·V (false before the first block)
+  } deferred, nextDeferred;
+  bool pipelinePV = false;
+  Value outputIterArg; // the key loop's carried output tile, which the deferred P·V accumulates into
 
   LogicalResult fail(Operation *op, const Twine &message) {
     error = (op->getName().getStringRef() + ": " + message).str();
@@ -221,8 +230,14 @@ private:
   void waitBarrier(Value barrier, Value parity);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
-  void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores);
-  void wgmmaPV(Fragment &probs, Value valueTile, Fragment &output);
+  void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait);
+  void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait);
+  void pinAfterWait(SmallVector<Value> &regs);
+  SmallVector<Value> flattenDeferred(const DeferredPV &state);
+  DeferredPV unflattenDeferred(ValueRange flat, size_t probCount);
+  DeferredPV noDeferredPV(Value firstValueTile);
+  void retireDeferredPV();
+  void drainDeferredPV(Fragment &output);
   void issueBlockCopy(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);

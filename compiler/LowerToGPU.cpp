@@ -149,6 +149,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
         break;
       }
   });
+  pipelinePV = geometry.wgmma && config.getWgOverlap() && keyLoops.size() == 1;
   if (failed(emitBlock(source.getBody().front()))) {
     kernel.erase();
     return {};
@@ -341,9 +342,26 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   if (!keyLoops.empty() && loop == keyLoops.front() && failed(startPipeline(loop)))
     return failure();
   SmallVector<Value> inits = flatten(loop.getInitArgs());
+  // The pipelined key loop (pipelinePV) also carries the deferred P·V: find the output tile it feeds, the
+  // iter_arg that flash.rescale takes and flash.pv's result goes back to.
+  const bool pipelined = pipelinePV && loop == keyLoops.front();
+  int64_t outputIndex = -1;
+  if (pipelined) {
+    for (auto pv : loop.getBody()->getOps<flash::PVOp>()) {
+      auto rescale = pv.getAccumulator().getDefiningOp<flash::RescaleOp>();
+      auto carried = rescale ? dyn_cast<BlockArgument>(rescale.getAccumulator()) : BlockArgument();
+      if (carried && carried.getOwner() == loop.getBody() && carried.getArgNumber() > 0 &&
+          loop.getBody()->getTerminator()->getOperand(carried.getArgNumber() - 1) == pv.getResult())
+        outputIndex = carried.getArgNumber() - 1;
+    }
+    if (outputIndex < 0)
+      return fail(loop, "must rescale its carried output tile and accumulate P·V into it (wgmma pipelining)");
+    inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/true))));
+  }
   Value lower = scalars[loop.getLowerBound()], upper = scalars[loop.getUpperBound()];
   Value step = scalars[loop.getStep()];
   auto emitted = scf::ForOp::create(b, loc, lower, upper, step, inits);
+  const size_t probCount = geometry.rowGroups * (geometry.blockN / 8) * 2;
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(emitted.getBody());
   scalars[loop.getInductionVar()] = emitted.getInductionVar();
@@ -358,12 +376,25 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     }
   };
   unflatten(emitted.getRegionIterArgs(), loop.getRegionIterArgs());
+  const size_t carried = inits.size() - (pipelined ? probCount + 3 : 0);
+  if (pipelined) {
+    deferred = unflattenDeferred(emitted.getRegionIterArgs().drop_front(carried), probCount);
+    outputIterArg = loop.getRegionIterArgs()[outputIndex];
+  }
   if (failed(emitBlock(*loop.getBody())))
     return failure();
-  scf::YieldOp::create(b, loc, flatten(loop.getBody()->getTerminator()->getOperands()));
+  SmallVector<Value> yielded = flatten(loop.getBody()->getTerminator()->getOperands());
+  if (pipelined)
+    yielded.append(flattenDeferred(nextDeferred));
+  scf::YieldOp::create(b, loc, yielded);
   b.setInsertionPointAfter(emitted);
   unflatten(emitted.getResults(), loop.getResults());
   refreshThreadIndices();
+  if (pipelined) {
+    deferred = unflattenDeferred(emitted.getResults().drop_front(carried), probCount);
+    drainDeferredPV(tiles[loop.getResult(outputIndex)]);
+    outputIterArg = {};
+  }
   return success();
 }
 
@@ -407,7 +438,7 @@ LogicalResult KernelEmitter::emitIf(scf::IfOp branch) {
       reg = emitted.getResult(next++);
     tiles[result] = fragment;
   }
-  if (pendingCopy) { // left by the Q·Kᵀ whose scores the branch masks (emitQK)
+  if (pendingCopy && !pipelinePV) { // left by the Q·Kᵀ whose scores the branch masks (emitQK)
     issueBlockCopy(pendingCopy);
     pendingCopy = {};
   }
@@ -731,8 +762,17 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   Fragment scores;
   scores.cols = geometry.blockN;
   scores.regs.assign(geometry.rowGroups * (geometry.blockN / 8) * 4, constF32(0));
+  if (pipelinePV) {
+    // Q·Kᵀ of this block, then the previous block's P·V; the softmax waits for the first only.
+    wgmmaQK(query, key.shared, scores, /*wait=*/false);
+    wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
+    pinAfterWait(scores.regs);
+    tiles[op.getScores()] = scores;
+    return success(); // the next block's copy waits for the slot the P·V reads (retireDeferredPV)
+  }
   if (geometry.wgmma)
-    wgmmaQK(query, key.shared, scores);
+    wgmmaQK(query, key.shared, scores, /*wait=*/true);
   else
     mmaQK(query, key.shared, scores);
   tiles[op.getScores()] = scores;
@@ -873,6 +913,16 @@ LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
       correction.regs[r * 2 + half] = alpha;
     }
   }
+  if (pipelinePV) { // computed while the previous block's P·V runs, not sunk past its wait (pinAfterWait)
+    SmallVector<Value> all(probs.regs);
+    for (Fragment *rows : {&newMax, &newSum, &correction})
+      all.append(rows->regs);
+    pinAfterWait(all);
+    size_t next = 0;
+    for (Fragment *fragment : {&probs, &newMax, &newSum, &correction})
+      for (Value &reg : fragment->regs)
+        reg = all[next++];
+  }
   tiles[op.getProbs()] = probs;
   tiles[op.getNewMax()] = newMax;
   tiles[op.getNewSum()] = newSum;
@@ -908,6 +958,17 @@ LogicalResult KernelEmitter::emitRescale(flash::RescaleOp op) {
 
 /// f32 accumulator tile -> pairs of f16/bf16 packed in i32: [r][j][pair], pair 0 = row g, 1 = row g + 8.
 LogicalResult KernelEmitter::emitTruncate(arith::TruncFOp op) {
+  if (pipelinePV && outputIterArg) {
+    // The probabilities of the key loop. The previous block's P·V retires first: its A registers (the
+    // previous probabilities) are read until then, and these would take their place (ptxas serialises the
+    // wgmma otherwise, C7513). Its slot then takes the copy of the block stages - 1 ahead; the output is
+    // rescaled after (flash.rescale comes later).
+    retireDeferredPV();
+    if (pendingCopy) {
+      issueBlockCopy(pendingCopy);
+      pendingCopy = {};
+    }
+  }
   auto found = tiles.find(op.getIn());
   if (found == tiles.end() || found->second.kind != Fragment::Kind::Accumulator || found->second.packed)
     return fail(op, "can only convert an f32 tile in the accumulator layout");
@@ -932,8 +993,14 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
   if (!probs.packed || value.kind != Fragment::Kind::Shared)
     return fail(op, "needs 16-bit probabilities in registers and the value tile in shared memory");
   Fragment result = tiles[op.getAccumulator()];
+  if (pipelinePV) { // issued after the next block's Q·Kᵀ, or after the loop (drainDeferredPV)
+    nextDeferred = {probs.regs, value.shared, value.release,
+                    arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)};
+    tiles[op.getResult()] = result;
+    return success();
+  }
   if (geometry.wgmma) {
-    wgmmaPV(probs, value.shared, result);
+    wgmmaPV(probs.regs, value.shared, result, /*wait=*/true);
     // The slot is free once every thread's P·V has retired (wgmmaPV waits for it).
     NVVM::MBarrierArriveOp::create(b, loc, Type(), value.release, Value());
     tiles[op.getResult()] = result;

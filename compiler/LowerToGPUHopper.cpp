@@ -92,7 +92,7 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
 /// ptxas (CUDA 13) gave the probabilities of P·V the query's registers when block_n = head_dim (both
 /// products m64n{head_dim}k16), and Q·Kᵀ read them from the second key block on. The scores keep
 /// mma.sync's accumulator layout, so the mask and the softmax take them as they are.
-void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
+void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait) {
   assert(query.shared && query.regs.empty() && "the wgmma path reads the query from shared memory");
   const int64_t n = geometry.blockN;
   Value rows = sharedAt(query.shared, mul(arith::DivUIOp::create(b, loc, warp, constI32(4)), constI32(64 * 128)));
@@ -104,24 +104,112 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores) {
     wgmma(n, ValueRange{queryStep}, keyStep, scores.regs, /*overwrite=*/kk == 0, /*transposeB=*/false);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  if (wait) {
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+    if (pipelinePV) // (the path without overlap, as measured, leaves the order to LLVM)
+      pinAfterWait(scores.regs);
+  }
 }
 
 /// O += P·V for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16 per 16 keys, A = the probabilities
 /// (S's accumulator layout packed to 16-bit pairs is the A layout), B = the value tile MN-major (head_dim
 /// contiguous: transposed B; 16 keys = 2048 bytes further per step, 64-column chunks block_n x 128 bytes
 /// apart).
-void KernelEmitter::wgmmaPV(Fragment &probs, Value valueTile, Fragment &output) {
+void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait) {
   Value valueDescriptor = matrixDescriptor(valueTile, geometry.blockN * 128);
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < geometry.blockN / 16; ++kk) {
-    auto p = [&](int64_t tile, int64_t pair) { return probs.regs[tile * 2 + pair]; };
+    auto p = [&](int64_t tile, int64_t pair) { return probs[tile * 2 + pair]; };
     SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
     wgmma(geometry.headDim, a, descriptorPlus(valueDescriptor, kk * 16 * 128), output.regs, /*overwrite=*/false,
           /*transposeB=*/true);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  if (wait) {
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+    if (pipelinePV)
+      pinAfterWait(output.regs);
+  }
+}
+
+/// Ties `regs` (f32 or i32) to an empty asm statement with side effects, which keeps its place among the
+/// wgmma instructions and waits: after a wait_group that retires their wgmma, no use moves above the wait
+/// (CUTLASS's warpgroup_fence_operand); before one, their computation cannot sink below it (LLVM moved
+/// the softmax's exponentials past the P·V wait, to their uses, which undid the overlap).
+void KernelEmitter::pinAfterWait(SmallVector<Value> &regs) {
+  std::string constraints;
+  for (Value reg : regs)
+    constraints += reg.getType() == f32 ? "=f," : "=r,";
+  for (size_t i = 0; i < regs.size(); ++i)
+    constraints += std::to_string(i) + (i + 1 < regs.size() ? "," : "");
+  SmallVector<Type> types;
+  for (Value reg : regs)
+    types.push_back(reg.getType());
+  auto type = LLVM::LLVMStructType::getLiteral(b.getContext(), types);
+  Value pinned = LLVM::InlineAsmOp::create(b, loc, type, regs, "", constraints, /*has_side_effects=*/true,
+                                           /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                           LLVM::AsmDialectAttr(), ArrayAttr())
+                     .getResult(0);
+  for (size_t i = 0; i < regs.size(); ++i)
+    regs[i] = LLVM::ExtractValueOp::create(b, loc, pinned, i);
+}
+
+// --- Intra-warpgroup pipelining -----------------------------------------------------------------------
+// Iteration j of the key loop: wait for block j's copies; Q·Kᵀ(j) and the deferred P·V(j - 1) issued back
+// to back; wait_group 1 (Q·Kᵀ done); mask and softmax of block j while P·V(j - 1) runs; wait_group 0, slot
+// of block j - 1 released and the copy of block j + stages - 1 issued into it; O rescaled; block j's P, V
+// tile and slot carried to the next iteration, whose Q·Kᵀ is followed by its P·V. After the loop the last
+// block's P·V is issued and waited for. The first iteration has no P·V to issue: it issues one with P = 0
+// on block j's V tile (landed, so finite: it adds exact zeros) and releases nothing.
+
+SmallVector<Value> KernelEmitter::flattenDeferred(const DeferredPV &state) {
+  SmallVector<Value> flat(state.probs.begin(), state.probs.end());
+  flat.append({state.value, state.release, state.pending});
+  return flat;
+}
+
+KernelEmitter::DeferredPV KernelEmitter::unflattenDeferred(ValueRange flat, size_t probCount) {
+  DeferredPV state;
+  state.probs.assign(flat.begin(), flat.begin() + probCount);
+  state.value = flat[probCount];
+  state.release = flat[probCount + 1];
+  state.pending = flat[probCount + 2];
+  return state;
+}
+
+/// The state before the first block: zero probabilities on the first block's V tile, nothing to release.
+KernelEmitter::DeferredPV KernelEmitter::noDeferredPV(Value firstValueTile) {
+  DeferredPV state;
+  state.probs.assign(geometry.rowGroups * (geometry.blockN / 8) * 2, constI32(0));
+  state.value = firstValueTile;
+  state.release = barrierAt(0); // not arrived on: `pending` is false
+  state.pending = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  return state;
+}
+
+/// Waits for the deferred P·V (wait_group 0) and releases its slot.
+void KernelEmitter::retireDeferredPV() {
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  pinAfterWait(tiles[outputIterArg].regs);
+  auto pending = scf::IfOp::create(b, loc, deferred.pending, /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&pending.getThenRegion().front());
+  NVVM::MBarrierArriveOp::create(b, loc, Type(), deferred.release, Value());
+}
+
+/// After the key loop: the last block's P·V, if the loop ran.
+void KernelEmitter::drainDeferredPV(Fragment &output) {
+  auto pending = scf::IfOp::create(b, loc, TypeRange(ValueRange(output.regs)), deferred.pending, /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&pending.getElseRegion().front());
+    scf::YieldOp::create(b, loc, output.regs);
+    b.setInsertionPointToStart(&pending.getThenRegion().front());
+    Fragment accumulated = output;
+    wgmmaPV(deferred.probs, deferred.value, accumulated, /*wait=*/true);
+    scf::YieldOp::create(b, loc, accumulated.regs);
+  }
+  llvm::copy(pending.getResults(), output.regs.begin());
 }
 
 // --- The K/V ring's mbarriers ------------------------------------------------------------------------

@@ -29,6 +29,9 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     How one attention kernel is tiled and mapped onto the GPU: a thread block owns `block_m` query rows
     and walks the keys in blocks of `block_n`; its `warps` warps split the query rows; K/V tiles are
     staged through shared memory in `stages` buffers; `chip` is the target, such as `sm_80` or `sm_90a`.
+    `wg_overlap` (sm_90a's wgmma path only; printed only when true): each warpgroup issues a key block's
+    P·V after the next block's Q·Kᵀ and runs that block's softmax while it computes (FlashAttention-3's
+    intra-warpgroup overlap).
 
     ```mlir
     func.func @kernel(...) attributes {
@@ -40,7 +43,8 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     "int64_t":$block_n,
     "int64_t":$warps,
     "int64_t":$stages,
-    StringRefParameter<"target chip, such as sm_80">:$chip
+    StringRefParameter<"target chip, such as sm_80">:$chip,
+    DefaultValuedParameter<"bool", "false", "softmax overlapped with the previous block's P·V (wgmma)">:$wg_overlap
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -49,6 +49,9 @@ struct KernelConfig {
   int warps = 4;             ///< warps per thread block; they split the query rows
   int stages = 2;            ///< K/V shared-memory buffers in the pipeline
   std::string chip = "sm_80"; ///< target: sm_80, sm_86, sm_89, sm_90 or sm_90a
+  /// sm_90a's wgmma path only: each warpgroup issues a key block's P·V after the next block's Q·Kᵀ and
+  /// runs that block's softmax while it computes (FlashAttention-3's intra-warpgroup overlap).
+  bool wg_overlap = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.
   FLASHJIT_API std::string str() const;

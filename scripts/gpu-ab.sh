@@ -5,7 +5,8 @@
 # one line per round, variant, head dim, block_n and causal mode with the TFLOP/s at each seqlen.
 #   usage: [ROUNDS=2] [SEQLENS="512 2048 16384"] [CONFIGS="128:64 128:32 64:64"] \
 #          scripts/gpu-ab.sh old:.bundle/old.tar.xz new:.bundle/flashjit-gpu.tar.xz
-# CONFIGS lists head_dim:block_n[:block_m:warps:stages] (default block_m 128, 4 warps, 2 stages). The
+# CONFIGS lists head_dim:block_n[:block_m:warps:stages[:flag]] (default block_m 128, 4 warps, 2 stages;
+# flag: one more option of flashjit bench, such as --wg-overlap). The
 # kernel cache is off, so an environment variable that changes code generation (FLASHJIT_CHIP=sm_90a
 # included) takes effect.
 set -uo pipefail
@@ -20,15 +21,15 @@ for variant in "$@"; do
 done
 for round in $(seq "${ROUNDS:-2}"); do
   for pair in ${CONFIGS:-128:64 128:32 64:64}; do
-    IFS=: read -r headDim blockN blockM warps stages <<< "$pair"
+    IFS=: read -r headDim blockN blockM warps stages flag <<< "$pair"
     blockM=${blockM:-128} warps=${warps:-4} stages=${stages:-2}
     for causal in none bottom_right; do
       for variant in "$@"; do
         IFS=: read -r name _ settings <<< "$variant"
-        echo -n "r$round d$headDim ${blockM}x$blockN w$warps s$stages $causal $name:"
+        echo -n "r$round d$headDim ${blockM}x$blockN w$warps s$stages${flag:+ $flag} $causal $name:"
         for seqlen in ${SEQLENS:-512 2048 16384}; do
           env ${settings//:/ } "${tools[$name]}" bench --head-dim "$headDim" --causal "$causal" --block-m "$blockM" \
-            --warps "$warps" --block-n "$blockN" --stages "$stages" --seqlen-q "$seqlen" --seqlen-k "$seqlen" \
+            --warps "$warps" --block-n "$blockN" --stages "$stages" $flag --seqlen-q "$seqlen" --seqlen-k "$seqlen" \
             --batch $((16384 / seqlen)) --heads $((2048 / headDim)) | grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'
         done
         echo

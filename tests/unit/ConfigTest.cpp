@@ -107,6 +107,14 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
             std::string::npos);
   std::string tooBig = compileError(config(128, 128, 4, 4, "sm_80"));
   EXPECT_NE(tooBig.find("bytes of shared memory; sm_80 allows 166912: lower stages or block_n"), std::string::npos);
+  // wg_overlap: only on the wgmma path (sm_90a, whole warpgroups of 16-row warps, block_n % 64 == 0).
+  KernelConfig overlap = config(128, 128, 8, 2, "sm_90a");
+  overlap.wg_overlap = true;
+  EXPECT_EQ(overlap.str(), "#flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = \"sm_90a\", "
+                           "wg_overlap = true>");
+  EXPECT_EQ(compileError(overlap), "");
+  overlap.chip = "sm_90";
+  EXPECT_NE(compileError(overlap).find("wg_overlap needs the wgmma path"), std::string::npos);
 }
 
 // FLASHJIT_CHIP may pick code that runs on the GPU: an older chip, or sm_90a only on Hopper itself.

@@ -53,6 +53,8 @@ struct KernelOptions {
     blockN = command->add_option("--block-n", config.block_n, "keys per step of the key loop");
     warps = command->add_option("--warps", config.warps, "warps per thread block");
     stages = command->add_option("--stages", config.stages, "K/V pipeline stages");
+    command->add_flag("--wg-overlap", config.wg_overlap,
+                      "sm_90a wgmma path: overlap each block's softmax with the previous block's P·V");
   }
 
   flashjit::AttentionSpec resolvedSpec() const {
@@ -75,6 +77,7 @@ struct KernelOptions {
       resolved.warps = config.warps;
     if (stages->count())
       resolved.stages = config.stages;
+    resolved.wg_overlap = config.wg_overlap;
     return resolved;
   }
 };
@@ -321,7 +324,7 @@ int runInfo() {
 /// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU
 /// (unless `gpu` is false), each kernel is also run on random inputs, checked against the float64
 /// reference, and timed on the papers' grid point (seqlen 4096, hidden 2048, 16k tokens).
-int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu) {
+int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap) {
   std::string noGpu;
   if (gpu) {
     try {
@@ -337,11 +340,20 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
   }
   std::cout << "flashjit " << flashjit::version() << ": " << (space ? "tuning space" : "default kernels")
             << " for " << chip << "\n";
-  int failures = 0, count = 0;
+  int failures = 0, count = 0, skipped = 0;
   for (const flashjit::AttentionSpec &spec : flashjit::defaultSpecs())
-    for (const flashjit::KernelConfig &config :
+    for (flashjit::KernelConfig config :
          space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
-      flashjit::CompiledKernel kernel = flashjit::compile(spec, config);
+      flashjit::CompiledKernel kernel;
+      config.wg_overlap = wgOverlap;
+      try {
+        kernel = flashjit::compile(spec, config);
+      } catch (const flashjit::Error &error) {
+        if (!wgOverlap || error.code() != flashjit::Error::Code::Unsupported)
+          throw;
+        ++skipped; // not on the wgmma path
+        continue;
+      }
       flashjit::tools::PtxasReport ptxas = flashjit::tools::runPtxas(kernel.ptx, chip);
       ++count;
       bool rejected =
@@ -367,6 +379,7 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       failures += rejected;
     }
   std::cout << count << " kernels, " << failures << (gpu ? " failed" : " rejected by ptxas (errors, spills, warnings)")
+            << (wgOverlap ? ", " + std::to_string(skipped) + " configurations skipped (not on the wgmma path)" : "")
             << "\n";
   if (!gpu)
     std::cout << "not run on a GPU: " << (noGpu.empty() ? "--no-gpu" : noGpu) << "\n";
@@ -431,6 +444,9 @@ int main(int argc, char **argv) {
   kernels->add_flag("--no-gpu", kernelsNoGpu, "only compile, even on a machine with a GPU");
   kernels->add_flag("--tuning-space", kernelsSpace, "every configuration of the default tuning space");
   kernels->add_flag("--require-ptxas", kernelsRequirePtxas, "fail if ptxas is not installed");
+  bool kernelsWgOverlap = false;
+  kernels->add_flag("--wg-overlap", kernelsWgOverlap,
+                    "with wg_overlap (sm_90a wgmma path; other configurations are skipped)");
 
   KernelOptions irOptions;
   std::string stage = "flash";
@@ -501,7 +517,7 @@ int main(int argc, char **argv) {
   try {
     if (kernels->parsed())
       return runKernels(kernelsChip, kernelsChipOption->count() > 0, kernelsSpace, kernelsRequirePtxas,
-                        !kernelsNoGpu);
+                        !kernelsNoGpu, kernelsWgOverlap);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())

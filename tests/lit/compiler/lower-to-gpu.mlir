@@ -309,3 +309,46 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WGMMA-NOT:    nvvm.mma.sync
 // WGMMA-NOT:    nvvm.barrier0
 // WGMMA:        scf.yield
+
+// wg_overlap (FlashAttention-3's intra-warpgroup overlap): each iteration issues its Q·Kᵀ and then the
+// previous block's P·V (carried by the loop; P = 0 on the first), waits for the first (wait_group 1), runs
+// the softmax (pinned by an empty asm before the next wait, so that LLVM cannot sink it past the wait),
+// waits for the P·V (wait_group 0), releases its slot, issues the next copy into it, then packs P (after the
+// wait: the new P would otherwise take the registers the P·V still reads); the last block's P·V follows
+// the loop.
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 64 --chip sm_90a --wg-overlap \
+// RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=OVERLAP
+// OVERLAP:      scf.for
+// OVERLAP:        mbarrier.try_wait.parity
+// OVERLAP:        nvvm.wgmma.fence.aligned
+// OVERLAP-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 0, 0;
+// OVERLAP-NOT:    wgmma.mma_async
+// OVERLAP:        nvvm.wgmma.commit.group.sync.aligned
+// OVERLAP-NOT:    nvvm.wgmma.wait.group
+// OVERLAP:        arith.constant 4611686293338849280 : i64
+// OVERLAP:        nvvm.wgmma.fence.aligned
+// OVERLAP-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 1;
+// OVERLAP-NOT:    wgmma.mma_async
+// OVERLAP:        nvvm.wgmma.commit.group.sync.aligned
+// OVERLAP-NEXT:   nvvm.wgmma.wait.group.sync.aligned 1
+// OVERLAP-NEXT:   llvm.inline_asm has_side_effects "", "=f,
+// OVERLAP-NOT:    nvvm.wgmma.wait.group
+// OVERLAP:        llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// OVERLAP-NOT:    nvvm.wgmma.wait.group
+// OVERLAP:        llvm.inline_asm has_side_effects "", "=f,
+// OVERLAP:        nvvm.wgmma.wait.group.sync.aligned 0
+// OVERLAP:        scf.if
+// OVERLAP-NEXT:     nvvm.mbarrier.arrive
+// OVERLAP:        scf.if
+// OVERLAP:          mbarrier.try_wait.parity
+// OVERLAP:          nvvm.cp.async.mbarrier.arrive {{.*}} {noinc = true}
+// OVERLAP:        llvm.fptrunc
+// OVERLAP-NOT:    wgmma.mma_async
+// OVERLAP-NOT:    nvvm.mma.sync
+// OVERLAP-NOT:    nvvm.barrier0
+// OVERLAP:        scf.yield
+// OVERLAP:      scf.if
+// OVERLAP:        nvvm.wgmma.fence.aligned
+// OVERLAP-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 1;
+// OVERLAP:        nvvm.wgmma.commit.group.sync.aligned
+// OVERLAP-NEXT:   nvvm.wgmma.wait.group.sync.aligned 0

@@ -19,3 +19,12 @@ func.func @smallest() attributes {flash.config = #flash.config<block_m = 16, blo
 func.func @largest() attributes {flash.config = #flash.config<block_m = 256, block_n = 256, warps = 16, stages = 8, chip = "sm_90a">} {
   return
 }
+// wg_overlap prints only when true; false is the default and is dropped.
+// CHECK: #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", wg_overlap = true>
+func.func @overlap() attributes {flash.config = #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", wg_overlap = true>} {
+  return
+}
+// CHECK: #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a">}
+func.func @no_overlap() attributes {flash.config = #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", wg_overlap = false>} {
+  return
+}
