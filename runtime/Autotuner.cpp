@@ -44,7 +44,7 @@ std::string keyOf(const DeviceInfo &device, const AttentionSpec &spec, const Pro
 std::string configJson(const KernelConfig &c) {
   std::ostringstream out;
   out << "{\"block_m\": " << c.block_m << ", \"block_n\": " << c.block_n << ", \"warps\": " << c.warps
-      << ", \"stages\": " << c.stages;
+      << ", \"stages\": " << c.stages << ", \"wg_overlap\": " << (c.wg_overlap ? "true" : "false");
   return out.str();
 }
 
@@ -83,9 +83,12 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
   KernelConfig config;
   config.chip = chip;
   if (best == std::string::npos ||
-      std::sscanf(text.c_str() + best, "\"best\": {\"block_m\": %d, \"block_n\": %d, \"warps\": %d, \"stages\": %d}",
+      std::sscanf(text.c_str() + best, "\"best\": {\"block_m\": %d, \"block_n\": %d, \"warps\": %d, \"stages\": %d",
                   &config.block_m, &config.block_n, &config.warps, &config.stages) != 4)
     return false;
+  const size_t bestEnd = text.find('}', best);
+  const size_t overlap = text.find("\"wg_overlap\": true", best);
+  config.wg_overlap = overlap != std::string::npos && overlap < bestEnd; // absent in older results: false
   try {
     validate(config);
   } catch (const Error &) {
