@@ -44,6 +44,7 @@ struct Geometry {
   // Hopper (sm_90a): Q·Kᵀ and P·V by wgmma, one warpgroup (4 warps, 64 rows) per 64 query rows, Q, K and V
   // in shared memory in the 128-byte swizzled layout, read through matrix descriptors.
   bool wgmma = false;
+  bool tma = false; // wgmma path with `tma`: thread 0 loads K/V tiles with TMA, the full mbarriers count 1
   std::string chip;
   int64_t threads() const { return 32 * warps; }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
@@ -104,6 +105,8 @@ private:
   SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order
   Value pipelineEnd;                // keys past this are never read
   Value keySlice, valueSlice;       // the [seqlen_k, head_dim] slices of K and V this block reads
+  Value keyValueBatch, keyValueHead; // their batch and K/V head (TMA coordinates)
+  Value keyMap, valueMap;           // tma: the kernel's CUtensorMap parameters
   struct {
     Value tile, address;            // a query tile whose registers startPipeline loads (loadQueryOperand)
   } pendingQuery;
@@ -228,6 +231,7 @@ private:
   Value barrierAt(int64_t index);
   Value slotBarrier(Value blockStart, bool empty, Value &parity);
   void waitBarrier(Value barrier, Value parity);
+  void loadBlockByTma(Value blockStart);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait);

@@ -87,11 +87,22 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   SmallVector<Type> argTypes(hasLse ? 5 : 4, global);
   argTypes.append(12 + (hasLse ? 2 : 0), i64);
   argTypes.append({i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, f32});
+  geometry.tma = geometry.wgmma && config.getTma();
+  if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), after the scale
+    argTypes.append(2, LLVM::LLVMPointerType::get(context));
   auto moduleOp = source->getParentOfType<ModuleOp>();
   b.setInsertionPoint(source);
   auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
                                          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
   kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
+  for (unsigned i = argTypes.size() - (geometry.tma ? 2 : 0); i < argTypes.size(); ++i) {
+    // By value in the parameter space, where TMA reads them: grid_constant keeps NVPTX from copying them
+    // to local memory (TMA would get that copy's address).
+    kernel.setArgAttr(i, LLVM::LLVMDialect::getByValAttrName(),
+                      TypeAttr::get(LLVM::LLVMArrayType::get(b.getI8Type(), 128)));
+    kernel.setArgAttr(i, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(64));
+    kernel.setArgAttr(i, NVVM::NVVMDialect::getGridConstantAttrName(), UnitAttr::get(context));
+  }
   kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(geometry.threads()), 1, 1}));
   // One block per SM is enough: without this ptxas caps registers to fit several blocks and spills.
   kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
@@ -134,6 +145,10 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     divisor->shift = entry->getArgument(next++);
   }
   scalars[source.getArguments().back()] = entry->getArgument(next++);
+  if (geometry.tma) {
+    keyMap = entry->getArgument(next++);
+    valueMap = entry->getArgument(next++);
+  }
 
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
@@ -543,6 +558,12 @@ Value KernelEmitter::bufferOf(Value blockStart, bool value) {
 /// slot's full mbarrier track the copies.
 void KernelEmitter::issueBlockCopy(Value blockStart) {
   auto needed = scf::IfOp::create(b, loc, lessThan(blockStart, pipelineEnd), /*withElse=*/false);
+  if (geometry.tma) { // one thread, no cp.async group
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&needed.getThenRegion().front());
+    loadBlockByTma(blockStart);
+    return;
+  }
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&needed.getThenRegion().front());
@@ -577,6 +598,8 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
       return fail(loop, "must have its bounds computed before the first key loop");
   // Computed once: the loops after the first then keep two pointers live, not the batch and head offsets.
   keySlice = sliceBase(memrefs[source.getArgument(1)], scalars[indices[0]], scalars[indices[1]], element);
+  keyValueBatch = scalars[indices[0]];
+  keyValueHead = scalars[indices[1]];
   valueSlice = sliceBase(memrefs[source.getArgument(2)], scalars[indices[0]], scalars[indices[1]], element);
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
   Value start = scalars[firstLoop.getLowerBound()];

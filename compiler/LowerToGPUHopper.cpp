@@ -229,8 +229,10 @@ void KernelEmitter::initBarriers() {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&first.getThenRegion().front());
+    // With TMA a full barrier waits for one arrival (thread 0's, with the expected bytes) and the bytes.
     for (int64_t i = 0; i <= 2 * geometry.stages; ++i)
-      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i), constI32(geometry.threads()), Value());
+      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i),
+                                   constI32(geometry.tma && i < geometry.stages ? 1 : geometry.threads()), Value());
   }
   NVVM::Barrier0Op::create(b, loc);
 }
@@ -261,6 +263,38 @@ void KernelEmitter::waitBarrier(Value barrier, Value parity) {
                             "@!done bra wait;\n}",
                             "r,r,~{memory}", /*has_side_effects=*/true, /*is_align_stack=*/false,
                             LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+}
+
+/// `tma`: thread 0 waits until the slot's previous block is released, announces the bytes of K and V on the
+/// slot's full mbarrier (arrive.expect_tx) and has TMA load both tiles, 64 columns (one box of block_n
+/// rows, written 128-byte swizzled) at a time, at coordinates (column, row, K/V head, batch) of the tensor
+/// maps; the mbarrier's phase completes when all those bytes have landed. Rows past seqlen_k are outside
+/// the tensor map: TMA writes zeros there.
+void KernelEmitter::loadBlockByTma(Value blockStart) {
+  auto first = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, constI32(0)),
+                                 /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&first.getThenRegion().front());
+  Value parity;
+  waitBarrier(slotBarrier(blockStart, /*empty=*/true, parity), parity);
+  Value full = slotBarrier(blockStart, /*empty=*/false, parity);
+  auto sharedAddress = [&](Value pointer) { return LLVM::PtrToIntOp::create(b, loc, i32, pointer); };
+  auto asmStatement = [&](ValueRange operands, StringRef text, StringRef constraints) {
+    LLVM::InlineAsmOp::create(b, loc, TypeRange(), operands, text, constraints, /*has_side_effects=*/true,
+                              /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                              LLVM::AsmDialectAttr(), ArrayAttr());
+  };
+  asmStatement({sharedAddress(full), constI32(2 * geometry.sharedTileBytes())},
+               "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r,~{memory}");
+  for (bool value : {false, true})
+    for (int64_t chunk = 0; chunk < geometry.headDim / 64; ++chunk) {
+      Value destination = sharedAt(bufferOf(blockStart, value), constI32(chunk * geometry.blockN * 128));
+      asmStatement({sharedAddress(destination), value ? valueMap : keyMap, constI32(chunk * 64), blockStart,
+                    keyValueHead, keyValueBatch, sharedAddress(full)},
+                   "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], "
+                   "[$1, {$2, $3, $4, $5}], [$6];",
+                   "r,l,r,r,r,r,r,~{memory}");
+    }
 }
 
 } // namespace flashjit::gpu

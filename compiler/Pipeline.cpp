@@ -98,6 +98,7 @@ public:
     compiled.chip = config.chip;
     compiled.threads = 32 * config.warps;
     compiled.block_m = config.block_m;
+    compiled.tma_box_rows = config.tma ? config.block_n : 0;
     compiled.ptx = emitPTX(*module, config.chip, error, phases);
     if (compiled.ptx.empty())
       fail("PTX emission failed: " + error);
@@ -167,9 +168,9 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   // What the GPU lowering cannot build from a valid configuration: a user's choice, not a bug.
   std::string unsupported =
       gpuLoweringError(config.block_m, config.block_n, config.warps, config.stages, spec.head_dim, config.chip);
-  if (unsupported.empty() && config.wg_overlap &&
+  if (unsupported.empty() && (config.wg_overlap || config.tma) &&
       !usesWgmma(config.chip, config.block_m, config.block_n, config.warps, spec.head_dim))
-    unsupported = "wg_overlap needs the wgmma path (sm_90a, 16 query rows per warp in whole warpgroups, block_n "
+    unsupported = std::string(config.tma ? "tma" : "wg_overlap") + " needs the wgmma path (sm_90a, 16 query rows per warp in whole warpgroups, block_n "
                   "a multiple of 64 up to 256, head_dim 64 or 128)";
   if (!unsupported.empty())
     throw Error(Error::Code::Unsupported, spec.name() + " " + config.str() + ": " + unsupported);
@@ -183,7 +184,7 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   if (dumpDir && *dumpDir) {
     prefix = std::string(dumpDir) + "/" + spec.name() + "." + config.chip + ".m" + std::to_string(config.block_m) +
              "n" + std::to_string(config.block_n) + "w" + std::to_string(config.warps) + "s" +
-             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + ".";
+             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") + ".";
     std::error_code error;
     std::filesystem::create_directories(dumpDir, error);
   }

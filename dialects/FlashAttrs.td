@@ -31,7 +31,9 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     staged through shared memory in `stages` buffers; `chip` is the target, such as `sm_80` or `sm_90a`.
     `wg_overlap` (sm_90a's wgmma path only; printed only when true): each warpgroup issues a key block's
     P·V after the next block's Q·Kᵀ and runs that block's softmax while it computes (FlashAttention-3's
-    intra-warpgroup overlap).
+    intra-warpgroup overlap). `tma` (the same path; printed only when true): one thread loads each K/V tile
+    with the Tensor Memory Accelerator (`cp.async.bulk.tensor`, tensor maps passed by the runtime) instead
+    of every thread's `cp.async`.
 
     ```mlir
     func.func @kernel(...) attributes {
@@ -44,7 +46,8 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     "int64_t":$warps,
     "int64_t":$stages,
     StringRefParameter<"target chip, such as sm_80">:$chip,
-    DefaultValuedParameter<"bool", "false", "softmax overlapped with the previous block's P·V (wgmma)">:$wg_overlap
+    DefaultValuedParameter<"bool", "false", "softmax overlapped with the previous block's P·V (wgmma)">:$wg_overlap,
+    DefaultValuedParameter<"bool", "false", "K/V tiles loaded by TMA (wgmma)">:$tma
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -44,7 +44,8 @@ std::string keyOf(const DeviceInfo &device, const AttentionSpec &spec, const Pro
 std::string configJson(const KernelConfig &c) {
   std::ostringstream out;
   out << "{\"block_m\": " << c.block_m << ", \"block_n\": " << c.block_n << ", \"warps\": " << c.warps
-      << ", \"stages\": " << c.stages << ", \"wg_overlap\": " << (c.wg_overlap ? "true" : "false");
+      << ", \"stages\": " << c.stages << ", \"wg_overlap\": " << (c.wg_overlap ? "true" : "false")
+      << ", \"tma\": " << (c.tma ? "true" : "false");
   return out.str();
 }
 
@@ -89,6 +90,8 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
   const size_t bestEnd = text.find('}', best);
   const size_t overlap = text.find("\"wg_overlap\": true", best);
   config.wg_overlap = overlap != std::string::npos && overlap < bestEnd; // absent in older results: false
+  const size_t tma = text.find("\"tma\": true", best);
+  config.tma = tma != std::string::npos && tma < bestEnd;
   try {
     validate(config);
   } catch (const Error &) {

@@ -3,11 +3,14 @@
 #include "runtime/CubinCache.h"
 #include "runtime/CudaDriver.h"
 #include "runtime/FastDivisor.h"
+#include "runtime/TensorMap.h"
 #include "runtime/flashjit.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace flashjit {
@@ -115,6 +118,7 @@ std::shared_ptr<Kernel> Kernel::load(const AttentionSpec &spec, const CompiledKe
 
 void Kernel::launch(const AttentionArgs &args, void *stream) const {
   validate(impl_->spec, args);
+  CudaDriver &cuda = CudaDriver::get();
   int32_t seqlenQ = args.seqlen_q, seqlenK = args.seqlen_k;
   int32_t group = args.heads / (args.kv_heads == 0 ? args.heads : args.kv_heads);
   float scale = args.softmax_scale == 0 ? 1.0f / std::sqrt(float(impl_->spec.head_dim)) : args.softmax_scale;
@@ -146,12 +150,31 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
     params.push_back(&divisor->shift);
   }
   params.push_back(&scale);
+  CUtensorMap keyMap, valueMap; // kernel parameters by value: live until cuLaunchKernel returns
+  if (c.tma_box_rows > 0) {
+    const int kvHeads = args.kv_heads == 0 ? args.heads : args.kv_heads;
+    for (auto [map, pointer, strides, name] : {std::tuple{&keyMap, args.k, args.k_strides, "K"},
+                                               std::tuple{&valueMap, args.v, args.v_strides, "V"}}) {
+      TensorMapLayout layout;
+      std::string problem = tensorMapLayout(impl_->spec.head_dim, args.seqlen_k, kvHeads, args.batch, strides, 2,
+                                            c.tma_box_rows, layout);
+      if (!problem.empty())
+        throw Error(Error::Code::Unsupported, std::string("attention arguments: ") + name + ": " + problem);
+      const cuuint32_t elementStrides[4] = {1, 1, 1, 1};
+      cuda.check(cuda.cuTensorMapEncodeTiled(
+                     map, impl_->spec.dtype == DType::bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                     4, const_cast<void *>(pointer), layout.dims.data(), layout.strides.data(), layout.box.data(),
+                     elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+                 (std::string("encoding the TMA tensor map of ") + name).c_str());
+      params.push_back(map);
+    }
+  }
   // One-dimensional grid: (query block, head, batch), query blocks fastest.
   int64_t blocks = queryBlockCount * args.heads * args.batch;
   if (blocks > 0x7fffffff)
     throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(blocks) +
                                               " thread blocks (query blocks x heads x batch); at most 2147483647");
-  CudaDriver &cuda = CudaDriver::get();
   cuda.check(cuda.cuLaunchKernel(impl_->function, unsigned(blocks), 1, 1,
                                  unsigned(c.threads), 1, 1, unsigned(c.shared_memory),
                                  static_cast<CUstream>(stream), params.data(), nullptr),

@@ -27,6 +27,7 @@ std::map<std::string, std::string> fieldsOf(const CompiledKernel &kernel) {
           {"threads", std::to_string(kernel.threads)},
           {"block_m", std::to_string(kernel.block_m)},
           {"shared_memory", std::to_string(kernel.shared_memory)},
+          {"tma_box_rows", std::to_string(kernel.tma_box_rows)},
           {"compile_ms", compileMs.str()}};
 }
 
@@ -38,6 +39,7 @@ bool kernelOf(const std::map<std::string, std::string> &fields, std::string ptx,
     kernel.threads = std::stoi(fields.at("threads"));
     kernel.block_m = std::stoi(fields.at("block_m"));
     kernel.shared_memory = std::stoi(fields.at("shared_memory"));
+    kernel.tma_box_rows = fields.count("tma_box_rows") ? std::stoi(fields.at("tma_box_rows")) : 0;
     kernel.compile_ms = std::stod(fields.at("compile_ms"));
   } catch (const std::exception &) {
     return false;

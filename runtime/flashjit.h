@@ -52,6 +52,9 @@ struct KernelConfig {
   /// sm_90a's wgmma path only: each warpgroup issues a key block's P·V after the next block's Q·Kᵀ and
   /// runs that block's softmax while it computes (FlashAttention-3's intra-warpgroup overlap).
   bool wg_overlap = false;
+  /// sm_90a's wgmma path only: one thread loads each K/V tile with TMA (tensor maps built at launch)
+  /// instead of every thread's cp.async.
+  bool tma = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.
   FLASHJIT_API std::string str() const;
@@ -89,7 +92,9 @@ FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConf
 /// first); block: (threads, 1, 1); dynamic shared memory: shared_memory bytes. Arguments, in order:
 /// pointers to Q, K, V, O (and lse if the spec writes it); the (batch, head, row) element strides of Q,
 /// K, V, O as int64 (then of lse: batch, head); seqlen_q, seqlen_k, heads / kv_heads, heads and batch as
-/// int32; the softmax scale as float.
+/// int32; the (magic, shift) pairs of the query-block, head and group divisors (runtime/FastDivisor.h);
+/// the softmax scale as float; with tma_box_rows > 0, the TMA tensor maps of K and V (runtime/TensorMap.h),
+/// 128-byte CUtensorMap values.
 struct CompiledKernel {
   std::string name; ///< the entry point in the PTX
   std::string ptx;
@@ -97,6 +102,7 @@ struct CompiledKernel {
   int threads = 0;
   int block_m = 0;
   int shared_memory = 0;
+  int tma_box_rows = 0;  ///< > 0: the kernel takes TMA tensor maps of K and V with boxes of this many rows
   double compile_ms = 0; ///< flash IR to PTX, in this process
   /// Where compile_ms went, in order: building the flash IR, each lowering stage, translation to LLVM IR,
   /// LLVM's optimisation, the NVPTX backend, and "dump" after each stage written to FLASHJIT_DUMP_DIR

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # GPU machine (an H100): the Hopper path (sm_90a: wgmma) from .bundle/flashjit-gpu.tar.xz. Runs the GPU
 # check with FLASHJIT_CHIP=sm_90a (--quick: three sequence-length pairs per spec instead of eleven; every
-# configuration of the sm_90a tuning space on tail shapes, and every wgmma one again with wg_overlap;
-# timings at the grid point next to nothing else), then `flashjit bench` of two wgmma configurations, each
-# without and with wg_overlap, against the sm_90 default, at seqlen 4096 and 16384 of the papers' grid.
+# configuration of the sm_90a tuning space on tail shapes, and every wgmma one again with wg_overlap, tma
+# and both; timings at the grid point next to nothing else), then `flashjit bench` of two wgmma
+# configurations, with and without those knobs, against the sm_90 default, at seqlen 4096 and 16384.
 # Writes $OUT (or gpu-out/): gpu-report-sm90a.json, gpu-check-sm90a.log. Arguments go to flashjit-gpu-check
 # (default --quick; --quick --no-timings leaves out the tuning-space timings, the longest part).
 set -uo pipefail
@@ -23,8 +23,9 @@ for headDim in 64 128; do
       echo -n "d$headDim $causal s$seqlen: sm_90 default 128x64 w4 s2"
       "$bin/flashjit" bench --head-dim "$headDim" --causal $causal --block-m 128 --block-n 64 --warps 4 \
         --stages 2 $shape | grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'
-      for config in "--block-m 128 --block-n 128 --warps 8 --stages 2" "--block-m 128 --block-n 128 --warps 8 --stages 2 --wg-overlap" \
-                    "--block-m 64 --block-n 128 --warps 4 --stages 2" "--block-m 64 --block-n 128 --warps 4 --stages 2 --wg-overlap"; do
+      wide="--block-m 128 --block-n 128 --warps 8 --stages 2" narrow="--block-m 64 --block-n 128 --warps 4 --stages 2"
+      for config in "$wide" "$wide --wg-overlap" "$wide --tma" "$wide --tma --wg-overlap" "$narrow" \
+                    "$narrow --tma --wg-overlap"; do
         echo -n "; sm_90a ${config//--/}"
         FLASHJIT_CHIP=sm_90a "$bin/flashjit" bench --head-dim "$headDim" --causal $causal $config $shape |
           grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'

@@ -126,32 +126,36 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       c.config = config;
       cases.push_back(c);
     }
-  // sm_90a: the same with wg_overlap (the softmax overlapped with the previous block's P·V) on every
-  // configuration of the wgmma path (those the compiler accepts with it), and on a long sequence.
-  for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
-                             AttentionSpec{128, DType::f16, Causal::top_left, true},
-                             AttentionSpec{128, DType::bf16, Causal::none, true}})
-    for (KernelConfig config : tuningSpace(spec, chip)) {
-      config.wg_overlap = true;
-      try {
-        flashjit::compile(spec, config);
-      } catch (const flashjit::Error &error) {
-        if (error.code() == flashjit::Error::Code::Unsupported)
-          continue; // not on the wgmma path
-        throw;
+  // sm_90a: the same with the wgmma path's knobs — wg_overlap (the softmax overlapped with the previous
+  // block's P·V), tma (K/V loaded by TMA), both — on every configuration of that path (those the compiler
+  // accepts them on), and on a long sequence.
+  for (auto [overlap, tma] : {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}}) {
+    for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
+                               AttentionSpec{128, DType::f16, Causal::top_left, true},
+                               AttentionSpec{128, DType::bf16, Causal::none, true}})
+      for (KernelConfig config : tuningSpace(spec, chip)) {
+        config.wg_overlap = overlap;
+        config.tma = tma;
+        try {
+          flashjit::compile(spec, config);
+        } catch (const flashjit::Error &error) {
+          if (error.code() == flashjit::Error::Code::Unsupported)
+            continue; // not on the wgmma path
+          throw;
+        }
+        Case c;
+        c.spec = spec;
+        c.shape = ProblemShape{2, 2, 1, 700, 333, 0, Layout::BHSD};
+        c.config = config;
+        cases.push_back(c);
+        if (config.block_m == 128 && config.block_n == 128 && config.stages == 2) {
+          Case big = c;
+          big.shape = ProblemShape{1, 4, 0, 4096, 4096, 0, Layout::BSHD};
+          big.sampledRows = 300;
+          cases.push_back(big);
+        }
       }
-      Case c;
-      c.spec = spec;
-      c.shape = ProblemShape{2, 2, 1, 700, 333, 0, Layout::BHSD};
-      c.config = config;
-      cases.push_back(c);
-      if (config.block_m == 128 && config.block_n == 128 && config.stages == 2) {
-        Case big = c;
-        big.shape = ProblemShape{1, 4, 0, 4096, 4096, 0, Layout::BSHD};
-        big.sampledRows = 300;
-        cases.push_back(big);
-      }
-    }
+  }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};

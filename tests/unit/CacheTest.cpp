@@ -72,6 +72,18 @@ TEST_F(KernelCacheTest, MemoryThenDiskHitsSkipTheCompiler) {
   EXPECT_GT(stats.disk_bytes, (long long)first.ptx.size());
 }
 
+// A kernel that takes TMA tensor maps says so from the disk as well (its launch appends them).
+TEST_F(KernelCacheTest, DiskEntryKeepsTheTensorMapBox) {
+  KernelConfig tma{64, 128, 4, 2, "sm_90a"};
+  tma.tma = true;
+  CompiledKernel first = compileCached(spec, tma);
+  EXPECT_EQ(first.tma_box_rows, 128);
+  clearCache(false);
+  EXPECT_EQ(compileCached(spec, tma).tma_box_rows, 128);
+  EXPECT_EQ(cacheStats().disk_hits, 1);
+  EXPECT_EQ(compileCached(spec, config).tma_box_rows, 0);
+}
+
 TEST_F(KernelCacheTest, AnotherConfigurationIsAnotherEntry) {
   compileCached(spec, config);
   KernelConfig other = config;

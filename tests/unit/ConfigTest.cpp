@@ -115,6 +115,12 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   EXPECT_EQ(compileError(overlap), "");
   overlap.chip = "sm_90";
   EXPECT_NE(compileError(overlap).find("wg_overlap needs the wgmma path"), std::string::npos);
+  KernelConfig tma = config(64, 128, 4, 3, "sm_90a");
+  tma.tma = true;
+  EXPECT_EQ(tma.str(), "#flash.config<block_m = 64, block_n = 128, warps = 4, stages = 3, chip = \"sm_90a\", tma = true>");
+  EXPECT_EQ(compileError(tma), "");
+  tma.block_n = 32;
+  EXPECT_NE(compileError(tma).find("tma needs the wgmma path"), std::string::npos);
 }
 
 // FLASHJIT_CHIP may pick code that runs on the GPU: an older chip, or sm_90a only on Hopper itself.

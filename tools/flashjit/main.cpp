@@ -55,6 +55,7 @@ struct KernelOptions {
     stages = command->add_option("--stages", config.stages, "K/V pipeline stages");
     command->add_flag("--wg-overlap", config.wg_overlap,
                       "sm_90a wgmma path: overlap each block's softmax with the previous block's P·V");
+    command->add_flag("--tma", config.tma, "sm_90a wgmma path: load K/V tiles with TMA");
   }
 
   flashjit::AttentionSpec resolvedSpec() const {
@@ -78,6 +79,7 @@ struct KernelOptions {
     if (stages->count())
       resolved.stages = config.stages;
     resolved.wg_overlap = config.wg_overlap;
+    resolved.tma = config.tma;
     return resolved;
   }
 };
@@ -324,7 +326,10 @@ int runInfo() {
 /// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU
 /// (unless `gpu` is false), each kernel is also run on random inputs, checked against the float64
 /// reference, and timed on the papers' grid point (seqlen 4096, hidden 2048, 16k tokens).
-int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap) {
+/// `wgOverlap` and `tma` set those knobs on every configuration; those the compiler refuses them (not on
+/// the wgmma path) are skipped.
+int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap,
+               bool tma) {
   std::string noGpu;
   if (gpu) {
     try {
@@ -346,10 +351,11 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
          space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
       flashjit::CompiledKernel kernel;
       config.wg_overlap = wgOverlap;
+      config.tma = tma;
       try {
         kernel = flashjit::compile(spec, config);
       } catch (const flashjit::Error &error) {
-        if (!wgOverlap || error.code() != flashjit::Error::Code::Unsupported)
+        if (!(wgOverlap || tma) || error.code() != flashjit::Error::Code::Unsupported)
           throw;
         ++skipped; // not on the wgmma path
         continue;
@@ -379,7 +385,7 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       failures += rejected;
     }
   std::cout << count << " kernels, " << failures << (gpu ? " failed" : " rejected by ptxas (errors, spills, warnings)")
-            << (wgOverlap ? ", " + std::to_string(skipped) + " configurations skipped (not on the wgmma path)" : "")
+            << (wgOverlap || tma ? ", " + std::to_string(skipped) + " configurations skipped (not on the wgmma path)" : "")
             << "\n";
   if (!gpu)
     std::cout << "not run on a GPU: " << (noGpu.empty() ? "--no-gpu" : noGpu) << "\n";
@@ -444,9 +450,10 @@ int main(int argc, char **argv) {
   kernels->add_flag("--no-gpu", kernelsNoGpu, "only compile, even on a machine with a GPU");
   kernels->add_flag("--tuning-space", kernelsSpace, "every configuration of the default tuning space");
   kernels->add_flag("--require-ptxas", kernelsRequirePtxas, "fail if ptxas is not installed");
-  bool kernelsWgOverlap = false;
+  bool kernelsWgOverlap = false, kernelsTma = false;
   kernels->add_flag("--wg-overlap", kernelsWgOverlap,
                     "with wg_overlap (sm_90a wgmma path; other configurations are skipped)");
+  kernels->add_flag("--tma", kernelsTma, "with tma (sm_90a wgmma path; other configurations are skipped)");
 
   KernelOptions irOptions;
   std::string stage = "flash";
@@ -517,7 +524,7 @@ int main(int argc, char **argv) {
   try {
     if (kernels->parsed())
       return runKernels(kernelsChip, kernelsChipOption->count() > 0, kernelsSpace, kernelsRequirePtxas,
-                        !kernelsNoGpu, kernelsWgOverlap);
+                        !kernelsNoGpu, kernelsWgOverlap, kernelsTma);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())

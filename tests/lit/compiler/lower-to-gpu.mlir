@@ -352,3 +352,27 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // OVERLAP-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16{{.*}}p, 1, 1, 1;
 // OVERLAP:        nvvm.wgmma.commit.group.sync.aligned
 // OVERLAP-NEXT:   nvvm.wgmma.wait.group.sync.aligned 0
+
+// tma: the kernel takes the K and V tensor maps after the scale (128-byte CUtensorMap values in the
+// parameter space: byval, 64-byte aligned, grid_constant); the full mbarriers expect one arrival; thread 0
+// waits for the slot's empty mbarrier, announces 2 x 64 x 128 x 2 bytes and loads each 64-column box of K
+// and V by TMA at (column, block start, K/V head, batch); no thread copies K or V with cp.async (the query
+// still does).
+// RUN: flashjit ir --stage causal --head-dim 128 --block-m 64 --warps 4 --block-n 64 --chip sm_90a --tma \
+// RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=TMA
+// TMA:        llvm.func @attention_fwd_d128_bf16_lse({{.*}}, %arg30: f32, %arg31: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant}, %arg32: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant})
+// TMA-COUNT-2: nvvm.mbarrier.init {{.*}}, %c1_i32
+// TMA-COUNT-3: nvvm.mbarrier.init {{.*}}, %c128_i32
+// TMA:        nvvm.cp.async.shared.global
+// TMA:        arith.cmpi eq, %0, %c0_i32
+// TMA:          mbarrier.try_wait.parity
+// TMA:          "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r,~{memory}" %{{.*}}, %c32768_i32
+// TMA:          cp.async.bulk.tensor.4d{{.*}} %arg31, %c0_i32
+// TMA:          cp.async.bulk.tensor.4d{{.*}} %arg31, %c64_i32
+// TMA:          cp.async.bulk.tensor.4d{{.*}} %arg32, %c0_i32
+// TMA:          cp.async.bulk.tensor.4d{{.*}} %arg32, %c64_i32
+// TMA:        scf.for
+// TMA-NOT:      nvvm.cp.async.shared.global
+// TMA:          cp.async.bulk.tensor.4d
+// TMA-NOT:      nvvm.cp.async.shared.global
+// TMA:          scf.yield

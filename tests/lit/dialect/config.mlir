@@ -28,3 +28,7 @@ func.func @overlap() attributes {flash.config = #flash.config<block_m = 128, blo
 func.func @no_overlap() attributes {flash.config = #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", wg_overlap = false>} {
   return
 }
+// CHECK: #flash.config<block_m = 64, block_n = 128, warps = 4, stages = 3, chip = "sm_90a", wg_overlap = true, tma = true>
+func.func @tma() attributes {flash.config = #flash.config<block_m = 64, block_n = 128, warps = 4, stages = 3, chip = "sm_90a", tma = true, wg_overlap = true>} {
+  return
+}
