@@ -135,6 +135,12 @@ private:
   Value toI64(Value x) { return arith::ExtSIOp::create(b, loc, i64, x); }
   Value lessThan(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y); }
   Value maxF(Value x, Value y) { return arith::MaxNumFOp::create(b, loc, x, y); }
+  /// Makes this thread's view of shared memory (copies it waited for) visible to its async-proxy reads
+  /// (wgmma).
+  void fenceAsyncProxy() {
+    NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                               NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+  }
   /// n / d for n < 2^31 by the launch's (magic, shift) for d: no divide instruction (a 32-bit unsigned
   /// division is ~20 dependent instructions, and the grid mapping's three chained ones delayed the first
   /// copy of every thread block).

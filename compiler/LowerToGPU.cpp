@@ -608,8 +608,7 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
     issueBlockCopy(add(start, constI32(s * geometry.blockN)));
   if (geometry.wgmma) { // the query's copies, tracked by their own mbarrier (phase 0)
     waitBarrier(barrierAt(2 * geometry.stages), constI32(0));
-    NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
-                               NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+    fenceAsyncProxy();
   }
   if (pendingQuery.tile) {
     // The query's group is the oldest: once at most stages - 1 are pending, it is done. The first key
@@ -712,8 +711,7 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
       // through the async proxy: the fence makes the copies visible to it.
       Value parity;
       waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
-      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
-                                 NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+      fenceAsyncProxy();
       pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
     } else if (!isKey && geometry.wgmma) {
       Value parity;
