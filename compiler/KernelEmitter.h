@@ -249,6 +249,7 @@ private:
   void retireDeferredPV();
   void drainDeferredPV(Fragment &output);
   void issueBlockCopy(Value blockStart);
+  Value blockIndex(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
   void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);

@@ -541,12 +541,17 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
   }
 }
 
-/// The K (or V) buffer of the key block that starts at `blockStart`.
-Value KernelEmitter::bufferOf(Value blockStart, bool value) {
-  // wgmma path: slots count from the first block, as the mbarriers' phases do.
-  Value block = arith::DivUIOp::create(
+/// The index of the key block that starts at `blockStart`: from the loop's first block on the wgmma path
+/// (its mbarriers' phases count from there), from key 0 otherwise.
+Value KernelEmitter::blockIndex(Value blockStart) {
+  return arith::DivUIOp::create(
       b, loc, geometry.wgmma ? arith::SubIOp::create(b, loc, blockStart, pipelineStart) : blockStart,
       constI32(geometry.blockN));
+}
+
+/// The K (or V) buffer of the key block that starts at `blockStart`.
+Value KernelEmitter::bufferOf(Value blockStart, bool value) {
+  Value block = blockIndex(blockStart);
   Value slot = arith::RemUIOp::create(b, loc, block, constI32(geometry.stages));
   Value offset = mul(slot, constI32(2 * geometry.sharedTileBytes()));
   return sharedAt(sharedBase, add(offset, constI32(value ? geometry.sharedTileBytes() : 0)));

@@ -243,8 +243,7 @@ Value KernelEmitter::barrierAt(int64_t index) {
 
 /// The full (or empty) mbarrier of the slot of the block at `blockStart`, and the parity to wait for.
 Value KernelEmitter::slotBarrier(Value blockStart, bool empty, Value &parity) {
-  Value block = arith::DivUIOp::create(b, loc, arith::SubIOp::create(b, loc, blockStart, pipelineStart),
-                                       constI32(geometry.blockN));
+  Value block = blockIndex(blockStart);
   Value slot = arith::RemUIOp::create(b, loc, block, constI32(geometry.stages));
   Value use = arith::DivUIOp::create(b, loc, block, constI32(geometry.stages));
   parity = arith::AndIOp::create(b, loc, use, constI32(1));
