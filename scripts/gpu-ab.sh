@@ -6,7 +6,7 @@
 #   usage: [ROUNDS=2] [SEQLENS="512 2048 16384"] [CONFIGS="128:64 128:32 64:64"] \
 #          scripts/gpu-ab.sh old:.bundle/old.tar.xz new:.bundle/flashjit-gpu.tar.xz
 # CONFIGS lists head_dim:block_n[:block_m:warps:stages[:flag]] (default block_m 128, 4 warps, 2 stages;
-# flag: one more option of flashjit bench, such as --wg-overlap). The
+# flags: more options of flashjit bench joined by commas, such as --tma,--wg-overlap). The
 # kernel cache is off, so an environment variable that changes code generation (FLASHJIT_CHIP=sm_90a
 # included) takes effect.
 set -uo pipefail
@@ -29,7 +29,7 @@ for round in $(seq "${ROUNDS:-2}"); do
         echo -n "r$round d$headDim ${blockM}x$blockN w$warps s$stages${flag:+ $flag} $causal $name:"
         for seqlen in ${SEQLENS:-512 2048 16384}; do
           env ${settings//:/ } "${tools[$name]}" bench --head-dim "$headDim" --causal "$causal" --block-m "$blockM" \
-            --warps "$warps" --block-n "$blockN" --stages "$stages" $flag --seqlen-q "$seqlen" --seqlen-k "$seqlen" \
+            --warps "$warps" --block-n "$blockN" --stages "$stages" ${flag//,/ } --seqlen-q "$seqlen" --seqlen-k "$seqlen" \
             --batch $((16384 / seqlen)) --heads $((2048 / headDim)) | grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'
         done
         echo
