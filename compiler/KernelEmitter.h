@@ -33,6 +33,7 @@ struct Fragment {
   int64_t cols = 0;        ///< Accumulator: columns of the tile
   bool packed = false;     ///< Accumulator holding 16-bit pairs
   Value release;           ///< Shared, wgmma path: the empty mbarrier to arrive on once the tile is read
+  Value ready, readyParity; ///< Shared, V with a producer warpgroup: the full mbarrier to wait on first
   Value shared;            ///< Shared: the tile's first byte in shared memory; AOperand: this lane's
                            ///< first ldmatrix address when the query stays in shared memory (no regs),
                            ///< or on the wgmma path the swizzled tile's first byte
@@ -45,8 +46,16 @@ struct Geometry {
   // in shared memory in the 128-byte swizzled layout, read through matrix descriptors.
   bool wgmma = false;
   bool tma = false; // wgmma path with `tma`: thread 0 loads K/V tiles with TMA, the full mbarriers count 1
+  // tma with a producer warpgroup (warp specialisation): one more warpgroup, after the consumers, whose
+  // first lane issues every K/V load; the consumers (threads()) never wait for a slot to be free. Registers
+  // are allocated per warpgroup: the producer gives its own back (setmaxnreg), the consumers take them.
+  bool producerWarp = false;
+  // producerWarp, wg_overlap and two consumer warpgroups: ping-pong (each warpgroup issues its wgmmas
+  // between a named-barrier wait and an arrive on the other's barrier).
+  bool pingPong = false;
   std::string chip;
-  int64_t threads() const { return 32 * warps; }
+  int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
+  int64_t launchThreads() const { return threads() + (producerWarp ? 128 : 0); }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   // One K or V buffer: padded rows (mma.sync), or 128-byte swizzled rows without padding (wgmma).
   int64_t sharedTileBytes() const { return blockN * (wgmma ? headDim * 2 : sharedRowBytes()); }
@@ -55,8 +64,10 @@ struct Geometry {
   // wgmma path always keeps it there (swizzled), where Q·Kᵀ reads it through a matrix descriptor.
   bool queryInShared() const { return wgmma || queryStaysInShared(blockM, warps, headDim); }
   int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
-  // wgmma path: the mbarriers after the query tile: full[stages], empty[stages], then the query's.
+  // wgmma path: the mbarriers after the query tile: full[stages], empty[stages], then the query's; with a
+  // producer warpgroup these are the K slots' and the V slots' follow: full[stages], empty[stages].
   int64_t barrierOffset() const { return queryOffset() + blockM * headDim * 2; }
+  int64_t barrierCount() const { return (producerWarp ? 4 : 2) * stages + 1; }
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
@@ -235,9 +246,16 @@ private:
   Value descriptorPlus(Value descriptor, int64_t bytes);
   void initBarriers();
   Value barrierAt(int64_t index);
-  Value slotBarrier(Value blockStart, bool empty, Value &parity);
+  Value slotBarrier(Value blockStart, bool empty, Value &parity, bool value = false);
   void waitBarrier(Value barrier, Value parity);
   void loadBlockByTma(Value blockStart);
+  void issueTmaLoad(Value blockStart);
+  void loadTilesByTma(Value blockStart, bool value, Value full, int64_t bytes);
+  void releaseKeySlot(Value blockStart);
+  Value currentKeyStart; // producer warpgroup: the start of the key block the loop body reads
+  void runProducerWarp();
+  void consumerBarrier();
+  void namedBarrier(Value id, bool arrive);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait);

@@ -88,6 +88,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   argTypes.append(12 + (hasLse ? 2 : 0), i64);
   argTypes.append({i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, f32});
   geometry.tma = geometry.wgmma && config.getTma();
+  geometry.producerWarp = geometry.tma && config.getWarpSpecialized();
+  geometry.pingPong = geometry.producerWarp && config.getWgOverlap() && geometry.warps == 8;
   if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), after the scale
     argTypes.append(2, LLVM::LLVMPointerType::get(context));
   auto moduleOp = source->getParentOfType<ModuleOp>();
@@ -103,7 +105,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     kernel.setArgAttr(i, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(64));
     kernel.setArgAttr(i, NVVM::NVVMDialect::getGridConstantAttrName(), UnitAttr::get(context));
   }
-  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(geometry.threads()), 1, 1}));
+  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(geometry.launchThreads()), 1, 1}));
   // One block per SM is enough: without this ptxas caps registers to fit several blocks and spills.
   kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
   kernel->setAttr(flash::FlashDialect::kConfigAttrName, config);
@@ -371,7 +373,17 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     }
     if (outputIndex < 0)
       return fail(loop, "must rescale its carried output tile and accumulate P·V into it (wgmma pipelining)");
-    inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/true))));
+    // The first iteration's P = 0 product reads a landed tile: the first V, or with a producer warpgroup
+    // (whose V copies have their own mbarriers) the first K, waited for before that product is issued.
+    inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/!geometry.producerWarp))));
+    if (geometry.pingPong) { // warpgroup 0 issues first: warpgroup 1 arrives on its barrier once
+      auto second = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
+                                                                    constI32(4)),
+                                      /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&second.getThenRegion().front());
+      namedBarrier(constI32(2), /*arrive=*/true);
+    }
   }
   Value lower = scalars[loop.getLowerBound()], upper = scalars[loop.getUpperBound()];
   Value step = scalars[loop.getStep()];
@@ -562,6 +574,8 @@ Value KernelEmitter::bufferOf(Value blockStart, bool value) {
 /// waits until every thread has released the slot's previous block (its empty mbarrier), and makes the
 /// slot's full mbarrier track the copies.
 void KernelEmitter::issueBlockCopy(Value blockStart) {
+  if (geometry.producerWarp) // the producer warp issues every copy (runProducerWarp)
+    return;
   auto needed = scf::IfOp::create(b, loc, lessThan(blockStart, pipelineEnd), /*withElse=*/false);
   if (geometry.tma) { // one thread, no cp.async group
     OpBuilder::InsertionGuard guard(b);
@@ -609,6 +623,8 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
   Value start = scalars[firstLoop.getLowerBound()];
   pipelineStart = start;
+  if (geometry.producerWarp)
+    runProducerWarp();
   for (int64_t s = 0; s + 1 < geometry.stages; ++s)
     issueBlockCopy(add(start, constI32(s * geometry.blockN)));
   if (geometry.wgmma) { // the query's copies, tracked by their own mbarrier (phase 0)
@@ -640,6 +656,12 @@ void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices
   Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
   if (geometry.wgmma) {
     fragment.shared = sharedAt(sharedBase, constI32(geometry.queryOffset()));
+    // The consumers copy the query (a producer warpgroup has not branched off yet).
+    OpBuilder::InsertionGuard guard(b);
+    if (geometry.producerWarp) {
+      auto consumers = scf::IfOp::create(b, loc, lessThan(tid, constI32(geometry.threads())), /*withElse=*/false);
+      b.setInsertionPointToStart(&consumers.getThenRegion().front());
+    }
     copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, fragment.shared,
                      /*swizzled=*/true);
     NVVM::CpAsyncMBarrierArriveOp::create(b, loc, barrierAt(2 * geometry.stages), /*noinc=*/true);
@@ -718,9 +740,12 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
       waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
       fenceAsyncProxy();
       pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
+      currentKeyStart = blockStart;
     } else if (!isKey && geometry.wgmma) {
       Value parity;
-      fragment.release = slotBarrier(blockStart, /*empty=*/true, parity);
+      fragment.release = slotBarrier(blockStart, /*empty=*/true, parity, /*value=*/true);
+      if (geometry.producerWarp) // V has its own full mbarrier: P·V waits on it (emitPV)
+        fragment.ready = slotBarrier(blockStart, /*empty=*/false, fragment.readyParity, /*value=*/true);
     } else if (isKey) {
       // This block's copies are done once at most stages - 2 newer groups are pending; the barrier
       // shows them to every warp and frees the buffer of the previous block for the next copy, which
@@ -789,17 +814,25 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   scores.cols = geometry.blockN;
   scores.regs.assign(geometry.rowGroups * (geometry.blockN / 8) * 4, constF32(0));
   if (pipelinePV) {
-    // Q·Kᵀ of this block, then the previous block's P·V; the softmax waits for the first only.
+    // Q·Kᵀ of this block, then the previous block's P·V; the softmax waits for the first only. Ping-pong:
+    // the warpgroups take turns to issue them.
+    Value warpgroup = arith::DivUIOp::create(b, loc, warp, constI32(4));
+    if (geometry.pingPong)
+      namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     wgmmaQK(query, key.shared, scores, /*wait=*/false);
     wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false);
+    if (geometry.pingPong)
+      namedBarrier(arith::SubIOp::create(b, loc, constI32(3), warpgroup), /*arrive=*/true);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
+    releaseKeySlot(currentKeyStart);
     pinAfterWait(scores.regs);
     tiles[op.getScores()] = scores;
     return success(); // the next block's copy waits for the slot the P·V reads (retireDeferredPV)
   }
-  if (geometry.wgmma)
+  if (geometry.wgmma) {
     wgmmaQK(query, key.shared, scores, /*wait=*/true);
-  else
+    releaseKeySlot(currentKeyStart);
+  } else
     mmaQK(query, key.shared, scores);
   tiles[op.getScores()] = scores;
   // The next block's K/V copy (emitRead), unless a mask branch follows: then after it (emitIf), so that
@@ -1019,6 +1052,10 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
   if (!probs.packed || value.kind != Fragment::Kind::Shared)
     return fail(op, "needs 16-bit probabilities in registers and the value tile in shared memory");
   Fragment result = tiles[op.getAccumulator()];
+  if (value.ready) { // the V tile's own copy (producer warpgroup); before the P·V, even a deferred one
+    waitBarrier(value.ready, value.readyParity);
+    fenceAsyncProxy();
+  }
   if (pipelinePV) { // issued after the next block's Q·Kᵀ, or after the loop (drainDeferredPV)
     nextDeferred = {probs.regs, value.shared, value.release,
                     arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)};
@@ -1122,7 +1159,7 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
   // The first barrier waits until every warp is done with the last K/V tiles in these bytes (and, when no
   // key block was read, the query's copy has landed: nothing is left in flight into shared memory).
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
-  NVVM::Barrier0Op::create(b, loc);
+  consumerBarrier();
   const int64_t columnTiles = fragment->second.cols / 8;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
@@ -1133,7 +1170,7 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
                               sharedAt(sharedBase, add(rowOffset, mul(column, constI32(2)))), 4);
       }
     }
-  NVVM::Barrier0Op::create(b, loc);
+  consumerBarrier();
   Value base = sliceBase(memref, batchIndex, headIndex, element);
   const int64_t chunksPerRow = geometry.headDim / 8, chunks = geometry.blockM * chunksPerRow;
   auto chunkType = VectorType::get({4}, i32);

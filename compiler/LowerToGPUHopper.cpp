@@ -230,9 +230,11 @@ void KernelEmitter::initBarriers() {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&first.getThenRegion().front());
     // With TMA a full barrier waits for one arrival (thread 0's, with the expected bytes) and the bytes.
-    for (int64_t i = 0; i <= 2 * geometry.stages; ++i)
-      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i),
-                                   constI32(geometry.tma && i < geometry.stages ? 1 : geometry.threads()), Value());
+    for (int64_t i = 0; i < geometry.barrierCount(); ++i) {
+      const bool full = i < geometry.stages || (i > 2 * geometry.stages && i <= 3 * geometry.stages);
+      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i), constI32(geometry.tma && full ? 1 : geometry.threads()),
+                                   Value());
+    }
   }
   NVVM::Barrier0Op::create(b, loc);
 }
@@ -242,14 +244,15 @@ Value KernelEmitter::barrierAt(int64_t index) {
 }
 
 /// The full (or empty) mbarrier of the slot of the block at `blockStart`, and the parity to wait for.
-Value KernelEmitter::slotBarrier(Value blockStart, bool empty, Value &parity) {
+Value KernelEmitter::slotBarrier(Value blockStart, bool empty, Value &parity, bool value) {
   Value block = blockIndex(blockStart);
   Value slot = arith::RemUIOp::create(b, loc, block, constI32(geometry.stages));
   Value use = arith::DivUIOp::create(b, loc, block, constI32(geometry.stages));
   parity = arith::AndIOp::create(b, loc, use, constI32(1));
   if (empty)
     parity = arith::XOrIOp::create(b, loc, parity, constI32(1));
-  Value index = empty ? add(slot, constI32(geometry.stages)) : slot;
+  Value index = add(slot, constI32((empty ? geometry.stages : 0) +
+                                   (value && geometry.producerWarp ? 2 * geometry.stages + 1 : 0)));
   return sharedAt(sharedBase, add(mul(index, constI32(8)), constI32(geometry.barrierOffset())));
 }
 
@@ -274,26 +277,105 @@ void KernelEmitter::loadBlockByTma(Value blockStart) {
                                  /*withElse=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&first.getThenRegion().front());
+  issueTmaLoad(blockStart);
+}
+
+/// The loads of loadBlockByTma, from the calling thread.
+void KernelEmitter::issueTmaLoad(Value blockStart) {
   Value parity;
+  if (geometry.producerWarp) { // K and V in rings of their own: each waits for its own slot
+    for (bool value : {false, true}) {
+      waitBarrier(slotBarrier(blockStart, /*empty=*/true, parity, value), parity);
+      loadTilesByTma(blockStart, value, slotBarrier(blockStart, /*empty=*/false, parity, value),
+                     geometry.sharedTileBytes());
+    }
+    return;
+  }
   waitBarrier(slotBarrier(blockStart, /*empty=*/true, parity), parity);
   Value full = slotBarrier(blockStart, /*empty=*/false, parity);
+  loadTilesByTma(blockStart, false, full, 2 * geometry.sharedTileBytes());
+  loadTilesByTma(blockStart, true, full, 0);
+}
+
+/// Announces `bytes` (unless 0) on the mbarrier `full` and has TMA load the K (or V) tile of the block at
+/// `blockStart`, 64 columns at a time, completing on `full`.
+void KernelEmitter::loadTilesByTma(Value blockStart, bool value, Value full, int64_t bytes) {
   auto sharedAddress = [&](Value pointer) { return LLVM::PtrToIntOp::create(b, loc, i32, pointer); };
   auto asmStatement = [&](ValueRange operands, StringRef text, StringRef constraints) {
     LLVM::InlineAsmOp::create(b, loc, TypeRange(), operands, text, constraints, /*has_side_effects=*/true,
                               /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
                               LLVM::AsmDialectAttr(), ArrayAttr());
   };
-  asmStatement({sharedAddress(full), constI32(2 * geometry.sharedTileBytes())},
-               "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r,~{memory}");
-  for (bool value : {false, true})
-    for (int64_t chunk = 0; chunk < geometry.headDim / 64; ++chunk) {
-      Value destination = sharedAt(bufferOf(blockStart, value), constI32(chunk * geometry.blockN * 128));
+  if (bytes)
+    asmStatement({sharedAddress(full), constI32(bytes)}, "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;",
+                 "r,r,~{memory}");
+  for (int64_t chunk = 0; chunk < geometry.headDim / 64; ++chunk) {
+    Value destination = sharedAt(bufferOf(blockStart, value), constI32(chunk * geometry.blockN * 128));
       asmStatement({sharedAddress(destination), value ? valueMap : keyMap, constI32(chunk * 64), blockStart,
                     keyValueHead, keyValueBatch, sharedAddress(full)},
                    "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], "
                    "[$1, {$2, $3, $4, $5}], [$6];",
                    "r,l,r,r,r,r,r,~{memory}");
-    }
+  }
+}
+
+/// Warp specialisation: the warp after the consumers branches off here; its lane 0 loads every key block
+/// of the loops, from the first to pipelineEnd, each as soon as its slot is released (so up to `stages`
+/// blocks ahead of the consumers), and the warp exits. The consumers go on without issuing any copy.
+void KernelEmitter::runProducerWarp() {
+  // 24 registers for the producer warpgroup, the rest to the consumers: at most 64K per block, multiples
+  // of 8 (240 with two consumer warpgroups, 2 x 128 x 240 + 128 x 24 = 64512; 504 with one, capped at 256).
+  const int64_t consumerWarpgroups = geometry.warps / 4;
+  const uint32_t consumerRegisters = std::min<int64_t>(256, (65536 - 128 * 24) / (128 * consumerWarpgroups) / 8 * 8);
+  auto producer = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
+                                                                  constI32(geometry.warps)),
+                                    /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&producer.getThenRegion().front());
+    NVVM::SetMaxRegisterOp::create(b, loc, 24, NVVM::SetMaxRegisterAction::decrease);
+    auto leader = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
+                                                                constI32(geometry.threads())),
+                                    /*withElse=*/false);
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(&leader.getThenRegion().front());
+    auto loop = scf::ForOp::create(b, loc, pipelineStart, pipelineEnd, constI32(geometry.blockN));
+    b.setInsertionPointToStart(loop.getBody());
+    issueTmaLoad(loop.getInductionVar());
+  }
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&producer.getThenRegion().front());
+    b.setInsertionPoint(producer.getThenRegion().front().getTerminator());
+    NVVM::Exit::create(b, loc);
+  }
+  NVVM::SetMaxRegisterOp::create(b, loc, consumerRegisters, NVVM::SetMaxRegisterAction::increase);
+}
+
+/// Producer warpgroup: block `blockStart`'s K slot is free once its Q·Kᵀ has retired (the caller waited).
+void KernelEmitter::releaseKeySlot(Value blockStart) {
+  if (!geometry.producerWarp)
+    return;
+  Value parity;
+  NVVM::MBarrierArriveOp::create(b, loc, Type(), slotBarrier(blockStart, /*empty=*/true, parity), Value());
+}
+
+/// A barrier of the consumers alone (named barrier 1) where a producer warp has left; else bar.sync 0.
+void KernelEmitter::consumerBarrier() {
+  if (!geometry.producerWarp) {
+    NVVM::Barrier0Op::create(b, loc);
+    return;
+  }
+  NVVM::BarrierOp::create(b, loc, Type(), constI32(1), constI32(geometry.threads()), nullptr, Value());
+}
+
+/// Ping-pong's named barriers (ids 2 and 3, one per consumer warpgroup, 256 threads: one warpgroup waits,
+/// the other arrives): bar.sync, or bar.arrive.
+void KernelEmitter::namedBarrier(Value id, bool arrive) {
+  LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange{id, constI32(256)},
+                            arrive ? "bar.arrive $0, $1;" : "bar.sync $0, $1;", "r,r,~{memory}",
+                            /*has_side_effects=*/true, /*is_align_stack=*/false,
+                            LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
 }
 
 } // namespace flashjit::gpu

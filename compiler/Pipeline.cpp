@@ -99,6 +99,9 @@ public:
     compiled.threads = 32 * config.warps;
     compiled.block_m = config.block_m;
     compiled.tma_box_rows = config.tma ? config.block_n : 0;
+    for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) // with a producer warp, more than the warps
+      if (auto threads = kernel->getAttrOfType<DenseI32ArrayAttr>("nvvm.maxntid"))
+        compiled.threads = threads.asArrayRef()[0];
     compiled.ptx = emitPTX(*module, config.chip, error, phases);
     if (compiled.ptx.empty())
       fail("PTX emission failed: " + error);
@@ -172,6 +175,11 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
       !usesWgmma(config.chip, config.block_m, config.block_n, config.warps, spec.head_dim))
     unsupported = std::string(config.tma ? "tma" : "wg_overlap") + " needs the wgmma path (sm_90a, 16 query rows per warp in whole warpgroups, block_n "
                   "a multiple of 64 up to 256, head_dim 64 or 128)";
+  if (unsupported.empty() && config.warp_specialized && !config.tma)
+    unsupported = "warp_specialized needs tma (its producer warpgroup issues TMA loads)";
+  // ptxas -v: with both, 256-key blocks spill (the producer's warpgroup lowers the register budget).
+  if (unsupported.empty() && config.warp_specialized && config.wg_overlap && config.block_n > 192)
+    unsupported = "warp_specialized with wg_overlap supports block_n up to 192";
   if (!unsupported.empty())
     throw Error(Error::Code::Unsupported, spec.name() + " " + config.str() + ": " + unsupported);
   PhaseTimes phases;
@@ -184,7 +192,7 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   if (dumpDir && *dumpDir) {
     prefix = std::string(dumpDir) + "/" + spec.name() + "." + config.chip + ".m" + std::to_string(config.block_m) +
              "n" + std::to_string(config.block_n) + "w" + std::to_string(config.warps) + "s" +
-             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") + ".";
+             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") + (config.warp_specialized ? "p" : "") + ".";
     std::error_code error;
     std::filesystem::create_directories(dumpDir, error);
   }

@@ -33,7 +33,10 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     P·V after the next block's Q·Kᵀ and runs that block's softmax while it computes (FlashAttention-3's
     intra-warpgroup overlap). `tma` (the same path; printed only when true): one thread loads each K/V tile
     with the Tensor Memory Accelerator (`cp.async.bulk.tensor`, tensor maps passed by the runtime) instead
-    of every thread's `cp.async`.
+    of every thread's `cp.async`. `warp_specialized` (with `tma`; printed only when true): one more
+    warpgroup, the producer, issues every K/V load (K and V in rings of their own) while the others only
+    compute; with `wg_overlap` and two computing warpgroups, these take turns to issue their wgmmas
+    (FlashAttention-3's ping-pong).
 
     ```mlir
     func.func @kernel(...) attributes {
@@ -47,7 +50,8 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     "int64_t":$stages,
     StringRefParameter<"target chip, such as sm_80">:$chip,
     DefaultValuedParameter<"bool", "false", "softmax overlapped with the previous block's P·V (wgmma)">:$wg_overlap,
-    DefaultValuedParameter<"bool", "false", "K/V tiles loaded by TMA (wgmma)">:$tma
+    DefaultValuedParameter<"bool", "false", "K/V tiles loaded by TMA (wgmma)">:$tma,
+    DefaultValuedParameter<"bool", "false", "a producer warpgroup issues the TMA loads (wgmma)">:$warp_specialized
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

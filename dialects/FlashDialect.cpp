@@ -30,10 +30,13 @@ void FlashDialect::initialize() {
 
 LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
                                        int64_t blockN, int64_t warps, int64_t stages,
-                                       StringRef chip, bool wgOverlap, bool tma) {
+                                       StringRef chip, bool wgOverlap, bool tma,
+                                       bool warpSpecialized) {
   std::string problem = flashjit::kernelConfigError(blockM, blockN, warps, stages, chip);
   if (!problem.empty())
     return emitError() << "#flash.config: " << problem;
+  if (warpSpecialized && !tma)
+    return emitError() << "#flash.config: warp_specialized needs tma (its producer warpgroup issues TMA loads)";
   return success();
 }
 

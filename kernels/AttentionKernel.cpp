@@ -75,7 +75,8 @@ ModuleOp buildAttentionModule(MLIRContext &context, const AttentionSpec &spec, c
   auto func = func::FuncOp::create(b, loc, spec.name(), b.getFunctionType(argTypes, {}));
   func->setAttr(flash::FlashDialect::kConfigAttrName,
                 flash::KernelConfigAttr::get(&context, config.block_m, config.block_n, config.warps,
-                                             config.stages, config.chip, config.wg_overlap, config.tma));
+                                             config.stages, config.chip, config.wg_overlap, config.tma,
+                                             config.warp_specialized));
   Block *entry = func.addEntryBlock();
   for (auto [arg, argLoc] : llvm::zip(entry->getArguments(), argLocs))
     arg.setLoc(argLoc);

@@ -45,7 +45,8 @@ std::string configJson(const KernelConfig &c) {
   std::ostringstream out;
   out << "{\"block_m\": " << c.block_m << ", \"block_n\": " << c.block_n << ", \"warps\": " << c.warps
       << ", \"stages\": " << c.stages << ", \"wg_overlap\": " << (c.wg_overlap ? "true" : "false")
-      << ", \"tma\": " << (c.tma ? "true" : "false");
+      << ", \"tma\": " << (c.tma ? "true" : "false")
+      << ", \"warp_specialized\": " << (c.warp_specialized ? "true" : "false");
   return out.str();
 }
 
@@ -92,6 +93,8 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
   config.wg_overlap = overlap != std::string::npos && overlap < bestEnd; // absent in older results: false
   const size_t tma = text.find("\"tma\": true", best);
   config.tma = tma != std::string::npos && tma < bestEnd;
+  const size_t specialized = text.find("\"warp_specialized\": true", best);
+  config.warp_specialized = specialized != std::string::npos && specialized < bestEnd;
   try {
     validate(config);
   } catch (const Error &) {

@@ -55,6 +55,10 @@ struct KernelConfig {
   /// sm_90a's wgmma path only: one thread loads each K/V tile with TMA (tensor maps built at launch)
   /// instead of every thread's cp.async.
   bool tma = false;
+  /// With tma: one more warpgroup (the producer) issues every K/V load and the others only compute
+  /// (FlashAttention-3's warp specialisation); with wg_overlap and 8 warps, ping-pong between the two
+  /// computing warpgroups.
+  bool warp_specialized = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.
   FLASHJIT_API std::string str() const;

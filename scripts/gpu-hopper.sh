@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # GPU machine (an H100): the Hopper path (sm_90a: wgmma) from .bundle/flashjit-gpu.tar.xz. Runs the GPU
 # check with FLASHJIT_CHIP=sm_90a (--quick: three sequence-length pairs per spec instead of eleven; every
-# configuration of the sm_90a tuning space on tail shapes, and every wgmma one again with wg_overlap, tma
-# and both; timings at the grid point next to nothing else), then `flashjit bench` of two wgmma
-# configurations, with and without those knobs, against the sm_90 default, at seqlen 4096 and 16384.
+# configuration of the sm_90a tuning space on tail shapes (tma, and a producer warpgroup on 8 warps), and
+# every wgmma one again with other knob settings; timings at the grid point next to nothing else), then
+# `flashjit bench` of two wgmma configurations with several knob settings against the sm_90 default, at
+# seqlen 4096 and 16384.
 # Writes $OUT (or gpu-out/): gpu-report-sm90a.json, gpu-check-sm90a.log. Arguments go to flashjit-gpu-check
 # (default --quick --no-timings: the tuning-space timings, the longest part, would not fit in 10 minutes
 # next to the knobs' cases).
@@ -25,8 +26,8 @@ for headDim in 64 128; do
       "$bin/flashjit" bench --head-dim "$headDim" --causal $causal --block-m 128 --block-n 64 --warps 4 \
         --stages 2 $shape | grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'
       wide="--block-m 128 --block-n 128 --warps 8 --stages 2" narrow="--block-m 64 --block-n 128 --warps 4 --stages 2"
-      for config in "$wide" "$wide --wg-overlap" "$wide --tma" "$wide --tma --wg-overlap" "$narrow" \
-                    "$narrow --tma --wg-overlap"; do
+      for config in "$wide" "$wide --tma" "$wide --tma --warp-specialized" \
+                    "$wide --tma --warp-specialized --wg-overlap" "$narrow --tma"; do
         echo -n "; sm_90a ${config//--/}"
         FLASHJIT_CHIP=sm_90a "$bin/flashjit" bench --head-dim "$headDim" --causal $causal $config $shape |
           grep -oE " [0-9.]+ TFLOP/s" | tr -d '\n'

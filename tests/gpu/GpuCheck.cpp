@@ -126,16 +126,27 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
       c.config = config;
       cases.push_back(c);
     }
-  // sm_90a: the same with the wgmma path's knobs — wg_overlap (the softmax overlapped with the previous
-  // block's P·V), tma (K/V loaded by TMA), both — on every configuration of that path (those the compiler
-  // accepts them on), and on a long sequence.
-  for (auto [overlap, tma] : {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}}) {
+  // sm_90a: the same with the wgmma path's other knob settings — without tma (cp.async copies), with
+  // wg_overlap (the softmax overlapped with the previous block's P·V) with and without tma and with a
+  // producer warpgroup (ping-pong on 8 warps), and a producer warpgroup on every configuration — on every
+  // configuration of that path (those the compiler accepts them on), and on a long sequence.
+  struct Knobs {
+    bool overlap, tma, specialized;
+  };
+  for (Knobs knobs : {Knobs{false, false, false}, Knobs{true, false, false}, Knobs{true, true, false},
+                      Knobs{true, true, true}, Knobs{false, true, true}}) {
     for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
                                AttentionSpec{128, DType::f16, Causal::top_left, true},
                                AttentionSpec{128, DType::bf16, Causal::none, true}})
       for (KernelConfig config : tuningSpace(spec, chip)) {
-        config.wg_overlap = overlap;
-        config.tma = tma;
+        // Each wgmma configuration once (the space also holds the 8-warp ones with a producer warpgroup,
+        // which the tuning-space cases above already check).
+        if (!config.tma || config.warp_specialized ||
+            (knobs.tma && !knobs.overlap && knobs.specialized && config.warps == 8))
+          continue;
+        config.wg_overlap = knobs.overlap;
+        config.tma = knobs.tma;
+        config.warp_specialized = knobs.specialized;
         try {
           flashjit::compileCached(spec, config); // the check's load() then finds it
         } catch (const flashjit::Error &error) {

@@ -84,6 +84,18 @@ TEST_F(KernelCacheTest, DiskEntryKeepsTheTensorMapBox) {
   EXPECT_EQ(compileCached(spec, config).tma_box_rows, 0);
 }
 
+// A warp-specialised kernel launches its producer warpgroup too: 384 threads for 8 warps, from the disk.
+TEST_F(KernelCacheTest, DiskEntryKeepsTheProducerWarpgroup) {
+  KernelConfig specialized{128, 128, 8, 2, "sm_90a"};
+  specialized.tma = specialized.warp_specialized = true;
+  EXPECT_EQ(compileCached(spec, specialized).threads, 384);
+  clearCache(false);
+  EXPECT_EQ(compileCached(spec, specialized).threads, 384);
+  EXPECT_EQ(cacheStats().disk_hits, 1);
+  specialized.warp_specialized = false;
+  EXPECT_EQ(compileCached(spec, specialized).threads, 256);
+}
+
 TEST_F(KernelCacheTest, AnotherConfigurationIsAnotherEntry) {
   compileCached(spec, config);
   KernelConfig other = config;

@@ -121,6 +121,21 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   EXPECT_EQ(compileError(tma), "");
   tma.block_n = 32;
   EXPECT_NE(compileError(tma).find("tma needs the wgmma path"), std::string::npos);
+  // warp_specialized: a producer warpgroup issuing TMA loads, so only with tma; with wg_overlap, 256-key
+  // blocks would spill.
+  KernelConfig specialized = config(128, 128, 8, 2, "sm_90a");
+  specialized.warp_specialized = true;
+  EXPECT_NE(compileError(specialized).find("warp_specialized needs tma"), std::string::npos);
+  specialized.tma = true;
+  EXPECT_EQ(specialized.str(), "#flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "
+                               "\"sm_90a\", tma = true, warp_specialized = true>");
+  EXPECT_EQ(compileError(specialized), "");
+  specialized.wg_overlap = true;
+  EXPECT_EQ(compileError(specialized), "");
+  spec.head_dim = 64; // 256-key blocks fit shared memory at head_dim 64
+  specialized.block_n = 256;
+  EXPECT_NE(compileError(specialized).find("warp_specialized with wg_overlap supports block_n up to 192"),
+            std::string::npos);
 }
 
 // FLASHJIT_CHIP may pick code that runs on the GPU: an older chip, or sm_90a only on Hopper itself.

@@ -56,6 +56,9 @@ struct KernelOptions {
     command->add_flag("--wg-overlap", config.wg_overlap,
                       "sm_90a wgmma path: overlap each block's softmax with the previous block's P·V");
     command->add_flag("--tma", config.tma, "sm_90a wgmma path: load K/V tiles with TMA");
+    command->add_flag("--warp-specialized", config.warp_specialized,
+                      "with --tma: a producer warpgroup issues the loads (and with --wg-overlap and 8 warps, "
+                      "ping-pong)");
   }
 
   flashjit::AttentionSpec resolvedSpec() const {
@@ -80,6 +83,7 @@ struct KernelOptions {
       resolved.stages = config.stages;
     resolved.wg_overlap = config.wg_overlap;
     resolved.tma = config.tma;
+    resolved.warp_specialized = config.warp_specialized;
     return resolved;
   }
 };
@@ -326,10 +330,11 @@ int runInfo() {
 /// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU
 /// (unless `gpu` is false), each kernel is also run on random inputs, checked against the float64
 /// reference, and timed on the papers' grid point (seqlen 4096, hidden 2048, 16k tokens).
-/// `wgOverlap` and `tma` set those knobs on every configuration; those the compiler refuses them (not on
-/// the wgmma path) are skipped.
+/// `wgOverlap`, `tma` and `warpSpecialized`, when any is given, are the knobs of every configuration
+/// (warp_specialized implies tma); configurations the compiler refuses them (not on the wgmma path), and
+/// the space's warp-specialised duplicates, are skipped.
 int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap,
-               bool tma) {
+               bool tma, bool warpSpecialized) {
   std::string noGpu;
   if (gpu) {
     try {
@@ -350,12 +355,18 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
     for (flashjit::KernelConfig config :
          space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
       flashjit::CompiledKernel kernel;
-      config.wg_overlap = wgOverlap;
-      config.tma = tma;
+      const bool knobsGiven = wgOverlap || tma || warpSpecialized;
+      if (knobsGiven) {
+        if (config.warp_specialized)
+          continue; // the same configuration as the one before it, once its knobs are set
+        config.wg_overlap = wgOverlap;
+        config.tma = tma || warpSpecialized;
+        config.warp_specialized = warpSpecialized;
+      }
       try {
         kernel = flashjit::compile(spec, config);
       } catch (const flashjit::Error &error) {
-        if (!(wgOverlap || tma) || error.code() != flashjit::Error::Code::Unsupported)
+        if (!knobsGiven || error.code() != flashjit::Error::Code::Unsupported)
           throw;
         ++skipped; // not on the wgmma path
         continue;
@@ -385,7 +396,7 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       failures += rejected;
     }
   std::cout << count << " kernels, " << failures << (gpu ? " failed" : " rejected by ptxas (errors, spills, warnings)")
-            << (wgOverlap || tma ? ", " + std::to_string(skipped) + " configurations skipped (not on the wgmma path)" : "")
+            << (wgOverlap || tma || warpSpecialized ? ", " + std::to_string(skipped) + " configurations skipped (refused with these knobs: not on the wgmma path, or past their limits)" : "")
             << "\n";
   if (!gpu)
     std::cout << "not run on a GPU: " << (noGpu.empty() ? "--no-gpu" : noGpu) << "\n";
@@ -450,10 +461,12 @@ int main(int argc, char **argv) {
   kernels->add_flag("--no-gpu", kernelsNoGpu, "only compile, even on a machine with a GPU");
   kernels->add_flag("--tuning-space", kernelsSpace, "every configuration of the default tuning space");
   kernels->add_flag("--require-ptxas", kernelsRequirePtxas, "fail if ptxas is not installed");
-  bool kernelsWgOverlap = false, kernelsTma = false;
+  bool kernelsWgOverlap = false, kernelsTma = false, kernelsWarpSpecialized = false;
   kernels->add_flag("--wg-overlap", kernelsWgOverlap,
                     "with wg_overlap (sm_90a wgmma path; other configurations are skipped)");
   kernels->add_flag("--tma", kernelsTma, "with tma (sm_90a wgmma path; other configurations are skipped)");
+  kernels->add_flag("--warp-specialized", kernelsWarpSpecialized,
+                    "with tma and a producer warpgroup (sm_90a wgmma path; other configurations are skipped)");
 
   KernelOptions irOptions;
   std::string stage = "flash";
@@ -524,7 +537,7 @@ int main(int argc, char **argv) {
   try {
     if (kernels->parsed())
       return runKernels(kernelsChip, kernelsChipOption->count() > 0, kernelsSpace, kernelsRequirePtxas,
-                        !kernelsNoGpu, kernelsWgOverlap, kernelsTma);
+                        !kernelsNoGpu, kernelsWgOverlap, kernelsTma, kernelsWarpSpecialized);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())

@@ -376,3 +376,43 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // TMA:          cp.async.bulk.tensor.4d
 // TMA-NOT:      nvvm.cp.async.shared.global
 // TMA:          scf.yield
+
+// warp_specialized (with tma): one more warpgroup (384 threads for 8 warps). K and V have rings of their
+// own: full mbarriers (one arrival) and empty ones (the 256 computing threads) for K, the query's, then the
+// same for V. The producer warpgroup gives registers back (setmaxnreg 24), its first thread loads every key
+// block of the loop, K then V, each after its slot's release, and the warpgroup exits; the others take 240
+// registers. With wg_overlap and two computing warpgroups, ping-pong: warpgroup 1 lets warpgroup 0 go first,
+// then each waits on its own named barrier before its wgmmas and arrives on the other's after them. K's slot
+// is released after the Q·Kᵀ wait, V's after the P·V's; the output's barriers count the 256 threads only.
+// RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized --wg-overlap | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WS
+// WS:          llvm.func @attention_fwd_d128_bf16_lse({{.*}}nvvm.maxntid = array<i32: 384, 1, 1>
+// WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c1_i32
+// WS-COUNT-3:  nvvm.mbarrier.init {{.*}}, %c256_i32
+// WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c1_i32
+// WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c256_i32
+// WS:          arith.cmpi uge, %{{.*}}, %c8_i32
+// WS:            nvvm.setmaxregister decrease 24
+// WS:            arith.cmpi eq, %0, %c256_i32
+// WS:              scf.for
+// WS:                mbarrier.try_wait.parity
+// WS:                "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r,~{memory}" %{{.*}}, %c32768_i32
+// WS-COUNT-2:        cp.async.bulk.tensor.4d{{.*}} %arg31
+// WS:                mbarrier.try_wait.parity
+// WS:                "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", "r,r,~{memory}" %{{.*}}, %c32768_i32
+// WS-COUNT-2:        cp.async.bulk.tensor.4d{{.*}} %arg32
+// WS:            nvvm.exit
+// WS:          nvvm.setmaxregister increase 240
+// WS:          arith.cmpi uge, %{{.*}}, %c4_i32
+// WS:          scf.if
+// WS:            "bar.arrive $0, $1;", "r,r,~{memory}" %c2_i32{{.*}}, %c256_i32
+// WS:          scf.for
+// WS-NOT:        cp.async.bulk.tensor
+// WS:            "bar.sync $0, $1;"
+// WS:            wgmma.mma_async
+// WS:            "bar.arrive $0, $1;"
+// WS-NEXT:       nvvm.wgmma.wait.group.sync.aligned 1
+// WS:            nvvm.mbarrier.arrive
+// WS:            nvvm.wgmma.wait.group.sync.aligned 0
+// WS:            nvvm.mbarrier.arrive
+// WS:          nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32

@@ -43,6 +43,13 @@ func.func @chip() attributes {flash.config = #flash.config<block_m = 128, block_
 
 // -----
 
+// expected-error @+1 {{#flash.config: warp_specialized needs tma (its producer warpgroup issues TMA loads)}}
+func.func @specialized_without_tma() attributes {flash.config = #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", warp_specialized = true>} {
+  return
+}
+
+// -----
+
 // expected-error @+1 {{'flash.config' must be a #flash.config<...> attribute, got 42 : i64}}
 func.func @not_a_config() attributes {flash.config = 42} {
   return

@@ -32,3 +32,7 @@ func.func @no_overlap() attributes {flash.config = #flash.config<block_m = 128, 
 func.func @tma() attributes {flash.config = #flash.config<block_m = 64, block_n = 128, warps = 4, stages = 3, chip = "sm_90a", tma = true, wg_overlap = true>} {
   return
 }
+// CHECK: #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", tma = true, warp_specialized = true>
+func.func @specialized() attributes {flash.config = #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", warp_specialized = true, tma = true>} {
+  return
+}
