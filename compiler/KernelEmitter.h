@@ -49,13 +49,13 @@ struct Geometry {
   // tma with a producer warpgroup (warp specialisation): one more warpgroup, after the consumers, whose
   // first lane issues every K/V load; the consumers (threads()) never wait for a slot to be free. Registers
   // are allocated per warpgroup: the producer gives its own back (setmaxnreg), the consumers take them.
-  bool producerWarp = false;
-  // producerWarp, wg_overlap and two consumer warpgroups: ping-pong (each warpgroup issues its wgmmas
+  bool producerWarpgroup = false;
+  // producerWarpgroup, wg_overlap and two consumer warpgroups: ping-pong (each warpgroup issues its wgmmas
   // between a named-barrier wait and an arrive on the other's barrier).
   bool pingPong = false;
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
-  int64_t launchThreads() const { return threads() + (producerWarp ? 128 : 0); }
+  int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   // One K or V buffer: padded rows (mma.sync), or 128-byte swizzled rows without padding (wgmma).
   int64_t sharedTileBytes() const { return blockN * (wgmma ? headDim * 2 : sharedRowBytes()); }
@@ -67,7 +67,7 @@ struct Geometry {
   // wgmma path: the mbarriers after the query tile: full[stages], empty[stages], then the query's; with a
   // producer warpgroup these are the K slots' and the V slots' follow: full[stages], empty[stages].
   int64_t barrierOffset() const { return queryOffset() + blockM * headDim * 2; }
-  int64_t barrierCount() const { return (producerWarp ? 4 : 2) * stages + 1; }
+  int64_t barrierCount() const { return (producerWarpgroup ? 4 : 2) * stages + 1; }
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
@@ -253,7 +253,7 @@ private:
   void loadTilesByTma(Value blockStart, bool value, Value full, int64_t bytes);
   void releaseKeySlot(Value blockStart);
   Value currentKeyStart; // producer warpgroup: the start of the key block the loop body reads
-  void runProducerWarp();
+  void runProducerWarpgroup();
   void consumerBarrier();
   void namedBarrier(Value id, bool arrive);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,

@@ -88,8 +88,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   argTypes.append(12 + (hasLse ? 2 : 0), i64);
   argTypes.append({i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, f32});
   geometry.tma = geometry.wgmma && config.getTma();
-  geometry.producerWarp = geometry.tma && config.getWarpSpecialized();
-  geometry.pingPong = geometry.producerWarp && config.getWgOverlap() && geometry.warps == 8;
+  geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
+  geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps == 8;
   if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), after the scale
     argTypes.append(2, LLVM::LLVMPointerType::get(context));
   auto moduleOp = source->getParentOfType<ModuleOp>();
@@ -375,7 +375,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
       return fail(loop, "must rescale its carried output tile and accumulate P·V into it (wgmma pipelining)");
     // The first iteration's P = 0 product reads a landed tile: the first V, or with a producer warpgroup
     // (whose V copies have their own mbarriers) the first K, waited for before that product is issued.
-    inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/!geometry.producerWarp))));
+    inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/!geometry.producerWarpgroup))));
     if (geometry.pingPong) { // warpgroup 0 issues first: warpgroup 1 arrives on its barrier once
       auto second = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
                                                                     constI32(4)),
@@ -574,7 +574,7 @@ Value KernelEmitter::bufferOf(Value blockStart, bool value) {
 /// waits until every thread has released the slot's previous block (its empty mbarrier), and makes the
 /// slot's full mbarrier track the copies.
 void KernelEmitter::issueBlockCopy(Value blockStart) {
-  if (geometry.producerWarp) // the producer warp issues every copy (runProducerWarp)
+  if (geometry.producerWarpgroup) // the producer warpgroup issues every copy (runProducerWarpgroup)
     return;
   auto needed = scf::IfOp::create(b, loc, lessThan(blockStart, pipelineEnd), /*withElse=*/false);
   if (geometry.tma) { // one thread, no cp.async group
@@ -623,8 +623,8 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
   Value start = scalars[firstLoop.getLowerBound()];
   pipelineStart = start;
-  if (geometry.producerWarp)
-    runProducerWarp();
+  if (geometry.producerWarpgroup)
+    runProducerWarpgroup();
   for (int64_t s = 0; s + 1 < geometry.stages; ++s)
     issueBlockCopy(add(start, constI32(s * geometry.blockN)));
   if (geometry.wgmma) { // the query's copies, tracked by their own mbarrier (phase 0)
@@ -658,7 +658,7 @@ void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices
     fragment.shared = sharedAt(sharedBase, constI32(geometry.queryOffset()));
     // The consumers copy the query (a producer warpgroup has not branched off yet).
     OpBuilder::InsertionGuard guard(b);
-    if (geometry.producerWarp) {
+    if (geometry.producerWarpgroup) {
       auto consumers = scf::IfOp::create(b, loc, lessThan(tid, constI32(geometry.threads())), /*withElse=*/false);
       b.setInsertionPointToStart(&consumers.getThenRegion().front());
     }
@@ -744,7 +744,7 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
     } else if (!isKey && geometry.wgmma) {
       Value parity;
       fragment.release = slotBarrier(blockStart, /*empty=*/true, parity, /*value=*/true);
-      if (geometry.producerWarp) // V has its own full mbarrier: P·V waits on it (emitPV)
+      if (geometry.producerWarpgroup) // V has its own full mbarrier: P·V waits on it (emitPV)
         fragment.ready = slotBarrier(blockStart, /*empty=*/false, fragment.readyParity, /*value=*/true);
     } else if (isKey) {
       // This block's copies are done once at most stages - 2 newer groups are pending; the barrier

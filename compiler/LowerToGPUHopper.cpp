@@ -220,7 +220,8 @@ void KernelEmitter::drainDeferredPV(Fragment &output) {
 // full wait takes parity (k / stages) & 1, and the copy into the slot first waits for the empty phase of
 // the previous use, parity ((k / stages) & 1) ^ 1, which a fresh barrier passes (it has not started that
 // phase's predecessor). No block-wide barrier in the loop: the warpgroups drift apart, so that one's softmax
-// overlaps the other's wgmma.
+// overlaps the other's wgmma. With a producer warpgroup, K and V have separate rings (the V barriers after
+// the query's, slotBarrier's `value`): K's slot frees after its Q·Kᵀ, V's after its P·V.
 
 /// Thread 0 initialises the mbarriers; a block barrier makes them visible before any thread uses them.
 void KernelEmitter::initBarriers() {
@@ -252,7 +253,7 @@ Value KernelEmitter::slotBarrier(Value blockStart, bool empty, Value &parity, bo
   if (empty)
     parity = arith::XOrIOp::create(b, loc, parity, constI32(1));
   Value index = add(slot, constI32((empty ? geometry.stages : 0) +
-                                   (value && geometry.producerWarp ? 2 * geometry.stages + 1 : 0)));
+                                   (value && geometry.producerWarpgroup ? 2 * geometry.stages + 1 : 0)));
   return sharedAt(sharedBase, add(mul(index, constI32(8)), constI32(geometry.barrierOffset())));
 }
 
@@ -283,7 +284,7 @@ void KernelEmitter::loadBlockByTma(Value blockStart) {
 /// The loads of loadBlockByTma, from the calling thread.
 void KernelEmitter::issueTmaLoad(Value blockStart) {
   Value parity;
-  if (geometry.producerWarp) { // K and V in rings of their own: each waits for its own slot
+  if (geometry.producerWarpgroup) { // K and V in rings of their own: each waits for its own slot
     for (bool value : {false, true}) {
       waitBarrier(slotBarrier(blockStart, /*empty=*/true, parity, value), parity);
       loadTilesByTma(blockStart, value, slotBarrier(blockStart, /*empty=*/false, parity, value),
@@ -311,18 +312,18 @@ void KernelEmitter::loadTilesByTma(Value blockStart, bool value, Value full, int
                  "r,r,~{memory}");
   for (int64_t chunk = 0; chunk < geometry.headDim / 64; ++chunk) {
     Value destination = sharedAt(bufferOf(blockStart, value), constI32(chunk * geometry.blockN * 128));
-      asmStatement({sharedAddress(destination), value ? valueMap : keyMap, constI32(chunk * 64), blockStart,
-                    keyValueHead, keyValueBatch, sharedAddress(full)},
-                   "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], "
-                   "[$1, {$2, $3, $4, $5}], [$6];",
-                   "r,l,r,r,r,r,r,~{memory}");
+    asmStatement({sharedAddress(destination), value ? valueMap : keyMap, constI32(chunk * 64), blockStart,
+                  keyValueHead, keyValueBatch, sharedAddress(full)},
+                 "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [$0], "
+                 "[$1, {$2, $3, $4, $5}], [$6];",
+                 "r,l,r,r,r,r,r,~{memory}");
   }
 }
 
-/// Warp specialisation: the warp after the consumers branches off here; its lane 0 loads every key block
+/// Warp specialisation: the warpgroup after the computing ones branches off here; its first thread loads every key block
 /// of the loops, from the first to pipelineEnd, each as soon as its slot is released (so up to `stages`
-/// blocks ahead of the consumers), and the warp exits. The consumers go on without issuing any copy.
-void KernelEmitter::runProducerWarp() {
+/// blocks ahead of the consumers), and the warpgroup exits. The consumers go on without issuing any copy.
+void KernelEmitter::runProducerWarpgroup() {
   // 24 registers for the producer warpgroup, the rest to the consumers: at most 64K per block, multiples
   // of 8 (240 with two consumer warpgroups, 2 x 128 x 240 + 128 x 24 = 64512; 504 with one, capped at 256).
   const int64_t consumerWarpgroups = geometry.warps / 4;
@@ -354,15 +355,15 @@ void KernelEmitter::runProducerWarp() {
 
 /// Producer warpgroup: block `blockStart`'s K slot is free once its Q·Kᵀ has retired (the caller waited).
 void KernelEmitter::releaseKeySlot(Value blockStart) {
-  if (!geometry.producerWarp)
+  if (!geometry.producerWarpgroup)
     return;
   Value parity;
   NVVM::MBarrierArriveOp::create(b, loc, Type(), slotBarrier(blockStart, /*empty=*/true, parity), Value());
 }
 
-/// A barrier of the consumers alone (named barrier 1) where a producer warp has left; else bar.sync 0.
+/// A barrier of the consumers alone (named barrier 1) where a producer warpgroup has left; else bar.sync 0.
 void KernelEmitter::consumerBarrier() {
-  if (!geometry.producerWarp) {
+  if (!geometry.producerWarpgroup) {
     NVVM::Barrier0Op::create(b, loc);
     return;
   }

@@ -99,7 +99,7 @@ public:
     compiled.threads = 32 * config.warps;
     compiled.block_m = config.block_m;
     compiled.tma_box_rows = config.tma ? config.block_n : 0;
-    for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) // with a producer warp, more than the warps
+    for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) // a producer warpgroup adds 128 threads
       if (auto threads = kernel->getAttrOfType<DenseI32ArrayAttr>("nvvm.maxntid"))
         compiled.threads = threads.asArrayRef()[0];
     compiled.ptx = emitPTX(*module, config.chip, error, phases);
