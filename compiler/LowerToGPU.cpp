@@ -816,7 +816,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   if (pipelinePV) {
     // Q·Kᵀ of this block, then the previous block's P·V; the softmax waits for the first only. Ping-pong:
     // the warpgroups take turns to issue them.
-    Value warpgroup = arith::DivUIOp::create(b, loc, warp, constI32(4));
+    Value warpgroup = geometry.pingPong ? arith::DivUIOp::create(b, loc, warp, constI32(4)) : Value();
     if (geometry.pingPong)
       namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     wgmmaQK(query, key.shared, scores, /*wait=*/false);
