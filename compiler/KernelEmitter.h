@@ -68,6 +68,11 @@ struct Geometry {
   // producer warpgroup these are the K slots' and the V slots' follow: full[stages], empty[stages].
   int64_t barrierOffset() const { return queryOffset() + blockM * headDim * 2; }
   int64_t barrierCount() const { return (producerWarpgroup ? 4 : 2) * stages + 1; }
+  // Where the V ring's mbarriers start (with a producer warpgroup), and whether mbarrier `i` is a full one.
+  int64_t valueBarrierOffset() const { return 2 * stages + 1; }
+  bool isFullBarrier(int64_t i) const {
+    return (producerWarpgroup && i >= valueBarrierOffset() ? i - valueBarrierOffset() : i) < stages;
+  }
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.

@@ -231,11 +231,10 @@ void KernelEmitter::initBarriers() {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&first.getThenRegion().front());
     // With TMA a full barrier waits for one arrival (thread 0's, with the expected bytes) and the bytes.
-    for (int64_t i = 0; i < geometry.barrierCount(); ++i) {
-      const bool full = i < geometry.stages || (i > 2 * geometry.stages && i <= 3 * geometry.stages);
-      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i), constI32(geometry.tma && full ? 1 : geometry.threads()),
+    for (int64_t i = 0; i < geometry.barrierCount(); ++i)
+      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i),
+                                   constI32(geometry.tma && geometry.isFullBarrier(i) ? 1 : geometry.threads()),
                                    Value());
-    }
   }
   NVVM::Barrier0Op::create(b, loc);
 }
@@ -253,7 +252,7 @@ Value KernelEmitter::slotBarrier(Value blockStart, bool empty, Value &parity, bo
   if (empty)
     parity = arith::XOrIOp::create(b, loc, parity, constI32(1));
   Value index = add(slot, constI32((empty ? geometry.stages : 0) +
-                                   (value && geometry.producerWarpgroup ? 2 * geometry.stages + 1 : 0)));
+                                   (value && geometry.producerWarpgroup ? geometry.valueBarrierOffset() : 0)));
   return sharedAt(sharedBase, add(mul(index, constI32(8)), constI32(geometry.barrierOffset())));
 }
 
@@ -338,16 +337,13 @@ void KernelEmitter::runProducerWarpgroup() {
     auto leader = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
                                                                 constI32(geometry.threads())),
                                     /*withElse=*/false);
-    OpBuilder::InsertionGuard inner(b);
-    b.setInsertionPointToStart(&leader.getThenRegion().front());
-    auto loop = scf::ForOp::create(b, loc, pipelineStart, pipelineEnd, constI32(geometry.blockN));
-    b.setInsertionPointToStart(loop.getBody());
-    issueTmaLoad(loop.getInductionVar());
-  }
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&producer.getThenRegion().front());
-    b.setInsertionPoint(producer.getThenRegion().front().getTerminator());
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(&leader.getThenRegion().front());
+      auto loop = scf::ForOp::create(b, loc, pipelineStart, pipelineEnd, constI32(geometry.blockN));
+      b.setInsertionPointToStart(loop.getBody());
+      issueTmaLoad(loop.getInductionVar());
+    }
     NVVM::Exit::create(b, loc);
   }
   NVVM::SetMaxRegisterOp::create(b, loc, consumerRegisters, NVVM::SetMaxRegisterAction::increase);

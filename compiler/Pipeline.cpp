@@ -96,18 +96,19 @@ public:
     CompiledKernel compiled;
     compiled.name = name;
     compiled.chip = config.chip;
-    compiled.threads = 32 * config.warps;
     compiled.block_m = config.block_m;
     compiled.tma_box_rows = config.tma ? config.block_n : 0;
-    for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) // a producer warpgroup adds 128 threads
+    // What the lowering put on the kernel: its block size (a producer warpgroup adds 128 threads to the
+    // warps) and its shared memory.
+    for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) {
       if (auto threads = kernel->getAttrOfType<DenseI32ArrayAttr>("nvvm.maxntid"))
         compiled.threads = threads.asArrayRef()[0];
+      if (auto bytes = kernel->getAttrOfType<IntegerAttr>(flash::FlashDialect::kSharedMemoryAttrName))
+        compiled.shared_memory = int(bytes.getInt());
+    }
     compiled.ptx = emitPTX(*module, config.chip, error, phases);
     if (compiled.ptx.empty())
       fail("PTX emission failed: " + error);
-    for (auto kernel : module->getOps<LLVM::LLVMFuncOp>())
-      if (auto bytes = kernel->getAttrOfType<IntegerAttr>(flash::FlashDialect::kSharedMemoryAttrName))
-        compiled.shared_memory = int(bytes.getInt());
     return compiled;
   }
 
