@@ -187,8 +187,14 @@ KernelEmitter::DeferredPV KernelEmitter::noDeferredPV(Value firstValueTile) {
   return state;
 }
 
-/// Waits for the deferred P·V (wait_group 0) and releases its slot.
+/// Waits for the deferred P·V (wait_group 0) and releases its slot. A `membar.cta` first: ptxas hoists a
+/// bare wait_group above the softmax's exponentials (it depends on none of them), which serialises them
+/// with the P·V; it keeps the wait below a fence. (The fence orders nothing this thread still has in
+/// flight: the K/V copies complete on mbarriers.) Measured on the H100: +2-4% at d128.
 void KernelEmitter::retireDeferredPV() {
+  LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "membar.cta;", "", /*has_side_effects=*/true,
+                            /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+                            ArrayAttr());
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
   pinAfterWait(tiles[outputIterArg].regs);
   auto pending = scf::IfOp::create(b, loc, deferred.pending, /*withElse=*/false);

@@ -16,8 +16,7 @@ struct CudaDriver {
   X(cuModuleLoadDataEx) X(cuModuleGetFunction) X(cuModuleUnload) X(cuFuncSetAttribute) X(cuFuncGetAttribute)  \
   X(cuMemAlloc_v2) X(cuMemFree_v2) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) X(cuMemsetD8_v2) X(cuLaunchKernel)   \
   X(cuCtxSynchronize) X(cuGetErrorName) X(cuGetErrorString) X(cuEventCreate) X(cuEventRecord)                 \
-  X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventDestroy_v2) X(cuLinkCreate_v2) X(cuLinkAddData_v2)          \
-  X(cuLinkComplete) X(cuLinkDestroy) X(cuTensorMapEncodeTiled)
+  X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventDestroy_v2) X(cuTensorMapEncodeTiled)
 #define FLASHJIT_DECLARE(name) decltype(&::name) name = nullptr;
   FLASHJIT_CUDA_FUNCTIONS(FLASHJIT_DECLARE)
 #undef FLASHJIT_DECLARE
@@ -32,10 +31,11 @@ struct CudaDriver {
   /// Makes sure the calling thread has a current context: device 0's primary context if none.
   void ensureContext() const;
 
-  /// The chip of `device`, such as "sm_90" for compute capability 9.0.
-  /// The chip kernels are compiled for on `device`: its own, or FLASHJIT_CHIP where that code can run on it
-  /// (such as sm_90a, Hopper's architecture-specific path, on an sm_90 GPU); Error(InvalidArgument) if not.
+  /// The chip kernels are compiled for on `device`: its own (sm_90a, Hopper's architecture-specific path,
+  /// on an sm_90 GPU), or FLASHJIT_CHIP where that code can run on it (sm_90: the mma.sync path on an
+  /// H100); Error(InvalidArgument) if not.
   std::string targetChipOf(CUdevice device) const;
+  /// The chip of `device`, such as "sm_90" for compute capability 9.0.
   std::string chipOf(CUdevice device) const;
 };
 

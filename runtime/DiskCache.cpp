@@ -120,7 +120,7 @@ long long sweep(const std::string &dir, bool remove) {
     return 0;
   for (const auto &entry : fs::directory_iterator(dir, error)) {
     std::string extension = entry.path().extension().string();
-    if (!entry.is_regular_file(error) || (extension != ".fjk" && extension != ".cubin"))
+    if (!entry.is_regular_file(error) || extension != ".fjk")
       continue;
     bytes += (long long)entry.file_size(error);
     if (remove)

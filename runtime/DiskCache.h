@@ -1,5 +1,5 @@
 // Entries of flashjit's on-disk cache: a text header (magic, key, fields, checksum and size of the payload),
-// a blank line, then the payload (PTX text or a cubin). Shared by the PTX cache and the cubin cache.
+// a blank line, then the payload (the PTX).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@ std::string directory();
 uint64_t fnv1a(const std::string &bytes);
 std::string hex(uint64_t value);
 
-/// An entry's path for `key` in `dir`: a hash of the key with `extension` (".fjk", ".cubin").
+/// An entry's path for `key` in `dir`: a hash of the key with `extension` (".fjk").
 std::string pathFor(const std::string &dir, const std::string &key, const char *extension);
 
 enum class ReadResult { missing, hit, damaged };

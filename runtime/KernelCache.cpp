@@ -1,6 +1,5 @@
 // The kernel cache behind compileCached(): memory first, then disk, then the compiler. Entries are
 // self-describing text headers followed by the PTX; a checksum guards against truncation and corruption.
-#include "runtime/CubinCache.h"
 #include "runtime/DiskCache.h"
 #include "runtime/flashjit.h"
 
@@ -143,15 +142,8 @@ CompiledKernel compileCached(const AttentionSpec &spec, const KernelConfig &conf
   return cache().get(spec, config);
 }
 
-CacheStats cacheStats() {
-  CacheStats stats = cache().snapshot();
-  addCubinStats(stats);
-  return stats;
-}
+CacheStats cacheStats() { return cache().snapshot(); }
 
-void clearCache(bool disk) {
-  cache().clear(disk);
-  clearCubinStats();
-}
+void clearCache(bool disk) { cache().clear(disk); }
 
 } // namespace flashjit

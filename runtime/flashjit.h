@@ -118,8 +118,8 @@ struct CompiledKernel {
 FLASHJIT_API CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config);
 
 /// compile() behind a kernel cache: in memory, then on disk, where entries are keyed by flashjit's
-/// version, the spec and the configuration (chip included). Kernel::load keeps the driver's machine code
-/// (cubin) in the same directory, keyed by the GPU's chip, the driver's version and the PTX. The directory is $FLASHJIT_CACHE_DIR, else
+/// version, the spec and the configuration (chip included); the CUDA driver keeps the machine code it
+/// compiles from that PTX in its own cache (Kernel::load). The directory is $FLASHJIT_CACHE_DIR, else
 /// ~/.cache/flashjit; FLASHJIT_CACHE=0 turns the disk cache off. Writes are atomic (temporary file +
 /// rename); an entry whose checksum or size is wrong is removed and rebuilt. A hit never touches MLIR.
 /// Thread-safe: many threads may ask for one kernel at once; it compiles once.
@@ -129,9 +129,7 @@ struct CacheStats {
   long compilations = 0;   ///< kernels compiled (cache misses)
   long memory_hits = 0;
   long disk_hits = 0;
-  long cubin_links = 0;     ///< kernels the CUDA driver compiled from PTX to machine code (Kernel::load)
-  long cubin_disk_hits = 0; ///< kernels whose machine code came from the disk cache instead
-  long corrupt_entries = 0; ///< disk entries (PTX or cubin) found damaged, removed and rebuilt
+  long corrupt_entries = 0; ///< disk entries found damaged, removed and rebuilt
   std::string directory;   ///< "" when the disk cache is off
   long long disk_bytes = 0; ///< size of the entries on disk
 };
@@ -172,10 +170,9 @@ public:
 
   const AttentionSpec &spec() const;
   const CompiledKernel &compiled() const;
-  double load_ms() const;        ///< time load() took: driver JIT (or cache read) plus module load
-  bool cubin_from_cache() const; ///< whether the machine code came from the disk cache
-  int registers() const;         ///< registers per thread of the machine code
-  int spill_bytes() const;       ///< local memory per thread (spills); 0 for a healthy kernel
+  double load_ms() const;  ///< time load() took: the driver's JIT (or its cache) plus module load
+  int registers() const;   ///< registers per thread of the machine code
+  int spill_bytes() const; ///< local memory per thread (spills); 0 for a healthy kernel
 
 private:
   struct Impl;

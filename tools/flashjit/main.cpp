@@ -171,8 +171,8 @@ std::shared_ptr<flashjit::Kernel> loadKernel(const flashjit::AttentionSpec &spec
   bool compiled_now = flashjit::cacheStats().compilations > before.compilations;
   auto kernel = flashjit::Kernel::load(spec, compiled);
   std::cout << spec.name() << " " << config.str() << "\n  " << (compiled_now ? "compiled in " : "kernel cache hit in ")
-            << std::fixed << std::setprecision(1) << ms << " ms; loaded in " << kernel->load_ms() << " ms ("
-            << (kernel->cubin_from_cache() ? "machine code from the cache" : "driver JIT") << ")\n"
+            << std::fixed << std::setprecision(1) << ms << " ms; loaded in " << kernel->load_ms() << " ms (driver JIT or its cache; "
+            << kernel->registers() << " registers, " << kernel->spill_bytes() << " bytes of local memory)\n"
             << std::defaultfloat << std::setprecision(6);
   return kernel;
 }
