@@ -7,9 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/gpu-unpack.sh   # out, work, bin; a cold kernel cache
-headDim=$1 seqlen=$2 causal=$3
-shift 3
-batch=$((16384 / seqlen)) heads=$((2048 / headDim))
+source scripts/gpu-grid-point.sh   # headDim, seqlen, causal, batch, heads; shifts them off
 dir=$work/ncu-source
 mkdir -p "$dir"
 for named in "$@"; do
