@@ -50,8 +50,8 @@ struct Geometry {
   // first lane issues every K/V load; the consumers (threads()) never wait for a slot to be free. Registers
   // are allocated per warpgroup: the producer gives its own back (setmaxnreg), the consumers take them.
   bool producerWarpgroup = false;
-  // producerWarpgroup, wg_overlap and two consumer warpgroups: ping-pong (each warpgroup issues its wgmmas
-  // between a named-barrier wait and an arrive on the other's barrier).
+  // producerWarpgroup, wg_overlap and two or three consumer warpgroups: ping-pong (each warpgroup issues
+  // its wgmmas between a named-barrier wait and an arrive on the next one's barrier, round robin).
   bool pingPong = false;
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes

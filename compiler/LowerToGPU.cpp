@@ -89,7 +89,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   argTypes.append({i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, f32});
   geometry.tma = geometry.wgmma && config.getTma();
   geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
-  geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps == 8;
+  geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
   if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), after the scale
     argTypes.append(2, LLVM::LLVMPointerType::get(context));
   auto moduleOp = source->getParentOfType<ModuleOp>();
@@ -376,12 +376,12 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     // The first iteration's P = 0 product reads a landed tile: the first V, or with a producer warpgroup
     // (whose V copies have their own mbarriers) the first K, waited for before that product is issued.
     inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/!geometry.producerWarpgroup))));
-    if (geometry.pingPong) { // warpgroup 0 issues first: warpgroup 1 arrives on its barrier once
-      auto second = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
-                                                                    constI32(4)),
-                                      /*withElse=*/false);
+    if (geometry.pingPong) { // warpgroup 0 issues first: the last warpgroup arrives on its barrier once
+      auto last = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
+                                                                  constI32(geometry.warps - 4)),
+                                    /*withElse=*/false);
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&second.getThenRegion().front());
+      b.setInsertionPointToStart(&last.getThenRegion().front());
       namedBarrier(constI32(2), /*arrive=*/true);
     }
   }
@@ -815,14 +815,18 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   scores.regs.assign(geometry.rowGroups * (geometry.blockN / 8) * 4, constF32(0));
   if (pipelinePV) {
     // Q·Kᵀ of this block, then the previous block's P·V; the softmax waits for the first only. Ping-pong:
-    // the warpgroups take turns to issue them.
+    // the warpgroups take turns to issue them, round robin (warpgroup w waits on barrier 2 + w, then
+    // hands over to the next one's).
     Value warpgroup = geometry.pingPong ? arith::DivUIOp::create(b, loc, warp, constI32(4)) : Value();
     if (geometry.pingPong)
       namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     wgmmaQK(query, key.shared, scores, /*wait=*/false);
     wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false);
-    if (geometry.pingPong)
-      namedBarrier(arith::SubIOp::create(b, loc, constI32(3), warpgroup), /*arrive=*/true);
+    if (geometry.pingPong) {
+      Value next = add(warpgroup, constI32(1));
+      Value wrapped = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, next, constI32(geometry.warps / 4));
+      namedBarrier(add(arith::SelectOp::create(b, loc, wrapped, constI32(0), next), constI32(2)), /*arrive=*/true);
+    }
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
     releaseKeySlot(currentKeyStart);
     pinAfterWait(scores.regs);

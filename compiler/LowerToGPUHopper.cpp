@@ -330,7 +330,8 @@ void KernelEmitter::loadTilesByTma(Value blockStart, bool value, Value full, int
 /// blocks ahead of the consumers), and the warpgroup exits. The consumers go on without issuing any copy.
 void KernelEmitter::runProducerWarpgroup() {
   // 24 registers for the producer warpgroup, the rest to the consumers: at most 64K per block, multiples
-  // of 8 (240 with two consumer warpgroups, 2 x 128 x 240 + 128 x 24 = 64512; 504 with one, capped at 256).
+  // of 8 (240 with two consumer warpgroups, 2 x 128 x 240 + 128 x 24 = 64512; 160 with three; 504 with
+  // one, capped at 256).
   const int64_t consumerWarpgroups = geometry.warps / 4;
   const uint32_t consumerRegisters = std::min<int64_t>(256, (65536 - 128 * 24) / (128 * consumerWarpgroups) / 8 * 8);
   auto producer = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
@@ -372,8 +373,8 @@ void KernelEmitter::consumerBarrier() {
   NVVM::BarrierOp::create(b, loc, Type(), constI32(1), constI32(geometry.threads()), nullptr, Value());
 }
 
-/// Ping-pong's named barriers (ids 2 and 3, one per consumer warpgroup, 256 threads: one warpgroup waits,
-/// the other arrives): bar.sync, or bar.arrive.
+/// Ping-pong's named barriers (ids 2, 3, ..., one per consumer warpgroup, 256 threads: one warpgroup
+/// waits, the one before it arrives): bar.sync, or bar.arrive.
 void KernelEmitter::namedBarrier(Value id, bool arrive) {
   LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange{id, constI32(256)},
                             arrive ? "bar.arrive $0, $1;" : "bar.sync $0, $1;", "r,r,~{memory}",

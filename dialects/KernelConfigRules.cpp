@@ -25,8 +25,9 @@ std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int
   if (blockN < 16 || blockN > 256 || blockN % 16 != 0)
     return "block_n = " + std::to_string(blockN) +
            " is not supported: it must be a multiple of 16 from 16 to 256";
-  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 16)
-    return "warps = " + std::to_string(warps) + " is not supported: it must be 1, 2, 4, 8 or 16";
+  if (warps != 1 && warps != 2 && warps != 4 && warps != 8 && warps != 12 && warps != 16)
+    return "warps = " + std::to_string(warps) +
+           " is not supported: it must be 1, 2, 4, 8, 12 or 16 (12: three warpgroups, sm_90a's wgmma path only)";
   // Warps split the query rows, 16 rows (one MMA tile) or more each, never the keys.
   if (blockM % (16 * warps) != 0)
     return "block_m = " + std::to_string(blockM) + " cannot be split over warps = " +
@@ -89,6 +90,10 @@ std::string gpuLoweringError(int64_t blockM, int64_t blockN, int64_t warps, int6
     return "stages = " + std::to_string(stages) +
            " is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the "
            "next block is copied)";
+  // The mma.sync path splits copies and rows over power-of-two warp counts only.
+  if (warps == 12 && !usesWgmma(chip, blockM, blockN, warps, headDim))
+    return "warps = 12 (three warpgroups) needs the wgmma path: chip sm_90a, block_m = 192, block_n a multiple "
+           "of 64 up to 256 and head_dim 64 or 128";
   int64_t bytes = sharedMemoryBytes(chip, blockM, blockN, warps, stages, headDim), limit = sharedMemoryLimit(chip);
   if (bytes > limit)
     return "the configuration needs " + std::to_string(bytes) + " bytes of shared memory; " + std::string(chip) +

@@ -18,10 +18,15 @@ KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip) {
   // spilling; wide key blocks while the head is small.
   KernelConfig config{64, spec.head_dim <= 64 ? 128 : 64, /*warps=*/4, /*stages=*/2, chip};
   config.tma = usesWgmma(chip, config.block_m, config.block_n, config.warps, spec.head_dim);
-  // Hopper at head_dim 128: FlashAttention-3's structure, two computing warpgroups fed by a producer
-  // warpgroup, the softmax under the previous block's P·V (610-719 TFLOP/s on the H100, 2k-16k tokens).
-  if (spec.head_dim == 128 && usesWgmma(chip, 128, 192, 8, spec.head_dim)) {
-    config = KernelConfig{128, 192, /*warps=*/8, /*stages=*/2, chip};
+  // Hopper: FlashAttention-3's structure, computing warpgroups fed by a producer warpgroup, each one's
+  // softmax under its previous block's P·V and the others' wgmmas (ping-pong). Head dim 128: two of
+  // them, 128x192 (598-716 TFLOP/s on the H100, 2k-16k tokens); head dim 64: three, 192x128, whose
+  // softmax (as long as the GEMMs at this head size) then has two warpgroups' wgmmas to hide under
+  // (448-537 TFLOP/s, against 446-481 for 64x128 over one warpgroup).
+  const bool wide = spec.head_dim == 128;
+  KernelConfig fa3{wide ? 128 : 192, wide ? 192 : 128, /*warps=*/wide ? 8 : 12, /*stages=*/2, chip};
+  if (usesWgmma(chip, fa3.block_m, fa3.block_n, fa3.warps, spec.head_dim)) {
+    config = fa3;
     config.tma = config.warp_specialized = config.wg_overlap = true;
   }
   return config;
@@ -40,25 +45,27 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // head_dim 128 on the H100), and with two computing warpgroups (8 warps) is also tried with a producer
   // warpgroup (warp_specialized; with one, the producer's registers would halve the blocks per SM), with
   // and without the softmax overlapped with the previous block's P·V (wg_overlap; key blocks up to 192,
-  // where it does not spill).
+  // where it does not spill). Three computing warpgroups (192 rows over 12 warps, FlashAttention-3's tile
+  // at head_dim 64) get at most 160 registers each next to a producer: key blocks up to 128 at head_dim
+  // 64, 64 at 128 (ptxas -v: wider ones spill).
   std::vector<KernelConfig> space;
   const bool hopper = isHopper(chip);
-  for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}})
+  for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}, std::pair{192, 12}})
     for (int blockN : {32, 64, 128, 192, 256})
       for (int stages : {2, 3}) {
         const int widestKeyBlock = usesWgmma(chip, blockM, blockN, warps, spec.head_dim)
                                        ? (spec.head_dim > 64 ? 192 : 256)
                                        : (spec.head_dim > 64 ? 64 : 128);
-        if (blockN > widestKeyBlock)
+        if (blockN > widestKeyBlock || (warps == 12 && blockN > (spec.head_dim > 64 ? 64 : 128)))
           continue;
         if (blockM / warps > 16 && (blockN > 64 || (spec.head_dim > 64 && blockN == 64 && (stages > 2 || !hopper))))
           continue;
-        if (sharedMemoryBytes(chip, blockM, blockN, warps, stages, spec.head_dim) > sharedMemoryLimit(chip))
+        if (!gpuLoweringError(blockM, blockN, warps, stages, spec.head_dim, chip).empty()) // shared memory, warps
           continue;
         KernelConfig config{blockM, blockN, warps, stages, chip};
         config.tma = usesWgmma(chip, blockM, blockN, warps, spec.head_dim);
         space.push_back(config);
-        if (config.tma && warps == 8) {
+        if (config.tma && warps >= 8) {
           config.warp_specialized = true;
           space.push_back(config);
           if (blockN <= 192) {

@@ -56,8 +56,8 @@ struct KernelConfig {
   /// instead of every thread's cp.async.
   bool tma = false;
   /// With tma: one more warpgroup (the producer) issues every K/V load and the others only compute
-  /// (FlashAttention-3's warp specialisation); with wg_overlap and 8 warps, ping-pong between the two
-  /// computing warpgroups.
+  /// (FlashAttention-3's warp specialisation); with wg_overlap and 8 or 12 warps, ping-pong between the
+  /// two or three computing warpgroups.
   bool warp_specialized = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.

@@ -128,7 +128,7 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
     }
   // sm_90a: the same with the wgmma path's other knob settings — without tma (cp.async copies), with
   // wg_overlap (the softmax overlapped with the previous block's P·V) with and without tma and with a
-  // producer warpgroup (ping-pong on 8 warps), and a producer warpgroup on every configuration — on every
+  // producer warpgroup (ping-pong on 8 and 12 warps), and a producer warpgroup on every configuration — on every
   // configuration of that path (those the compiler accepts them on), and on a long sequence.
   struct Knobs {
     bool overlap, tma, specialized;

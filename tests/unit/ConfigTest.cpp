@@ -48,7 +48,7 @@ TEST(KernelConfig, BlockNMustBeAMultipleOf16UpTo256) {
 }
 
 TEST(KernelConfig, WarpsMustBeAPowerOfTwoUpTo16) {
-  EXPECT_NE(rejection(config(128, 64, 3, 2)).find("warps = 3 is not supported: it must be 1, 2, 4, 8 or 16"),
+  EXPECT_NE(rejection(config(128, 64, 3, 2)).find("warps = 3 is not supported: it must be 1, 2, 4, 8, 12 or 16 (12: three warpgroups, sm_90a's wgmma path only)"),
             std::string::npos);
   EXPECT_NE(rejection(config(128, 64, 32, 2)).find("warps = 32"), std::string::npos);
 }
@@ -105,6 +105,10 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   EXPECT_NE(compileError(config(64, 64, 4, 1, "sm_90")).find("stages = 1 is not supported on the GPU: the K/V "
                                                               "pipeline needs 2 to 8 buffers"),
             std::string::npos);
+  // Three warpgroups (12 warps, 192 rows) only on the wgmma path.
+  EXPECT_EQ(compileError(config(192, 128, 12, 2, "sm_90a")), "");
+  EXPECT_NE(compileError(config(192, 128, 12, 2, "sm_90")).find("warps = 12 (three warpgroups) needs the wgmma path"),
+            std::string::npos);
   std::string tooBig = compileError(config(128, 128, 4, 4, "sm_80"));
   EXPECT_NE(tooBig.find("bytes of shared memory; sm_80 allows 166912: lower stages or block_n"), std::string::npos);
   // wg_overlap: only on the wgmma path (sm_90a, whole warpgroups of 16-row warps, block_n % 64 == 0).
@@ -136,6 +140,12 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   specialized.block_n = 256;
   EXPECT_NE(compileError(specialized).find("warp_specialized with wg_overlap supports block_n up to 192"),
             std::string::npos);
+  // Three computing warpgroups overlap the softmax only next to a producer warpgroup.
+  KernelConfig three = config(192, 128, 12, 2, "sm_90a");
+  three.tma = three.wg_overlap = true;
+  EXPECT_NE(compileError(three).find("wg_overlap on 12 warps needs warp_specialized"), std::string::npos);
+  three.warp_specialized = true;
+  EXPECT_EQ(compileError(three), "");
 }
 
 // FLASHJIT_CHIP may pick code that runs on the GPU: an older chip, or sm_90a only on Hopper itself.

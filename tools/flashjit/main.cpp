@@ -57,7 +57,7 @@ struct KernelOptions {
                       "sm_90a wgmma path: overlap each block's softmax with the previous block's P·V");
     command->add_flag("--tma", config.tma, "sm_90a wgmma path: load K/V tiles with TMA");
     command->add_flag("--warp-specialized", config.warp_specialized,
-                      "with --tma: a producer warpgroup issues the loads (and with --wg-overlap and 8 warps, "
+                      "with --tma: a producer warpgroup issues the loads (and with --wg-overlap and 8 or 12 warps, "
                       "ping-pong)");
   }
 

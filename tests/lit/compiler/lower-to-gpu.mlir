@@ -175,6 +175,15 @@ func.func @f32_data(%q: !rows, %k: !rows, %v: !rows, %o: !rows, %scale: f32)
 
 // -----
 
+!data = memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
+// expected-error @+1 {{cannot lower to the GPU: warps = 12 (three warpgroups) needs the wgmma path: chip sm_90a, block_m = 192, block_n a multiple of 64 up to 256 and head_dim 64 or 128}}
+func.func @three_warpgroups_without_wgmma(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
+    attributes {flash.config = #flash.config<block_m = 192, block_n = 32, warps = 12, stages = 2, chip = "sm_90a">} {
+  return
+}
+
+// -----
+
 !data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // expected-error @+1 {{cannot lower to the GPU: stages = 1 is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the next block is copied)}}
 func.func @one_stage(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)

@@ -15,7 +15,7 @@ func.func @block_n() attributes {flash.config = #flash.config<block_m = 128, blo
 
 // -----
 
-// expected-error @+1 {{#flash.config: warps = 6 is not supported: it must be 1, 2, 4, 8 or 16}}
+// expected-error @+1 {{#flash.config: warps = 6 is not supported: it must be 1, 2, 4, 8, 12 or 16 (12: three warpgroups, sm_90a's wgmma path only)}}
 func.func @warps() attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 6, stages = 2, chip = "sm_80">} {
   return
 }
