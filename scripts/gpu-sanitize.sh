@@ -27,7 +27,11 @@ check memcheck --head-dim 64 --dtype bf16 --causal bottom_right --block-m 128 --
 check memcheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 64 --stages 2 --seqlen-q 300 --seqlen-k 257
 check memcheck --head-dim 128 --dtype f16 --causal bottom_right --block-m 128 --warps 4 --block-n 32 --stages 3 \
   --heads 2 --seqlen-q 300 --seqlen-k 257
+# Hopper: three computing warpgroups at head_dim 128 (the head_dim 64 default has three too).
+check memcheck --head-dim 128 --dtype bf16 --causal bottom_right --block-m 192 --warps 12 --block-n 64 --stages 2 \
+  --tma --warp-specialized --wg-overlap --heads 2 --seqlen-q 300 --seqlen-k 257
 check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --seqlen-q 129 --seqlen-k 200
+check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 128 --dtype bf16 --causal top_left --seqlen-q 129 --seqlen-k 200
 check initcheck --head-dim 128 --dtype f16 --seqlen-q 65 --seqlen-k 190
