@@ -53,6 +53,10 @@ struct Geometry {
   // producerWarpgroup, wg_overlap and two or three consumer warpgroups: ping-pong (each warpgroup issues
   // its wgmmas between a named-barrier wait and an arrive on the next one's barrier, round robin).
   bool pingPong = false;
+  // producerWarpgroup, persistent: a grid of at most one block per multiprocessor, each looping over
+  // (query block, head, batch) tiles; the producer loads the next tile's first K/V blocks while the
+  // consumers finish the current one, and the K/V rings' phases run on from tile to tile.
+  bool persistent = false;
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
   int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }
@@ -128,6 +132,9 @@ private:
   } pendingQuery;
   Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
   Value pipelineStart;              // the first key block's start (wgmma path: slots and phases count from it)
+  // persistent: the tile the loop is at, the key blocks this block's earlier tiles went through (where the
+  // K/V slots and phases go on from), and the query mbarrier's parity for this tile.
+  Value currentTile, blocksBefore, queryParity;
   // wgmma path, FlashAttention-3's intra-warpgroup pipelining (pipelinePV): a key block's P·V is issued in
   // the next iteration, right after that block's Q·Kᵀ, and runs while the warpgroup does the softmax.
   struct DeferredPV {
@@ -233,6 +240,7 @@ private:
   LogicalResult emitIf(scf::IfOp branch);
   LogicalResult emitRead(vector::TransferReadOp op);
   LogicalResult emitWrite(vector::TransferWriteOp op);
+  Value stagedOutput(Value row, Value column);
   LogicalResult emitQK(flash::QKOp op);
   LogicalResult emitMask(flash::MaskOp op);
   LogicalResult emitOnlineSoftmax(flash::OnlineSoftmaxOp op);
@@ -275,6 +283,9 @@ private:
   Value blockIndex(Value blockStart);
   Value bufferOf(Value blockStart, bool value);
   LogicalResult startPipeline(scf::ForOp firstLoop);
+  LogicalResult setPipelineBounds(scf::ForOp firstLoop);
+  Value pipelineBlocks();
+  LogicalResult emitPersistentGrid(scf::ParallelOp parallel);
   void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);
   SmallVector<Value> loadQueryRegisters(Value address);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);

@@ -90,6 +90,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.tma = geometry.wgmma && config.getTma();
   geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
   geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
+  geometry.persistent = geometry.producerWarpgroup && config.getPersistent();
   if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), after the scale
     argTypes.append(2, LLVM::LLVMPointerType::get(context));
   auto moduleOp = source->getParentOfType<ModuleOp>();
@@ -215,6 +216,8 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         if (parallel.getNumLoops() != 3)
           return fail(parallel, "must be the (query block, head, batch) loop");
         gridIndices.assign(parallel.getInductionVars().begin(), parallel.getInductionVars().end());
+        if (geometry.persistent)
+          return emitPersistentGrid(parallel);
         SmallVector<Value> indices = mapGrid(NVVM::BlockIdXOp::create(b, loc, i32));
         for (auto [index, value] : llvm::zip(gridIndices, indices))
           scalars[index] = value;
@@ -262,7 +265,9 @@ SmallVector<Value> KernelEmitter::mapGrid(Value block) {
 /// before them needs to stay live through them (see opaqueCopy).
 Value KernelEmitter::recompute(Value value, SmallVector<Value> &freshGrid) {
   if (auto found = llvm::find(gridIndices, value); found != gridIndices.end()) {
-    if (freshGrid.empty()) {
+    if (freshGrid.empty() && geometry.persistent) {
+      freshGrid = mapGrid(opaqueCopy(currentTile));
+    } else if (freshGrid.empty()) {
       Value block = LLVM::InlineAsmOp::create(b, loc, i32, ValueRange{}, "mov.u32 $0, %ctaid.x;", "=r",
                                               /*has_side_effects=*/true, /*is_align_stack=*/false,
                                               LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
@@ -376,7 +381,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     // The first iteration's P = 0 product reads a landed tile: the first V, or with a producer warpgroup
     // (whose V copies have their own mbarriers) the first K, waited for before that product is issued.
     inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/!geometry.producerWarpgroup))));
-    if (geometry.pingPong) { // warpgroup 0 issues first: the last warpgroup arrives on its barrier once
+    if (geometry.pingPong && !geometry.persistent) { // warpgroup 0 issues first: the last warpgroup arrives on its barrier once
       auto last = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
                                                                   constI32(geometry.warps - 4)),
                                     /*withElse=*/false);
@@ -556,9 +561,10 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
 /// The index of the key block that starts at `blockStart`: from the loop's first block on the wgmma path
 /// (its mbarriers' phases count from there), from key 0 otherwise.
 Value KernelEmitter::blockIndex(Value blockStart) {
-  return arith::DivUIOp::create(
+  Value index = arith::DivUIOp::create(
       b, loc, geometry.wgmma ? arith::SubIOp::create(b, loc, blockStart, pipelineStart) : blockStart,
       constI32(geometry.blockN));
+  return blocksBefore ? add(index, blocksBefore) : index;
 }
 
 /// The K (or V) buffer of the key block that starts at `blockStart`.
@@ -605,6 +611,35 @@ void KernelEmitter::issueBlockCopy(Value blockStart) {
 
 /// Before the first key loop: where the keys end, which K/V head to read, and the first stages - 1 copies.
 LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
+  if (failed(setPipelineBounds(firstLoop)))
+    return failure();
+  if (geometry.producerWarpgroup && !geometry.persistent)
+    runProducerWarpgroup();
+  for (int64_t s = 0; s + 1 < geometry.stages; ++s)
+    issueBlockCopy(add(pipelineStart, constI32(s * geometry.blockN)));
+  if (geometry.wgmma) { // the query's copies, tracked by their own mbarrier (phase 0, or the tile's)
+    waitBarrier(barrierAt(2 * geometry.stages), queryParity ? queryParity : constI32(0));
+    fenceAsyncProxy();
+  }
+  if (pendingQuery.tile) {
+    // The query's group is the oldest: once at most stages - 1 are pending, it is done. The first key
+    // block's barrier comes before any copy into the staging bytes, so none is needed after the loads.
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 1));
+    NVVM::Barrier0Op::create(b, loc);
+    tiles[pendingQuery.tile].regs = loadQueryRegisters(pendingQuery.address);
+    pendingQuery = {};
+  }
+  return success();
+}
+
+/// The key blocks between pipelineStart and pipelineEnd.
+Value KernelEmitter::pipelineBlocks() {
+  Value keys = arith::MaxSIOp::create(b, loc, arith::SubIOp::create(b, loc, pipelineEnd, pipelineStart), constI32(0));
+  return arith::CeilDivUIOp::create(b, loc, keys, constI32(geometry.blockN));
+}
+
+/// Where the keys start and end, which K/V head to read (from the first key loop and its key read).
+LogicalResult KernelEmitter::setPipelineBounds(scf::ForOp firstLoop) {
   vector::TransferReadOp keyRead;
   for (auto read : firstLoop.getBody()->getOps<vector::TransferReadOp>())
     if (read.getBase() == source.getArgument(1))
@@ -621,24 +656,7 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   keyValueHead = scalars[indices[1]];
   valueSlice = sliceBase(memrefs[source.getArgument(2)], scalars[indices[0]], scalars[indices[1]], element);
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
-  Value start = scalars[firstLoop.getLowerBound()];
-  pipelineStart = start;
-  if (geometry.producerWarpgroup)
-    runProducerWarpgroup();
-  for (int64_t s = 0; s + 1 < geometry.stages; ++s)
-    issueBlockCopy(add(start, constI32(s * geometry.blockN)));
-  if (geometry.wgmma) { // the query's copies, tracked by their own mbarrier (phase 0)
-    waitBarrier(barrierAt(2 * geometry.stages), constI32(0));
-    fenceAsyncProxy();
-  }
-  if (pendingQuery.tile) {
-    // The query's group is the oldest: once at most stages - 1 are pending, it is done. The first key
-    // block's barrier comes before any copy into the staging bytes, so none is needed after the loads.
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 1));
-    NVVM::Barrier0Op::create(b, loc);
-    tiles[pendingQuery.tile].regs = loadQueryRegisters(pendingQuery.address);
-    pendingQuery = {};
-  }
+  pipelineStart = scalars[firstLoop.getLowerBound()];
   return success();
 }
 
@@ -1130,6 +1148,19 @@ LogicalResult KernelEmitter::emitNormalize(flash::NormalizeOp op) {
   return success();
 }
 
+/// Where element (row, column) of the output tile is staged: padded rows from the start of shared memory;
+/// persistent, the query's bytes (the K/V slots take the next tile's first blocks meanwhile), unpadded rows
+/// whose 16-byte pieces are swizzled (piece p of row n at p ^ (n % 8)) against bank conflicts.
+Value KernelEmitter::stagedOutput(Value row, Value column) {
+  if (!geometry.persistent)
+    return sharedAt(sharedBase, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
+  Value piece = arith::XOrIOp::create(b, loc, arith::DivUIOp::create(b, loc, column, constI32(8)),
+                                      arith::AndIOp::create(b, loc, row, constI32(7)));
+  Value offset = add(mul(row, constI32(geometry.headDim * 2)),
+                     add(mul(piece, constI32(16)), mul(arith::RemUIOp::create(b, loc, column, constI32(8)), constI32(2))));
+  return sharedAt(sharedBase, add(offset, constI32(geometry.queryOffset())));
+}
+
 LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
   auto found = memrefs.find(op.getBase());
   auto fragment = tiles.find(op.getVector());
@@ -1167,11 +1198,11 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
   const int64_t columnTiles = fragment->second.cols / 8;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
-      Value rowOffset = mul(tileRow(r, half), constI32(geometry.sharedRowBytes()));
+      Value row = tileRow(r, half);
       for (int64_t j = 0; j < columnTiles; ++j) {
         Value column = add(mul(quadLane, constI32(2)), constI32(j * 8));
         LLVM::StoreOp::create(b, loc, fragment->second.regs[(r * columnTiles + j) * 2 + half],
-                              sharedAt(sharedBase, add(rowOffset, mul(column, constI32(2)))), 4);
+                              stagedOutput(row, column), 4);
       }
     }
   consumerBarrier();
@@ -1188,8 +1219,7 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
     auto guarded = scf::IfOp::create(b, loc, store, /*withElse=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&guarded.getThenRegion().front());
-    Value staged = sharedAt(sharedBase, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
-    Value values = LLVM::LoadOp::create(b, loc, chunkType, staged, 16);
+    Value values = LLVM::LoadOp::create(b, loc, chunkType, stagedOutput(row, column), 16);
     Value offset = add(arith::MulIOp::create(b, loc, toI64(add(q0, row)), memref.strides[2]), toI64(column));
     LLVM::StoreOp::create(b, loc, values, globalElement(base, offset, element), 16);
   }

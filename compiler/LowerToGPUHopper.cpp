@@ -203,7 +203,7 @@ void KernelEmitter::retireDeferredPV() {
   NVVM::MBarrierArriveOp::create(b, loc, Type(), deferred.release, Value());
 }
 
-/// After the key loop: the last block's P·V, if the loop ran.
+/// After the key loop: the last block's P·V, if the loop ran, and the release of its V slot.
 void KernelEmitter::drainDeferredPV(Fragment &output) {
   auto pending = scf::IfOp::create(b, loc, TypeRange(ValueRange(output.regs)), deferred.pending, /*withElse=*/true);
   {
@@ -213,6 +213,8 @@ void KernelEmitter::drainDeferredPV(Fragment &output) {
     b.setInsertionPointToStart(&pending.getThenRegion().front());
     Fragment accumulated = output;
     wgmmaPV(deferred.probs, deferred.value, accumulated, /*wait=*/true);
+    // The slot is free for a later tile's block (persistent).
+    NVVM::MBarrierArriveOp::create(b, loc, Type(), deferred.release, Value());
     scf::YieldOp::create(b, loc, accumulated.regs);
   }
   llvm::copy(pending.getResults(), output.regs.begin());
@@ -354,6 +356,79 @@ void KernelEmitter::runProducerWarpgroup() {
     NVVM::Exit::create(b, loc);
   }
   NVVM::SetMaxRegisterOp::create(b, loc, consumerRegisters, NVVM::SetMaxRegisterAction::increase);
+}
+
+/// persistent: the producer warpgroup and the consumers branch off at once, each into a loop over the tiles
+/// (query block, head, batch) of this block: tile blockIdx.x, then every gridDim.x-th. The producer's first
+/// thread computes each tile's key range (the tile's scalar ops up to its key loop) and loads its blocks;
+/// the consumers run the tile's whole body. Both count the key blocks of earlier tiles (blocksBefore), so
+/// the K/V rings' slots and phases go on from tile to tile.
+LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
+  Block &body = *parallel.getBody();
+  Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
+  Value tileCount = mul(mul(queryBlocks, heads), batch);
+  Value firstTile = NVVM::BlockIdXOp::create(b, loc, i32), tileStep = NVVM::GridDimXOp::create(b, loc, i32);
+  const int64_t consumerWarpgroups = geometry.warps / 4;
+  const uint32_t consumerRegisters = std::min<int64_t>(256, (65536 - 128 * 24) / (128 * consumerWarpgroups) / 8 * 8);
+  auto setTile = [&](Value tile) {
+    currentTile = tile;
+    for (auto [index, value] : llvm::zip(gridIndices, mapGrid(tile)))
+      scalars[index] = value;
+  };
+  auto split = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
+                                                               constI32(geometry.warps)),
+                                 /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(split.thenBlock()->getTerminator());
+    NVVM::SetMaxRegisterOp::create(b, loc, 24, NVVM::SetMaxRegisterAction::decrease);
+    auto leader = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
+                                                                constI32(geometry.threads())),
+                                    /*withElse=*/false);
+    b.setInsertionPoint(leader.thenBlock()->getTerminator());
+    auto tiles = scf::ForOp::create(b, loc, firstTile, tileCount, tileStep, ValueRange{constI32(0)});
+    b.setInsertionPointToStart(tiles.getBody());
+    blocksBefore = tiles.getRegionIterArgs()[0];
+    setTile(tiles.getInductionVar());
+    for (Operation &op : body) { // the scalars the key range derives from (no tile is read here)
+      if (&op == keyLoops.front().getOperation())
+        break;
+      if (!isa<vector::TransferReadOp>(op) && failed(emitOp(&op)))
+        return failure();
+    }
+    if (failed(setPipelineBounds(keyLoops.front())))
+      return failure();
+    auto loop = scf::ForOp::create(b, loc, pipelineStart, pipelineEnd, constI32(geometry.blockN));
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(loop.getBody());
+      issueTmaLoad(loop.getInductionVar());
+    }
+    scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks())});
+  }
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(split.elseBlock()->getTerminator());
+  NVVM::SetMaxRegisterOp::create(b, loc, consumerRegisters, NVVM::SetMaxRegisterAction::increase);
+  if (geometry.pingPong) { // warpgroup 0 issues first: the last warpgroup arrives on its barrier once
+    auto last = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
+                                                                constI32(geometry.warps - 4)),
+                                  /*withElse=*/false);
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPoint(last.thenBlock()->getTerminator());
+    namedBarrier(constI32(2), /*arrive=*/true);
+  }
+  auto tiles = scf::ForOp::create(b, loc, firstTile, tileCount, tileStep, ValueRange{constI32(0), constI32(0)});
+  b.setInsertionPointToStart(tiles.getBody());
+  blocksBefore = tiles.getRegionIterArgs()[0];
+  queryParity = arith::AndIOp::create(b, loc, tiles.getRegionIterArgs()[1], constI32(1));
+  setTile(tiles.getInductionVar());
+  if (failed(emitBlock(body)))
+    return failure();
+  // The staged output is read back before the next tile's query copy lands in those bytes.
+  consumerBarrier();
+  scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks()),
+                                          add(tiles.getRegionIterArgs()[1], constI32(1))});
+  return success();
 }
 
 /// Producer warpgroup: block `blockStart`'s K slot is free once its Q·Kᵀ has retired (the caller waited).

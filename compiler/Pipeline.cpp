@@ -98,6 +98,7 @@ public:
     compiled.chip = config.chip;
     compiled.block_m = config.block_m;
     compiled.tma_box_rows = config.tma ? config.block_n : 0;
+    compiled.persistent = config.persistent;
     // What the lowering put on the kernel: its block size (a producer warpgroup adds 128 threads to the
     // warps) and its shared memory.
     for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) {
@@ -176,6 +177,8 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
       !usesWgmma(config.chip, config.block_m, config.block_n, config.warps, spec.head_dim))
     unsupported = std::string(config.tma ? "tma" : "wg_overlap") + " needs the wgmma path (sm_90a, 16 query rows per warp in whole warpgroups, block_n "
                   "a multiple of 64 up to 256, head_dim 64 or 128)";
+  if (unsupported.empty() && config.persistent && !config.warp_specialized)
+    unsupported = "persistent needs warp_specialized (its producer warpgroup loads each tile's key blocks ahead)";
   if (unsupported.empty() && config.warp_specialized && !config.tma)
     unsupported = "warp_specialized needs tma (its producer warpgroup issues TMA loads)";
   // ptxas -v: with both, 256-key blocks spill (the producer's warpgroup lowers the register budget).
@@ -197,7 +200,7 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   if (dumpDir && *dumpDir) {
     prefix = std::string(dumpDir) + "/" + spec.name() + "." + config.chip + ".m" + std::to_string(config.block_m) +
              "n" + std::to_string(config.block_n) + "w" + std::to_string(config.warps) + "s" +
-             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") + (config.warp_specialized ? "p" : "") + ".";
+             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") + (config.warp_specialized ? "p" : "") + (config.persistent ? "r" : "") + ".";
     std::error_code error;
     std::filesystem::create_directories(dumpDir, error);
   }

@@ -35,8 +35,10 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     with the Tensor Memory Accelerator (`cp.async.bulk.tensor`, tensor maps passed by the runtime) instead
     of every thread's `cp.async`. `warp_specialized` (with `tma`; printed only when true): one more
     warpgroup, the producer, issues every K/V load (K and V in rings of their own) while the others only
-    compute; with `wg_overlap` and two computing warpgroups, these take turns to issue their wgmmas
-    (FlashAttention-3's ping-pong).
+    compute; with `wg_overlap` and two or three computing warpgroups, these take turns to issue their
+    wgmmas (FlashAttention-3's ping-pong). `persistent` (with `warp_specialized`; printed only when true):
+    at most one thread block per multiprocessor, each looping over (query block, head, batch) tiles, so
+    that the producer loads a tile's first K/V blocks while the consumers finish the previous tile.
 
     ```mlir
     func.func @kernel(...) attributes {
@@ -51,7 +53,8 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     StringRefParameter<"target chip, such as sm_80">:$chip,
     DefaultValuedParameter<"bool", "false", "softmax overlapped with the previous block's P·V (wgmma)">:$wg_overlap,
     DefaultValuedParameter<"bool", "false", "K/V tiles loaded by TMA (wgmma)">:$tma,
-    DefaultValuedParameter<"bool", "false", "a producer warpgroup issues the TMA loads (wgmma)">:$warp_specialized
+    DefaultValuedParameter<"bool", "false", "a producer warpgroup issues the TMA loads (wgmma)">:$warp_specialized,
+    DefaultValuedParameter<"bool", "false", "blocks loop over tiles, one per multiprocessor">:$persistent
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

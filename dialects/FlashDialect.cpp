@@ -31,12 +31,15 @@ void FlashDialect::initialize() {
 LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
                                        int64_t blockN, int64_t warps, int64_t stages,
                                        StringRef chip, bool wgOverlap, bool tma,
-                                       bool warpSpecialized) {
+                                       bool warpSpecialized, bool persistent) {
   std::string problem = flashjit::kernelConfigError(blockM, blockN, warps, stages, chip);
   if (!problem.empty())
     return emitError() << "#flash.config: " << problem;
   if (warpSpecialized && !tma)
     return emitError() << "#flash.config: warp_specialized needs tma (its producer warpgroup issues TMA loads)";
+  if (persistent && !warpSpecialized)
+    return emitError() << "#flash.config: persistent needs warp_specialized (its producer warpgroup loads each "
+                          "tile's key blocks ahead)";
   return success();
 }
 

@@ -46,7 +46,8 @@ std::string configJson(const KernelConfig &c) {
   out << "{\"block_m\": " << c.block_m << ", \"block_n\": " << c.block_n << ", \"warps\": " << c.warps
       << ", \"stages\": " << c.stages << ", \"wg_overlap\": " << (c.wg_overlap ? "true" : "false")
       << ", \"tma\": " << (c.tma ? "true" : "false")
-      << ", \"warp_specialized\": " << (c.warp_specialized ? "true" : "false");
+      << ", \"warp_specialized\": " << (c.warp_specialized ? "true" : "false")
+      << ", \"persistent\": " << (c.persistent ? "true" : "false");
   return out.str();
 }
 
@@ -95,6 +96,8 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
   config.tma = tma != std::string::npos && tma < bestEnd;
   const size_t specialized = text.find("\"warp_specialized\": true", best);
   config.warp_specialized = specialized != std::string::npos && specialized < bestEnd;
+  const size_t persistent = text.find("\"persistent\": true", best);
+  config.persistent = persistent != std::string::npos && persistent < bestEnd;
   try {
     validate(config);
   } catch (const Error &) {

@@ -71,6 +71,7 @@ struct Kernel::Impl {
   CUfunction function = nullptr;
   double load_ms = 0;
   int registers = 0, spill_bytes = 0;
+  int multiprocessors = 0; // of the module's device: a persistent kernel's grid
 };
 
 Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -123,6 +124,13 @@ std::shared_ptr<Kernel> Kernel::load(const AttentionSpec &spec, const CompiledKe
   cuda.check(cuda.cuFuncGetAttribute(&kernel->impl_->spill_bytes, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES,
                                      kernel->impl_->function),
              "cuFuncGetAttribute");
+  if (compiled.persistent) {
+    CUdevice device;
+    cuda.check(cuda.cuCtxGetDevice(&device), "cuCtxGetDevice");
+    cuda.check(cuda.cuDeviceGetAttribute(&kernel->impl_->multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                                         device),
+               "cuDeviceGetAttribute");
+  }
   kernel->impl_->load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return kernel;
@@ -187,6 +195,8 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   if (blocks > 0x7fffffff)
     throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(blocks) +
                                               " thread blocks (query blocks x heads x batch); at most 2147483647");
+  if (c.persistent) // one block per multiprocessor (one fits: 1 per SM by registers), each looping over tiles
+    blocks = std::min<int64_t>(blocks, impl_->multiprocessors);
   cuda.check(cuda.cuLaunchKernel(impl_->function, unsigned(blocks), 1, 1,
                                  unsigned(c.threads), 1, 1, unsigned(c.shared_memory),
                                  static_cast<CUstream>(stream), params.data(), nullptr),

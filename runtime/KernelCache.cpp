@@ -27,6 +27,7 @@ std::map<std::string, std::string> fieldsOf(const CompiledKernel &kernel) {
           {"block_m", std::to_string(kernel.block_m)},
           {"shared_memory", std::to_string(kernel.shared_memory)},
           {"tma_box_rows", std::to_string(kernel.tma_box_rows)},
+          {"persistent", kernel.persistent ? "1" : "0"},
           {"compile_ms", compileMs.str()}};
 }
 
@@ -39,6 +40,7 @@ bool kernelOf(const std::map<std::string, std::string> &fields, std::string ptx,
     kernel.block_m = std::stoi(fields.at("block_m"));
     kernel.shared_memory = std::stoi(fields.at("shared_memory"));
     kernel.tma_box_rows = fields.count("tma_box_rows") ? std::stoi(fields.at("tma_box_rows")) : 0;
+    kernel.persistent = fields.count("persistent") && fields.at("persistent") == "1";
     kernel.compile_ms = std::stod(fields.at("compile_ms"));
   } catch (const std::exception &) {
     return false;

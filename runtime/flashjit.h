@@ -59,6 +59,10 @@ struct KernelConfig {
   /// (FlashAttention-3's warp specialisation); with wg_overlap and 8 or 12 warps, ping-pong between the
   /// two or three computing warpgroups.
   bool warp_specialized = false;
+  /// With warp_specialized: at most one thread block per multiprocessor, each looping over (query block,
+  /// head, batch) tiles; the producer loads a tile's first K/V blocks while the consumers finish the
+  /// previous one.
+  bool persistent = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.
   FLASHJIT_API std::string str() const;
@@ -107,6 +111,7 @@ struct CompiledKernel {
   int block_m = 0;
   int shared_memory = 0;
   int tma_box_rows = 0;  ///< > 0: the kernel takes TMA tensor maps of K and V with boxes of this many rows
+  bool persistent = false; ///< the kernel loops over tiles: launch at most one block per multiprocessor
   double compile_ms = 0; ///< flash IR to PTX, in this process
   /// Where compile_ms went, in order: building the flash IR, each lowering stage, translation to LLVM IR,
   /// LLVM's optimisation, the NVPTX backend, and "dump" after each stage written to FLASHJIT_DUMP_DIR

@@ -128,13 +128,15 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
     }
   // sm_90a: the same with the wgmma path's other knob settings — without tma (cp.async copies), with
   // wg_overlap (the softmax overlapped with the previous block's P·V) with and without tma and with a
-  // producer warpgroup (ping-pong on 8 and 12 warps), and a producer warpgroup on every configuration — on every
-  // configuration of that path (those the compiler accepts them on), and on a long sequence.
+  // producer warpgroup (ping-pong on 8 and 12 warps), a producer warpgroup on every configuration, and
+  // ping-pong in persistent blocks (on a grid of more tiles than multiprocessors, so that blocks loop) — on
+  // every configuration of that path (those the compiler accepts them on), and on a long sequence.
   struct Knobs {
-    bool overlap, tma, specialized;
+    bool overlap, tma, specialized, persistent;
   };
-  for (Knobs knobs : {Knobs{false, false, false}, Knobs{true, false, false}, Knobs{true, true, false},
-                      Knobs{true, true, true}, Knobs{false, true, true}}) {
+  for (Knobs knobs : {Knobs{false, false, false, false}, Knobs{true, false, false, false},
+                      Knobs{true, true, false, false}, Knobs{true, true, true, false}, Knobs{false, true, true, false},
+                      Knobs{true, true, true, true}}) {
     for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
                                AttentionSpec{128, DType::f16, Causal::top_left, true},
                                AttentionSpec{128, DType::bf16, Causal::none, true}})
@@ -142,11 +144,13 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         // Each wgmma configuration once (the space also holds the 8-warp ones with a producer warpgroup,
         // with and without wg_overlap up to 192 keys, which the tuning-space cases above already check).
         if (!config.tma || config.warp_specialized ||
-            (knobs.tma && knobs.specialized && config.warps == 8 && (!knobs.overlap || config.block_n <= 192)))
+            (knobs.tma && knobs.specialized && !knobs.persistent && config.warps == 8 &&
+             (!knobs.overlap || config.block_n <= 192)))
           continue;
         config.wg_overlap = knobs.overlap;
         config.tma = knobs.tma;
         config.warp_specialized = knobs.specialized;
+        config.persistent = knobs.persistent;
         try {
           flashjit::compileCached(spec, config); // the check's load() then finds it
         } catch (const flashjit::Error &error) {
@@ -158,6 +162,10 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         c.spec = spec;
         c.shape = ProblemShape{2, 2, 1, 700, 333, 0, Layout::BHSD};
         c.config = config;
+        if (knobs.persistent) { // 4 x 40 x 6-8 tiles
+          c.shape = ProblemShape{4, 40, 8, 1024, 1500, 0, Layout::BSHD};
+          c.sampledRows = 300;
+        }
         cases.push_back(c);
         if (config.block_m == 128 && config.block_n == 128 && config.stages == 2) {
           Case big = c;

@@ -96,6 +96,18 @@ TEST_F(KernelCacheTest, DiskEntryKeepsTheProducerWarpgroup) {
   EXPECT_EQ(compileCached(spec, specialized).threads, 256);
 }
 
+// A persistent kernel is launched on at most one block per multiprocessor: the entry says so.
+TEST_F(KernelCacheTest, DiskEntryKeepsPersistence) {
+  KernelConfig persistent{128, 128, 8, 2, "sm_90a"};
+  persistent.tma = persistent.warp_specialized = persistent.persistent = true;
+  EXPECT_TRUE(compileCached(spec, persistent).persistent);
+  clearCache(false);
+  EXPECT_TRUE(compileCached(spec, persistent).persistent);
+  EXPECT_EQ(cacheStats().disk_hits, 1);
+  persistent.persistent = false;
+  EXPECT_FALSE(compileCached(spec, persistent).persistent);
+}
+
 TEST_F(KernelCacheTest, AnotherConfigurationIsAnotherEntry) {
   compileCached(spec, config);
   KernelConfig other = config;

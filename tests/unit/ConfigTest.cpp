@@ -146,6 +146,13 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   EXPECT_NE(compileError(three).find("wg_overlap on 12 warps needs warp_specialized"), std::string::npos);
   three.warp_specialized = true;
   EXPECT_EQ(compileError(three), "");
+  // persistent: blocks loop over tiles, which the producer warpgroup loads ahead.
+  three.persistent = true;
+  EXPECT_EQ(three.str(), "#flash.config<block_m = 192, block_n = 128, warps = 12, stages = 2, chip = \"sm_90a\", "
+                         "wg_overlap = true, tma = true, warp_specialized = true, persistent = true>");
+  EXPECT_EQ(compileError(three), "");
+  three.warp_specialized = false;
+  EXPECT_NE(compileError(three).find("persistent needs warp_specialized"), std::string::npos);
 }
 
 // FLASHJIT_CHIP may pick code that runs on the GPU: an older chip, or sm_90a only on Hopper itself.

@@ -59,6 +59,8 @@ struct KernelOptions {
     command->add_flag("--warp-specialized", config.warp_specialized,
                       "with --tma: a producer warpgroup issues the loads (and with --wg-overlap and 8 or 12 warps, "
                       "ping-pong)");
+    command->add_flag("--persistent", config.persistent,
+                      "with --warp-specialized: one block per multiprocessor, each looping over tiles");
   }
 
   flashjit::AttentionSpec resolvedSpec() const {
@@ -84,6 +86,7 @@ struct KernelOptions {
     resolved.wg_overlap = config.wg_overlap;
     resolved.tma = config.tma;
     resolved.warp_specialized = config.warp_specialized;
+    resolved.persistent = config.persistent;
     return resolved;
   }
 };
@@ -330,11 +333,11 @@ int runInfo() {
 /// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU
 /// (unless `gpu` is false), each kernel is also run on random inputs, checked against the float64
 /// reference, and timed on the papers' grid point (seqlen 4096, hidden 2048, 16k tokens).
-/// `wgOverlap`, `tma` and `warpSpecialized`, when any is given, are the knobs of every configuration
-/// (warp_specialized implies tma); configurations the compiler refuses them (not on the wgmma path), and
+/// `wgOverlap`, `tma`, `warpSpecialized` and `persistent`, when any is given, are the knobs of every
+/// configuration (persistent implies warp_specialized, which implies tma); configurations the compiler refuses them (not on the wgmma path), and
 /// the space's warp-specialised duplicates, are skipped.
 int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap,
-               bool tma, bool warpSpecialized) {
+               bool tma, bool warpSpecialized, bool persistent) {
   std::string noGpu;
   if (gpu) {
     try {
@@ -355,13 +358,14 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
     for (flashjit::KernelConfig config :
          space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
       flashjit::CompiledKernel kernel;
-      const bool knobsGiven = wgOverlap || tma || warpSpecialized;
+      const bool knobsGiven = wgOverlap || tma || warpSpecialized || persistent;
       if (knobsGiven) {
         if (config.warp_specialized)
           continue; // the same configuration as the one before it, once its knobs are set
         config.wg_overlap = wgOverlap;
-        config.tma = tma || warpSpecialized;
-        config.warp_specialized = warpSpecialized;
+        config.tma = tma || warpSpecialized || persistent;
+        config.warp_specialized = warpSpecialized || persistent;
+        config.persistent = persistent;
       }
       try {
         kernel = flashjit::compile(spec, config);
@@ -461,12 +465,15 @@ int main(int argc, char **argv) {
   kernels->add_flag("--no-gpu", kernelsNoGpu, "only compile, even on a machine with a GPU");
   kernels->add_flag("--tuning-space", kernelsSpace, "every configuration of the default tuning space");
   kernels->add_flag("--require-ptxas", kernelsRequirePtxas, "fail if ptxas is not installed");
-  bool kernelsWgOverlap = false, kernelsTma = false, kernelsWarpSpecialized = false;
+  bool kernelsWgOverlap = false, kernelsTma = false, kernelsWarpSpecialized = false, kernelsPersistent = false;
   kernels->add_flag("--wg-overlap", kernelsWgOverlap,
                     "with wg_overlap (sm_90a wgmma path; other configurations are skipped)");
   kernels->add_flag("--tma", kernelsTma, "with tma (sm_90a wgmma path; other configurations are skipped)");
   kernels->add_flag("--warp-specialized", kernelsWarpSpecialized,
                     "with tma and a producer warpgroup (sm_90a wgmma path; other configurations are skipped)");
+  kernels->add_flag("--persistent", kernelsPersistent,
+                    "with tma, a producer warpgroup and one block per multiprocessor looping over tiles (sm_90a "
+                    "wgmma path; other configurations are skipped)");
 
   KernelOptions irOptions;
   std::string stage = "flash";
@@ -537,7 +544,7 @@ int main(int argc, char **argv) {
   try {
     if (kernels->parsed())
       return runKernels(kernelsChip, kernelsChipOption->count() > 0, kernelsSpace, kernelsRequirePtxas,
-                        !kernelsNoGpu, kernelsWgOverlap, kernelsTma, kernelsWarpSpecialized);
+                        !kernelsNoGpu, kernelsWgOverlap, kernelsTma, kernelsWarpSpecialized, kernelsPersistent);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())

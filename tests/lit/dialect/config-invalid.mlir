@@ -50,6 +50,13 @@ func.func @specialized_without_tma() attributes {flash.config = #flash.config<bl
 
 // -----
 
+// expected-error @+1 {{#flash.config: persistent needs warp_specialized (its producer warpgroup loads each tile's key blocks ahead)}}
+func.func @persistent_without_producer() attributes {flash.config = #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", tma = true, persistent = true>} {
+  return
+}
+
+// -----
+
 // expected-error @+1 {{'flash.config' must be a #flash.config<...> attribute, got 42 : i64}}
 func.func @not_a_config() attributes {flash.config = 42} {
   return
