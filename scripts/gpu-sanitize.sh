@@ -30,6 +30,12 @@ check memcheck --head-dim 128 --dtype f16 --causal bottom_right --block-m 128 --
 # Hopper: three computing warpgroups at head_dim 128 (the head_dim 64 default has three too).
 check memcheck --head-dim 128 --dtype bf16 --causal bottom_right --block-m 192 --warps 12 --block-n 64 --stages 2 \
   --tma --warp-specialized --wg-overlap --heads 2 --seqlen-q 300 --seqlen-k 257
+# Persistent blocks (one per multiprocessor, looping over 420 tiles): the output staged in the query's
+# bytes while the producer loads the next tile's keys.
+check memcheck --head-dim 128 --dtype bf16 --causal bottom_right --block-m 128 --warps 8 --block-n 128 --stages 2 \
+  --tma --warp-specialized --wg-overlap --persistent --batch 2 --heads 70 --seqlen-q 260 --seqlen-k 300
+check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 128 --stages 2 \
+  --tma --warp-specialized --wg-overlap --persistent --batch 2 --heads 70 --seqlen-q 260 --seqlen-k 300
 check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200
