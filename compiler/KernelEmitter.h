@@ -60,6 +60,13 @@ struct Geometry {
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
   int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }
+  // With a producer warpgroup (setmaxnreg): 24 registers for it, the rest to the computing warpgroups, at
+  // most 64K per block in multiples of 8 (240 with two, 2 x 128 x 240 + 128 x 24 = 64512; 160 with three;
+  // 504 with one, capped at 256).
+  static constexpr uint32_t kProducerRegisters = 24;
+  uint32_t consumerRegisters() const {
+    return std::min<int64_t>(256, (65536 - 128 * kProducerRegisters) / (32 * warps) / 8 * 8);
+  }
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   // One K or V buffer: padded rows (mma.sync), or 128-byte swizzled rows without padding (wgmma).
   int64_t sharedTileBytes() const { return blockN * (wgmma ? headDim * 2 : sharedRowBytes()); }
@@ -267,6 +274,8 @@ private:
   void releaseKeySlot(Value blockStart);
   Value currentKeyStart; // producer warpgroup: the start of the key block the loop body reads
   void runProducerWarpgroup();
+  void loadPipelineBlocks();
+  void letWarpgroupZeroGoFirst();
   void consumerBarrier();
   void namedBarrier(Value id, bool arrive);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,

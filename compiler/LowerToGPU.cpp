@@ -381,14 +381,8 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     // The first iteration's P = 0 product reads a landed tile: the first V, or with a producer warpgroup
     // (whose V copies have their own mbarriers) the first K, waited for before that product is issued.
     inits.append(flattenDeferred(noDeferredPV(bufferOf(pipelineStart, /*value=*/!geometry.producerWarpgroup))));
-    if (geometry.pingPong && !geometry.persistent) { // warpgroup 0 issues first: the last warpgroup arrives on its barrier once
-      auto last = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
-                                                                  constI32(geometry.warps - 4)),
-                                    /*withElse=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&last.getThenRegion().front());
-      namedBarrier(constI32(2), /*arrive=*/true);
-    }
+    if (geometry.pingPong && !geometry.persistent) // (persistent: once before the tile loop)
+      letWarpgroupZeroGoFirst();
   }
   Value lower = scalars[loop.getLowerBound()], upper = scalars[loop.getUpperBound()];
   Value step = scalars[loop.getStep()];

@@ -331,31 +331,43 @@ void KernelEmitter::loadTilesByTma(Value blockStart, bool value, Value full, int
 /// of the loops, from the first to pipelineEnd, each as soon as its slot is released (so up to `stages`
 /// blocks ahead of the consumers), and the warpgroup exits. The consumers go on without issuing any copy.
 void KernelEmitter::runProducerWarpgroup() {
-  // 24 registers for the producer warpgroup, the rest to the consumers: at most 64K per block, multiples
-  // of 8 (240 with two consumer warpgroups, 2 x 128 x 240 + 128 x 24 = 64512; 160 with three; 504 with
-  // one, capped at 256).
-  const int64_t consumerWarpgroups = geometry.warps / 4;
-  const uint32_t consumerRegisters = std::min<int64_t>(256, (65536 - 128 * 24) / (128 * consumerWarpgroups) / 8 * 8);
   auto producer = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
                                                                   constI32(geometry.warps)),
                                     /*withElse=*/false);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&producer.getThenRegion().front());
-    NVVM::SetMaxRegisterOp::create(b, loc, 24, NVVM::SetMaxRegisterAction::decrease);
+    NVVM::SetMaxRegisterOp::create(b, loc, Geometry::kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
     auto leader = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
                                                                 constI32(geometry.threads())),
                                     /*withElse=*/false);
     {
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToStart(&leader.getThenRegion().front());
-      auto loop = scf::ForOp::create(b, loc, pipelineStart, pipelineEnd, constI32(geometry.blockN));
-      b.setInsertionPointToStart(loop.getBody());
-      issueTmaLoad(loop.getInductionVar());
+      loadPipelineBlocks();
     }
     NVVM::Exit::create(b, loc);
   }
-  NVVM::SetMaxRegisterOp::create(b, loc, consumerRegisters, NVVM::SetMaxRegisterAction::increase);
+  NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters(), NVVM::SetMaxRegisterAction::increase);
+}
+
+/// The producer's first thread: every key block from pipelineStart to pipelineEnd, each into its slot once
+/// the slot is released.
+void KernelEmitter::loadPipelineBlocks() {
+  auto loop = scf::ForOp::create(b, loc, pipelineStart, pipelineEnd, constI32(geometry.blockN));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  issueTmaLoad(loop.getInductionVar());
+}
+
+/// Ping-pong: warpgroup 0 issues first, so the last warpgroup arrives on its barrier once before the loop.
+void KernelEmitter::letWarpgroupZeroGoFirst() {
+  auto last = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
+                                                              constI32(geometry.warps - 4)),
+                                /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&last.getThenRegion().front());
+  namedBarrier(constI32(2), /*arrive=*/true);
 }
 
 /// persistent: the producer warpgroup and the consumers branch off at once, each into a loop over the tiles
@@ -368,8 +380,6 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
   Value tileCount = mul(mul(queryBlocks, heads), batch);
   Value firstTile = NVVM::BlockIdXOp::create(b, loc, i32), tileStep = NVVM::GridDimXOp::create(b, loc, i32);
-  const int64_t consumerWarpgroups = geometry.warps / 4;
-  const uint32_t consumerRegisters = std::min<int64_t>(256, (65536 - 128 * 24) / (128 * consumerWarpgroups) / 8 * 8);
   auto setTile = [&](Value tile) {
     currentTile = tile;
     for (auto [index, value] : llvm::zip(gridIndices, mapGrid(tile)))
@@ -381,7 +391,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(split.thenBlock()->getTerminator());
-    NVVM::SetMaxRegisterOp::create(b, loc, 24, NVVM::SetMaxRegisterAction::decrease);
+    NVVM::SetMaxRegisterOp::create(b, loc, Geometry::kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
     auto leader = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
                                                                 constI32(geometry.threads())),
                                     /*withElse=*/false);
@@ -398,25 +408,14 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
     }
     if (failed(setPipelineBounds(keyLoops.front())))
       return failure();
-    auto loop = scf::ForOp::create(b, loc, pipelineStart, pipelineEnd, constI32(geometry.blockN));
-    {
-      OpBuilder::InsertionGuard inner(b);
-      b.setInsertionPointToStart(loop.getBody());
-      issueTmaLoad(loop.getInductionVar());
-    }
+    loadPipelineBlocks();
     scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks())});
   }
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(split.elseBlock()->getTerminator());
-  NVVM::SetMaxRegisterOp::create(b, loc, consumerRegisters, NVVM::SetMaxRegisterAction::increase);
-  if (geometry.pingPong) { // warpgroup 0 issues first: the last warpgroup arrives on its barrier once
-    auto last = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
-                                                                constI32(geometry.warps - 4)),
-                                  /*withElse=*/false);
-    OpBuilder::InsertionGuard inner(b);
-    b.setInsertionPoint(last.thenBlock()->getTerminator());
-    namedBarrier(constI32(2), /*arrive=*/true);
-  }
+  NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters(), NVVM::SetMaxRegisterAction::increase);
+  if (geometry.pingPong) // once for all the tiles: the turns run on from tile to tile
+    letWarpgroupZeroGoFirst();
   auto tiles = scf::ForOp::create(b, loc, firstTile, tileCount, tileStep, ValueRange{constI32(0), constI32(0)});
   b.setInsertionPointToStart(tiles.getBody());
   blocksBefore = tiles.getRegionIterArgs()[0];
