@@ -139,9 +139,10 @@ private:
   } pendingQuery;
   Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
   Value pipelineStart;              // the first key block's start (wgmma path: slots and phases count from it)
-  // persistent: the tile the loop is at, the key blocks this block's earlier tiles went through (where the
-  // K/V slots and phases go on from), and the query mbarrier's parity for this tile.
-  Value currentTile, blocksBefore, queryParity;
+  // persistent: the tile the loop is at (encoded: see persistentTile), the key blocks this block's earlier
+  // tiles went through (where the K/V slots and phases go on from), and the query mbarrier's parity for
+  // this tile.
+  Value currentTile, blocksBefore, queryParity, pairsOfBlock;
   // wgmma path, FlashAttention-3's intra-warpgroup pipelining (pipelinePV): a key block's P·V is issued in
   // the next iteration, right after that block's Q·Kᵀ, and runs while the warpgroup does the softmax.
   struct DeferredPV {
@@ -209,6 +210,15 @@ private:
                                            LLVM::AsmDialectAttr(), ArrayAttr())
                      .getResult(0);
     return pointer ? Value(LLVM::IntToPtrOp::create(b, loc, value.getType(), copy)) : copy;
+  }
+  /// A fresh read of a special register (`%ctaid.x`, `%nctaid.x`): LLVM cannot reuse an earlier read
+  /// (an NVVM intrinsic it would), so that what derives from it is computed where it is used, not held
+  /// through the key loops.
+  Value readSpecialRegister(StringRef name) {
+    return LLVM::InlineAsmOp::create(b, loc, i32, ValueRange{}, ("mov.u32 $0, " + name + ";").str(), "=r",
+                                     /*has_side_effects=*/true, /*is_align_stack=*/false,
+                                     LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr())
+        .getResult(0);
   }
   Value globalElement(Value base, Value elementOffset, Type elementType) {
     return LLVM::GEPOp::create(b, loc, base.getType(), elementType, base, ValueRange{elementOffset});
@@ -295,6 +305,9 @@ private:
   LogicalResult setPipelineBounds(scf::ForOp firstLoop);
   Value pipelineBlocks();
   LogicalResult emitPersistentGrid(scf::ParallelOp parallel);
+  Value unitsOfBlock(Value total, Value block, Value step);
+  Value persistentTile(Value k);
+  SmallVector<Value> mapPersistentTile(Value tile);
   void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);
   SmallVector<Value> loadQueryRegisters(Value address);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);

@@ -250,8 +250,11 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Default([&](Operation *o) { return fail(o, "is not supported by the GPU lowering"); });
 }
 
-/// (query block, head, batch) of thread block `block` (see the scf.parallel case of emitOp).
+/// (query block, head, batch) of thread block `block` (see the scf.parallel case of emitOp), or of a
+/// persistent block's tile (mapPersistentTile).
 SmallVector<Value> KernelEmitter::mapGrid(Value block) {
+  if (geometry.persistent)
+    return mapPersistentTile(block);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
   Value rest = fastDivide(block, queryBlocksDivisor);
   Value batchIndex = fastDivide(rest, headsDivisor);
@@ -266,14 +269,9 @@ SmallVector<Value> KernelEmitter::mapGrid(Value block) {
 Value KernelEmitter::recompute(Value value, SmallVector<Value> &freshGrid) {
   if (auto found = llvm::find(gridIndices, value); found != gridIndices.end()) {
     if (freshGrid.empty() && geometry.persistent) {
-      freshGrid = mapGrid(opaqueCopy(currentTile));
+      freshGrid = mapGrid(persistentTile(opaqueCopy(currentTile)));
     } else if (freshGrid.empty()) {
-      Value block = LLVM::InlineAsmOp::create(b, loc, i32, ValueRange{}, "mov.u32 $0, %ctaid.x;", "=r",
-                                              /*has_side_effects=*/true, /*is_align_stack=*/false,
-                                              LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
-                                              ArrayAttr())
-                        .getResult(0);
-      freshGrid = mapGrid(block);
+      freshGrid = mapGrid(readSpecialRegister("%ctaid.x"));
     }
     return freshGrid[found - gridIndices.begin()];
   }

@@ -370,20 +370,87 @@ void KernelEmitter::letWarpgroupZeroGoFirst() {
   namedBarrier(constI32(2), /*arrive=*/true);
 }
 
-/// persistent: the producer warpgroup and the consumers branch off at once, each into a loop over the tiles
-/// (query block, head, batch) of this block: tile blockIdx.x, then every gridDim.x-th. The producer's first
-/// thread computes each tile's key range (the tile's scalar ops up to its key loop) and loads its blocks;
-/// the consumers run the tile's whole body. Both count the key blocks of earlier tiles (blocksBefore), so
-/// the K/V rings' slots and phases go on from tile to tile.
+// --- Persistent blocks ---------------------------------------------------------------------------------
+// A grid of at most one block per multiprocessor, each looping over tiles. The tiles come in units: a head's
+// query blocks paired from both ends (the last with the first, the last but one with the second, ...), so
+// that under a causal mask every unit holds about as many key blocks as any other (the head's query blocks
+// + 1), and, where a head has an odd number of query blocks, its middle one as a unit of its own, after all
+// the pairs. Block b takes units b, b + G, b + 2G, ... (G = gridDim.x: the runtime launches min(units,
+// multiprocessors) blocks). Plain tiles in round robin gave block 0 the longest causal tiles (66% balance
+// at 16k tokens); equal units balance the static round robin, and a head's pairs still run side by side
+// (sharing its K and V in L2).
+
+/// Of units 0 .. total - 1, how many block `block` of `step` takes (block, block + step, ... below total).
+Value KernelEmitter::unitsOfBlock(Value total, Value block, Value step) {
+  Value left = arith::SelectOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, block, total),
+                                       arith::SubIOp::create(b, loc, total, block), constI32(0));
+  return arith::DivUIOp::create(b, loc, add(left, arith::SubIOp::create(b, loc, step, constI32(1))), step);
+}
+
+/// This block's k-th tile, encoded as 2 x unit + 1 for the second of a pair; its first units are pairs
+/// (two tiles each), the rest single middle blocks. Computed afresh for each tile (special registers read
+/// again, the sizes through opaque copies), so that none of it is held through the key loops.
+Value KernelEmitter::persistentTile(Value k) {
+  Value block = readSpecialRegister("%ctaid.x"), step = readSpecialRegister("%nctaid.x");
+  Value one = constI32(1);
+  Value pairsOfBlock = opaqueCopy(this->pairsOfBlock);
+  Value inPairs = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, k, mul(pairsOfBlock, constI32(2)));
+  Value pairUnit = add(block, mul(arith::ShRUIOp::create(b, loc, k, one), step));
+  Value singleUnit = add(block, mul(arith::SubIOp::create(b, loc, k, pairsOfBlock), step));
+  Value unit = arith::SelectOp::create(b, loc, inPairs, pairUnit, singleUnit);
+  Value second = arith::SelectOp::create(b, loc, inPairs, arith::AndIOp::create(b, loc, k, one), constI32(0));
+  return add(mul(unit, constI32(2)), second);
+}
+
+/// (query block, head, batch) of the tile encoded `tile` (persistentTile). The launch's query-block divisor
+/// is then that of the pairs per head (at least 1). The sizes go through opaque copies: what derives from
+/// them alone would otherwise be hoisted out of the tile loop and held through the key loops.
+SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
+  Value one = constI32(1);
+  Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch);
+  Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
+  Value pairsPerHead = arith::ShRUIOp::create(b, loc, queryBlocks, one);
+  Value unit = arith::ShRUIOp::create(b, loc, tile, one);
+  Value second = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, arith::AndIOp::create(b, loc, tile, one),
+                                       constI32(0));
+  Value pairUnits = mul(mul(heads, batch), pairsPerHead);
+  Value isPair = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, unit, pairUnits);
+  Value pairHead = fastDivide(unit, queryBlocksDivisor);
+  Value fromStart = arith::SubIOp::create(b, loc, unit, mul(pairHead, pairsPerHead));
+  Value fromEnd = arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, queryBlocks, one), fromStart);
+  Value pairBlock = arith::SelectOp::create(b, loc, second, fromStart, fromEnd);
+  Value headBatch =
+      arith::SelectOp::create(b, loc, isPair, pairHead, arith::SubIOp::create(b, loc, unit, pairUnits));
+  Value queryBlock = arith::SelectOp::create(b, loc, isPair, pairBlock, pairsPerHead); // the middle block
+  Value batchIndex = fastDivide(headBatch, headsDivisor);
+  return {queryBlock, arith::SubIOp::create(b, loc, headBatch, mul(batchIndex, heads)), batchIndex};
+}
+
+/// persistent: the producer warpgroup and the consumers branch off at once, each into a loop over this
+/// block's tiles (persistentTile). The producer's first thread computes each tile's key range (the tile's
+/// scalar ops up to its key loop) and loads its blocks; the consumers run the tile's whole body. Both count
+/// the key blocks of earlier tiles (blocksBefore), so the K/V rings' slots and phases go on from tile to
+/// tile; the tile's parity is the phase of the query's mbarrier.
 LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   Block &body = *parallel.getBody();
+  // This block's tiles: its pair units (two tiles each) and its units of all.
+  Value one = constI32(1);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
-  Value tileCount = mul(mul(queryBlocks, heads), batch);
-  Value firstTile = NVVM::BlockIdXOp::create(b, loc, i32), tileStep = NVVM::GridDimXOp::create(b, loc, i32);
-  auto setTile = [&](Value tile) {
-    currentTile = tile;
-    for (auto [index, value] : llvm::zip(gridIndices, mapGrid(tile)))
+  Value headsBatch = mul(heads, batch);
+  Value pairUnits = mul(headsBatch, arith::ShRUIOp::create(b, loc, queryBlocks, one));
+  Value units = mul(headsBatch, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one));
+  Value block = NVVM::BlockIdXOp::create(b, loc, i32), step = NVVM::GridDimXOp::create(b, loc, i32);
+  pairsOfBlock = unitsOfBlock(pairUnits, block, step);
+  Value tileCount = add(pairsOfBlock, unitsOfBlock(units, block, step));
+  // A loop over this block's tiles k, carrying the key blocks before them, its body at the insertion point.
+  auto tileLoop = [&]() {
+    auto loop = scf::ForOp::create(b, loc, constI32(0), tileCount, one, ValueRange{constI32(0)});
+    b.setInsertionPointToStart(loop.getBody());
+    blocksBefore = loop.getRegionIterArgs()[0];
+    currentTile = loop.getInductionVar();
+    for (auto [index, value] : llvm::zip(gridIndices, mapGrid(persistentTile(currentTile))))
       scalars[index] = value;
+    return loop;
   };
   auto split = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
                                                                constI32(geometry.warps)),
@@ -396,10 +463,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
                                                                 constI32(geometry.threads())),
                                     /*withElse=*/false);
     b.setInsertionPoint(leader.thenBlock()->getTerminator());
-    auto tiles = scf::ForOp::create(b, loc, firstTile, tileCount, tileStep, ValueRange{constI32(0)});
-    b.setInsertionPointToStart(tiles.getBody());
-    blocksBefore = tiles.getRegionIterArgs()[0];
-    setTile(tiles.getInductionVar());
+    tileLoop();
     for (Operation &op : body) { // the scalars the key range derives from (no tile is read here)
       if (&op == keyLoops.front().getOperation())
         break;
@@ -416,17 +480,13 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters(), NVVM::SetMaxRegisterAction::increase);
   if (geometry.pingPong) // once for all the tiles: the turns run on from tile to tile
     letWarpgroupZeroGoFirst();
-  auto tiles = scf::ForOp::create(b, loc, firstTile, tileCount, tileStep, ValueRange{constI32(0), constI32(0)});
-  b.setInsertionPointToStart(tiles.getBody());
-  blocksBefore = tiles.getRegionIterArgs()[0];
-  queryParity = arith::AndIOp::create(b, loc, tiles.getRegionIterArgs()[1], constI32(1));
-  setTile(tiles.getInductionVar());
+  auto tiles = tileLoop();
+  queryParity = arith::AndIOp::create(b, loc, tiles.getInductionVar(), one);
   if (failed(emitBlock(body)))
     return failure();
   // The staged output is read back before the next tile's query copy lands in those bytes.
   consumerBarrier();
-  scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks()),
-                                          add(tiles.getRegionIterArgs()[1], constI32(1))});
+  scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks())});
   return success();
 }
 

@@ -5,6 +5,7 @@
 #include "runtime/TensorMap.h"
 #include "runtime/flashjit.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -161,9 +162,12 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   params.push_back(&heads);
   params.push_back(&batch);
   const CompiledKernel &c = impl_->compiled;
-  // The kernel's divisors (the grid mapping's query blocks and heads, the query heads per K/V head).
+  // The kernel's divisors (the grid mapping's query blocks and heads, the query heads per K/V head). A
+  // persistent kernel takes a head's query blocks in pairs from both ends (and the middle one alone): its
+  // mapping divides by the pairs per head instead.
   const int64_t queryBlockCount = (int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m;
-  FastDivisor queryBlocks = fastDivisor(uint32_t(queryBlockCount));
+  FastDivisor queryBlocks =
+      fastDivisor(uint32_t(c.persistent ? std::max<int64_t>(1, queryBlockCount / 2) : queryBlockCount));
   FastDivisor headCount = fastDivisor(uint32_t(args.heads)), groupSize = fastDivisor(uint32_t(group));
   for (FastDivisor *divisor : {&queryBlocks, &headCount, &groupSize}) {
     params.push_back(&divisor->magic);
@@ -195,8 +199,8 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   if (blocks > 0x7fffffff)
     throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(blocks) +
                                               " thread blocks (query blocks x heads x batch); at most 2147483647");
-  if (c.persistent) // one block per multiprocessor (one fits: 1 per SM by registers), each looping over tiles
-    blocks = std::min<int64_t>(blocks, impl_->multiprocessors);
+  if (c.persistent) // one block per multiprocessor (one fits: 1 per SM by registers), each looping over units
+    blocks = std::min<int64_t>((queryBlockCount + 1) / 2 * args.heads * args.batch, impl_->multiprocessors);
   cuda.check(cuda.cuLaunchKernel(impl_->function, unsigned(blocks), 1, 1,
                                  unsigned(c.threads), 1, 1, unsigned(c.shared_memory),
                                  static_cast<CUstream>(stream), params.data(), nullptr),

@@ -60,8 +60,8 @@ struct KernelConfig {
   /// two or three computing warpgroups.
   bool warp_specialized = false;
   /// With warp_specialized: at most one thread block per multiprocessor, each looping over (query block,
-  /// head, batch) tiles; the producer loads a tile's first K/V blocks while the consumers finish the
-  /// previous one.
+  /// head, batch) tiles, paired so that causal work is balanced; the producer loads a tile's first K/V
+  /// blocks while the consumers finish the previous one.
   bool persistent = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.
@@ -102,7 +102,9 @@ FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConf
 /// K, V, O as int64 (then of lse: batch, head); seqlen_q, seqlen_k, heads / kv_heads, heads and batch as
 /// int32; the (magic, shift) pairs of the query-block, head and group divisors (runtime/FastDivisor.h);
 /// the softmax scale as float; with tma_box_rows > 0, the TMA tensor maps of K and V (runtime/TensorMap.h),
-/// 128-byte CUtensorMap values.
+/// 128-byte CUtensorMap values. A persistent kernel's grid is min(units, multiprocessors), a unit being a
+/// pair of one head's query blocks (from both ends) or its middle one, and its query-block divisor that of
+/// the pairs per head (at least 1).
 struct CompiledKernel {
   std::string name; ///< the entry point in the PTX
   std::string ptx;

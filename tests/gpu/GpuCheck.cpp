@@ -162,8 +162,8 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         c.spec = spec;
         c.shape = ProblemShape{2, 2, 1, 700, 333, 0, Layout::BHSD};
         c.config = config;
-        if (knobs.persistent) { // 4 x 40 x 6-8 tiles
-          c.shape = ProblemShape{4, 40, 8, 1024, 1500, 0, Layout::BSHD};
+        if (knobs.persistent) { // 4 x 40 x 6-21 tiles: even and odd query blocks per head (pairs, a middle one)
+          c.shape = ProblemShape{4, 40, 8, cases.size() % 2 ? 1024 : 1300, 1500, 0, Layout::BSHD};
           c.sampledRows = 300;
         }
         cases.push_back(c);

@@ -151,6 +151,14 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   EXPECT_EQ(three.str(), "#flash.config<block_m = 192, block_n = 128, warps = 12, stages = 2, chip = \"sm_90a\", "
                          "wg_overlap = true, tma = true, warp_specialized = true, persistent = true>");
   EXPECT_EQ(compileError(three), "");
+  // ... but not on 12 warps under a causal mask at head_dim 64 (it spills), where 8 warps compile.
+  spec.causal = flashjit::Causal::bottom_right;
+  EXPECT_NE(compileError(three).find("persistent on 12 warps under a causal mask supports head_dim 128 only"),
+            std::string::npos);
+  KernelConfig two = config(128, 128, 8, 2, "sm_90a");
+  two.tma = two.wg_overlap = two.warp_specialized = two.persistent = true;
+  EXPECT_EQ(compileError(two), "");
+  spec.causal = flashjit::Causal::none;
   three.warp_specialized = false;
   EXPECT_NE(compileError(three).find("persistent needs warp_specialized"), std::string::npos);
 }

@@ -427,22 +427,29 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WS:          nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 
 // persistent (with a producer warpgroup), three computing warpgroups (12 warps, 192 rows, 512 threads):
-// the producer and the consumers branch off at once, each into a loop over the tiles from blockIdx.x in
-// steps of gridDim.x, with the number of key blocks already gone through carried from tile to tile. The
-// producer's first thread computes each tile's key range and loads its blocks, and does not exit; the
-// consumers take 160 registers, the last warpgroup lets warpgroup 0 go first once before the tile loop,
-// and each hands over to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). After
-// each tile the consumers meet once more (the staged output is read back before the next query lands).
+// the block's tile count comes from its units (pairs of a head's query blocks from both ends, then middle
+// blocks: block, block + gridDim.x, ... below each count); the producer and the consumers branch off at
+// once, each into a loop over those tiles, with the number of key blocks already gone through carried from
+// tile to tile, and each tile's unit computed afresh from the block index. The producer's first thread
+// computes each tile's key range and loads its blocks, and does not exit; the consumers take 160
+// registers, the last warpgroup lets warpgroup 0 go first once before the tile loop, and each hands over
+// to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). After each tile the
+// consumers meet once more (the staged output is read back before the next query lands).
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=PERSIST
 // PERSIST:          llvm.func @attention_fwd_d64_bf16_lse({{.*}}nvvm.maxntid = array<i32: 512, 1, 1>
-// PERSIST:          %[[FIRST:.*]] = nvvm.read.ptx.sreg.ctaid.x
+// PERSIST:          %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
 // PERSIST:          %[[STEP:.*]] = nvvm.read.ptx.sreg.nctaid.x
+// PERSIST:          %[[PAIRS:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          %[[UNITS:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          %[[TILES:.*]] = arith.addi %[[PAIRS]], %[[UNITS]]
 // PERSIST:          arith.cmpi uge, %{{.*}}, %c12_i32
 // PERSIST:            nvvm.setmaxregister decrease 24
 // PERSIST:            arith.cmpi eq, %0, %c384_i32
-// PERSIST:              scf.for %{{.*}} = %[[FIRST]] to %{{.*}} step %[[STEP]] iter_args(%{{.*}} = %c0_i32{{.*}}) -> (i32)
+// PERSIST:              scf.for %{{.*}} = %{{.*}} to %[[TILES]] step %{{.*}} iter_args(%{{.*}} = %c0_i32{{.*}}) -> (i32)
+// PERSIST:                "mov.u32 $0, %ctaid.x;"
+// PERSIST:                "mov.u32 $0, %nctaid.x;"
 // PERSIST:                scf.for
 // PERSIST-COUNT-2:          cp.async.bulk.tensor.4d
 // PERSIST:                scf.yield %{{.*}} : i32
@@ -450,7 +457,8 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:            nvvm.setmaxregister increase 160
 // PERSIST:            arith.cmpi uge, %{{.*}}, %c8_i32
 // PERSIST:              "bar.arrive $0, $1;", "r,r,~{memory}" %c2_i32{{.*}}, %c256_i32
-// PERSIST:            scf.for %{{.*}} = %[[FIRST]] to %{{.*}} step %[[STEP]] iter_args({{.*}}) -> (i32, i32)
+// PERSIST:            scf.for %{{.*}} = %{{.*}} to %[[TILES]] step %{{.*}} iter_args({{.*}}) -> (i32)
+// PERSIST:                "mov.u32 $0, %ctaid.x;"
 // PERSIST-NOT:          cp.async.bulk.tensor
 // PERSIST:                "bar.sync $0, $1;"
 // PERSIST:                wgmma.mma_async
@@ -459,4 +467,4 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
 // PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
 // PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
-// PERSIST:              scf.yield %{{.*}}, %{{.*}} : i32, i32
+// PERSIST:              scf.yield %{{.*}} : i32
