@@ -139,9 +139,9 @@ private:
   } pendingQuery;
   Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
   Value pipelineStart;              // the first key block's start (wgmma path: slots and phases count from it)
-  // persistent: the tile the loop is at (encoded: see persistentTile), the key blocks this block's earlier
-  // tiles went through (where the K/V slots and phases go on from), and the query mbarrier's parity for
-  // this tile.
+  // persistent: the tile the loop is at (k, counted from 0 in this block: see persistentTile), the key
+  // blocks this block's earlier tiles went through (where the K/V slots and phases go on from), the query
+  // mbarrier's parity for this tile, and how many of this block's units are pairs of query blocks.
   Value currentTile, blocksBefore, queryParity, pairsOfBlock;
   // wgmma path, FlashAttention-3's intra-warpgroup pipelining (pipelinePV): a key block's P·V is issued in
   // the next iteration, right after that block's Q·Kᵀ, and runs while the warpgroup does the softmax.

@@ -387,9 +387,10 @@ Value KernelEmitter::unitsOfBlock(Value total, Value block, Value step) {
   return arith::DivUIOp::create(b, loc, add(left, arith::SubIOp::create(b, loc, step, constI32(1))), step);
 }
 
-/// This block's k-th tile, encoded as 2 x unit + 1 for the second of a pair; its first units are pairs
-/// (two tiles each), the rest single middle blocks. Computed afresh for each tile (special registers read
-/// again, the sizes through opaque copies), so that none of it is held through the key loops.
+/// This block's k-th tile, encoded as 2 x unit + 1 for the second of a pair; its first `pairsOfBlock` units
+/// are pairs (two tiles each), the rest single middle blocks. Computed afresh wherever it is needed (the
+/// special registers read again, pairsOfBlock through an opaque copy), so that only k and pairsOfBlock are
+/// held through the key loops, not what derives from them.
 Value KernelEmitter::persistentTile(Value k) {
   Value block = readSpecialRegister("%ctaid.x"), step = readSpecialRegister("%nctaid.x");
   Value one = constI32(1);
