@@ -286,6 +286,10 @@ private:
   void runProducerWarpgroup();
   void loadPipelineBlocks();
   void letWarpgroupZeroGoFirst();
+  void passTurn(Value warpgroup);
+  bool skipsKeyBlocksPerWarpgroup(scf::ForOp loop) const;
+  Value warpgroupKeyEnd(scf::ForOp loop, Value lower, Value upper);
+  void takeIdleTurns(Value lower, Value from, Value upper);
   void consumerBarrier();
   void namedBarrier(Value id, bool arrive);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,

@@ -384,7 +384,9 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   }
   Value lower = scalars[loop.getLowerBound()], upper = scalars[loop.getUpperBound()];
   Value step = scalars[loop.getStep()];
-  auto emitted = scf::ForOp::create(b, loc, lower, upper, step, inits);
+  const bool perWarpgroup = skipsKeyBlocksPerWarpgroup(loop);
+  Value ownUpper = perWarpgroup ? warpgroupKeyEnd(loop, lower, upper) : upper;
+  auto emitted = scf::ForOp::create(b, loc, lower, ownUpper, step, inits);
   const size_t probCount = geometry.rowGroups * (geometry.blockN / 8) * 2;
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(emitted.getBody());
@@ -419,6 +421,8 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     drainDeferredPV(tiles[loop.getResult(outputIndex)]);
     outputIterArg = {};
   }
+  if (perWarpgroup)
+    takeIdleTurns(lower, ownUpper, upper);
   return success();
 }
 
@@ -832,11 +836,8 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
       namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     wgmmaQK(query, key.shared, scores, /*wait=*/false);
     wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false);
-    if (geometry.pingPong) {
-      Value next = add(warpgroup, constI32(1));
-      Value wrapped = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, next, constI32(geometry.warps / 4));
-      namedBarrier(add(arith::SelectOp::create(b, loc, wrapped, constI32(0), next), constI32(2)), /*arrive=*/true);
-    }
+    if (geometry.pingPong)
+      passTurn(warpgroup);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
     releaseKeySlot(currentKeyStart);
     pinAfterWait(scores.regs);
@@ -906,16 +907,35 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
                                                              : constI32(0);
   Value minusInf = constF32(-std::numeric_limits<float>::infinity());
   const int64_t columnTiles = masked.cols / 8;
+  // Key k0 + 2·quadLane + c of this thread's column c is hidden from a row when it is at or past the row's
+  // end: seqlen_k, or under a causal mask the row + d + 1 if less. Without a producer warpgroup: one
+  // compare of the constant c against (end − k0 − 2·quadLane) per score, and a select (half the
+  // instructions of the key and its two tests per score: +2% at 1k-2k tokens for d64 64x128 on the H200).
+  // With one, ptxas schedules that form worse (-1.5-2% for d64 192x128 and d128 128x128 at 2k-4k, the
+  // softmax running under the other warpgroups' wgmmas anyway): the key and its two tests there.
+  Value firstKey = geometry.producerWarpgroup ? Value() : add(k0, mul(quadLane, constI32(2)));
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
       Value lastVisible = add(add(q0, tileRow(r, half)), diagonal); // keys j <= this are visible
+      Value visibleColumns;
+      if (firstKey) {
+        Value end = rowsK;
+        if (causal != flash::CausalMode::none)
+          end = arith::MinSIOp::create(b, loc, end, add(lastVisible, constI32(1)));
+        visibleColumns = arith::SubIOp::create(b, loc, end, firstKey);
+      }
       for (int64_t j = 0; j < columnTiles; ++j)
         for (int64_t odd = 0; odd < 2; ++odd) {
-          Value key = add(k0, add(mul(quadLane, constI32(2)), constI32(j * 8 + odd)));
-          Value hidden = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, key, rowsK);
-          if (causal != flash::CausalMode::none)
-            hidden = arith::OrIOp::create(
-                b, loc, hidden, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, key, lastVisible));
+          Value column = constI32(j * 8 + odd), hidden;
+          if (visibleColumns) {
+            hidden = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, visibleColumns, column);
+          } else {
+            Value key = add(k0, add(mul(quadLane, constI32(2)), column));
+            hidden = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, key, rowsK);
+            if (causal != flash::CausalMode::none)
+              hidden = arith::OrIOp::create(
+                  b, loc, hidden, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, key, lastVisible));
+          }
           Value &reg = masked.regs[(r * columnTiles + j) * 4 + half * 2 + odd];
           reg = arith::SelectOp::create(b, loc, hidden, minusInf, reg);
         }

@@ -370,6 +370,80 @@ void KernelEmitter::letWarpgroupZeroGoFirst() {
   namedBarrier(constI32(2), /*arrive=*/true);
 }
 
+// --- Key blocks a warpgroup skips ------------------------------------------------------------------
+// With a producer warpgroup, each computing warpgroup runs the key loop only up to the last key any of its
+// own 64 rows sees (under a causal mask, the tile's last rows see up to block_m - 64 more keys than its
+// first; in a tile past seqlen_q, rows of padding see none), and then takes its idle turns: for each key
+// block left, it waits for the block's copies, passes its ping-pong turn on and releases the block's
+// slots, so that the ring and the turns go on as if it had computed. Skipping is exact: a key block
+// hidden from every row of the warpgroup changes neither its running maxima nor its sums.
+
+/// Whether the warpgroups of the key loop `loop` end it at their own rows' last key (see above): where a
+/// warpgroup's rows can miss whole key blocks that the tile's other rows see (block_n < block_m), or with
+/// three warpgroups (192-row tiles: a third of the tile is padding when seqlen_q is a multiple of 128, not
+/// 192). Elsewhere (e.g. 128 x 192 at head_dim 128) it would save little and costs a register through
+/// the loop, which spilled there.
+bool KernelEmitter::skipsKeyBlocksPerWarpgroup(scf::ForOp loop) const {
+  return geometry.producerWarpgroup && (geometry.warps == 12 || (geometry.warps == 8 && geometry.blockN < geometry.blockM)) &&
+         keyLoops.size() == 1 && loop == keyLoops.front();
+}
+
+/// The end of this warpgroup's part of the key loop `loop` (from `lower` to `upper`): past the last key
+/// its rows see, at least `lower` (no block) when all its rows are padding.
+Value KernelEmitter::warpgroupKeyEnd(scf::ForOp loop, Value lower, Value upper) {
+  flash::MaskOp mask;
+  loop.walk([&](flash::MaskOp op) { mask = op; });
+  flash::QKOp qk;
+  loop.walk([&](flash::QKOp op) { qk = op; });
+  auto queryRead = qk.getQuery().getDefiningOp<vector::TransferReadOp>();
+  SmallVector<Value> freshGrid;
+  Value firstRow = add(recompute(queryRead.getIndices()[2], freshGrid),
+                       mul(arith::DivUIOp::create(b, loc, warp, constI32(4)), constI32(64)));
+  Value padding = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, firstRow, seqlenQ);
+  Value end = upper;
+  if (mask && mask.getCausal() != flash::CausalMode::none) {
+    // Keys j <= i + d are visible to row i (d = seqlen_k - seqlen_q for bottom_right, else 0).
+    Value lastRow = arith::MinSIOp::create(b, loc, add(firstRow, constI32(63)),
+                                           arith::SubIOp::create(b, loc, seqlenQ, constI32(1)));
+    Value visibleEnd = add(lastRow, constI32(1));
+    if (mask.getCausal() == flash::CausalMode::bottom_right)
+      visibleEnd = add(visibleEnd, arith::SubIOp::create(b, loc, seqlenK, seqlenQ));
+    end = arith::MinSIOp::create(b, loc, upper, visibleEnd);
+  }
+  return arith::SelectOp::create(b, loc, padding, lower, end);
+}
+
+/// This warpgroup's idle turns for the key blocks from the first at or past `from` (a block start is
+/// `lower` + a multiple of block_n) to `upper`: each block's K copy waited for (its slot's previous use was
+/// released, so this arrival counts for this use), the ping-pong turn passed on, the K slot released; then
+/// the same for V.
+void KernelEmitter::takeIdleTurns(Value lower, Value from, Value upper) {
+  Value step = constI32(geometry.blockN);
+  Value done = arith::MaxSIOp::create(b, loc, arith::SubIOp::create(b, loc, from, lower), constI32(0));
+  Value first = add(lower, mul(arith::CeilDivUIOp::create(b, loc, done, step), step));
+  auto turns = scf::ForOp::create(b, loc, first, upper, step);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(turns.getBody());
+  Value blockStart = turns.getInductionVar(), parity;
+  waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
+  if (geometry.pingPong) {
+    Value warpgroup = arith::DivUIOp::create(b, loc, warp, constI32(4));
+    namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
+    passTurn(warpgroup);
+  }
+  releaseKeySlot(blockStart);
+  waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity, /*value=*/true), parity);
+  NVVM::MBarrierArriveOp::create(b, loc, Type(), slotBarrier(blockStart, /*empty=*/true, parity, /*value=*/true),
+                                 Value());
+}
+
+/// Ping-pong: hands the turn to the warpgroup after `warpgroup` (round robin).
+void KernelEmitter::passTurn(Value warpgroup) {
+  Value next = add(warpgroup, constI32(1));
+  Value wrapped = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, next, constI32(geometry.warps / 4));
+  namedBarrier(add(arith::SelectOp::create(b, loc, wrapped, constI32(0), next), constI32(2)), /*arrive=*/true);
+}
+
 // --- Persistent blocks ---------------------------------------------------------------------------------
 // A grid of at most one block per multiprocessor, each looping over tiles. The tiles come in units: a head's
 // query blocks paired from both ends (the last with the first, the last but one with the second, ...), so

@@ -61,9 +61,14 @@
 // CHECK:         %[[DIAGONAL:.*]] = arith.cmpi sge, %{{.*}}, %{{.*}} : i32
 // CHECK-NEXT:    scf.if %[[DIAGONAL]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK:           llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;", "=r"
-// CHECK:           arith.cmpi sge, %{{.*}}, %[[SK]] : i32
-// CHECK:           arith.cmpi sgt
-// CHECK:           arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// Per row: the end of its visible keys (seqlen_k, or the row + 1 if less) less this thread's first key;
+// per score one compare of that against the score's column (a constant) and a select.
+// CHECK:           %[[END:.*]] = arith.minsi %[[SK]], %{{.*}} : i32
+// CHECK:           %[[VISIBLE:.*]] = arith.subi %[[END]], %{{.*}} : i32
+// CHECK:           %[[HIDDEN:.*]] = arith.cmpi sle, %[[VISIBLE]], %c0_i32{{.*}} : i32
+// CHECK-NEXT:      arith.select %[[HIDDEN]], %{{.*}}, %{{.*}} : f32
+// CHECK:           %[[HIDDEN1:.*]] = arith.cmpi sle, %[[VISIBLE]], %c1_i32{{.*}} : i32
+// CHECK-NEXT:      arith.select %[[HIDDEN1]], %{{.*}}, %{{.*}} : f32
 // CHECK:         } else {
 // CHECK-NEXT:      scf.yield
 // CHECK-NEXT:    }
@@ -468,3 +473,41 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
 // PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
 // PERSIST:              scf.yield %{{.*}} : i32
+
+// -----
+
+// Warpgroups that end the key loop at their own rows' last key (a producer warpgroup, 192-row tiles,
+// causal top-left): warpgroup w's rows start 64 x w below the tile's first; padding rows (past seqlen_q)
+// take no block, others stop at the last row's key + 1 (or the tile's end if sooner). After the loop's
+// last P·V each warpgroup takes its idle turns for the blocks left: the block's K copy waited for, its
+// ping-pong turn (wait on its own barrier, arrive on the next one's), K's slot released, V's copy waited
+// for and its slot released.
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized --wg-overlap --causal top_left | flashjit-opt -flash-lower-to-gpu \
+// RUN:   | FileCheck %s --check-prefix=OWNEND
+// OWNEND:      llvm.func @attention_fwd_d64_bf16_causal_tl_lse({{.*}}: i64, %[[SQ:[^:]*]]: i32,
+// OWNEND:      nvvm.setmaxregister increase 160
+// OWNEND:      %[[ROWS:.*]] = arith.muli %{{.*}}, %c192_i32 : i32
+// OWNEND:      %[[FIRST:.*]] = arith.addi %[[ROWS]], %{{.*}} : i32
+// OWNEND-NEXT: %[[PADDING:.*]] = arith.cmpi sge, %[[FIRST]], %[[SQ]] : i32
+// OWNEND:      %[[LASTROW:.*]] = arith.addi %[[FIRST]], %c63_i32 : i32
+// OWNEND-NEXT: %[[LAST:.*]] = arith.minsi %[[LASTROW]], %{{.*}} : i32
+// OWNEND:      %[[VISIBLE:.*]] = arith.addi %[[LAST]], %{{.*}} : i32
+// OWNEND-NEXT: %[[END:.*]] = arith.minsi %[[UPPER:.*]], %[[VISIBLE]] : i32
+// OWNEND-NEXT: %[[OWN:.*]] = arith.select %[[PADDING]], %[[LOWER:.*]], %[[END]] : i32
+// OWNEND-NEXT: scf.for %{{.*}} = %[[LOWER]] to %[[OWN]] step %c128_i32 iter_args
+// OWNEND:      wgmma.mma_async
+// OWNEND:      scf.yield
+// OWNEND:      wgmma.mma_async
+// OWNEND:      nvvm.mbarrier.arrive
+// OWNEND:      %[[IDLE:.*]] = arith.addi %[[LOWER]], %{{.*}} : i32
+// OWNEND-NEXT: scf.for %{{.*}} = %[[IDLE]] to %[[UPPER]] step %{{.*}} : i32 {
+// OWNEND:        mbarrier.try_wait.parity
+// OWNEND:        "bar.sync $0, $1;"
+// OWNEND:        "bar.arrive $0, $1;"
+// OWNEND:        nvvm.mbarrier.arrive
+// OWNEND:        mbarrier.try_wait.parity
+// OWNEND:        nvvm.mbarrier.arrive
+// OWNEND-NEXT: }
+// OWNEND-NOT:  wgmma.mma_async
+// OWNEND:      llvm.return
