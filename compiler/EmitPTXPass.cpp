@@ -5,6 +5,7 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace flashjit {
 
@@ -42,6 +43,15 @@ public:
       return signalPassFailure();
     }
     module->setAttr(flash::FlashDialect::kPTXAttrName, StringAttr::get(module.getContext(), ptx));
+    if (!output.empty()) {
+      std::error_code failure;
+      llvm::raw_fd_ostream file(output, failure);
+      if (failure) {
+        module.emitError() << "cannot write the PTX to " << output << ": " << failure.message();
+        return signalPassFailure();
+      }
+      file << ptx;
+    }
   }
 };
 

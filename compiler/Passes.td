@@ -80,11 +80,14 @@ def EmitPTX : Pass<"flash-emit-ptx", "::mlir::ModuleOp"> {
     Translates the module (kernels as `llvm.func` marked `nvvm.kernel`) to LLVM IR, optimizes it at O1
     and runs LLVM's NVPTX backend, all in memory. The PTX text is attached to the module as the string
     attribute `flash.ptx`. The chip is the `chip` option, or else the `chip` of the kernels'
-    `flash.config`.
+    `flash.config`. With `output`, the PTX is also written to that file, ready for `ptxas -v` (this
+    assembles any configuration, also one that `compile` refuses, e.g. to see what it spills).
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"\"",
            "target chip (sm_80, sm_86, sm_89, sm_90, sm_90a); default: the kernels' flash.config">,
+    Option<"output", "output", "std::string", /*default=*/"\"\"",
+           "also write the PTX to this file">,
   ];
 }
 

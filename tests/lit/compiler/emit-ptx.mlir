@@ -1,6 +1,11 @@
 // flash-emit-ptx: LLVM-dialect kernels become PTX in-process, attached to the module as flash.ptx.
 // RUN: flashjit-opt %s -split-input-file -flash-emit-ptx -verify-diagnostics | FileCheck %s
 // RUN: flashjit-opt %s -split-input-file -flash-emit-ptx=chip=sm_80 | FileCheck %s --check-prefix=AMPERE
+// With output=FILE the PTX is also written there (the first kernel's module; later ones fail as below).
+// RUN: rm -f %t.ptx && not flashjit-opt %s -split-input-file -flash-emit-ptx="output=%t.ptx" -o /dev/null 2>/dev/null
+// RUN: FileCheck %s --check-prefix=FILE < %t.ptx
+// FILE: .target sm_90
+// FILE: .visible .entry scale_exp2(
 
 // The chip comes from the kernel's flash.config unless the option names one.
 // CHECK: module attributes {flash.ptx = "{{.*}}.version 8.0\0A.target sm_90\0A.address_size 64
