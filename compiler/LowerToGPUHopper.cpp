@@ -384,8 +384,8 @@ void KernelEmitter::letWarpgroupZeroGoFirst() {
 /// 192). Elsewhere (e.g. 128 x 192 at head_dim 128) it would save little and costs a register through
 /// the loop, which spilled there.
 bool KernelEmitter::skipsKeyBlocksPerWarpgroup(scf::ForOp loop) const {
-  return geometry.producerWarpgroup && (geometry.warps == 12 || (geometry.warps == 8 && geometry.blockN < geometry.blockM)) &&
-         keyLoops.size() == 1 && loop == keyLoops.front();
+  const bool rowsMissBlocks = geometry.warps == 12 || (geometry.warps == 8 && geometry.blockN < geometry.blockM);
+  return geometry.producerWarpgroup && rowsMissBlocks && keyLoops.size() == 1 && loop == keyLoops.front();
 }
 
 /// The end of this warpgroup's part of the key loop `loop` (from `lower` to `upper`): past the last key
