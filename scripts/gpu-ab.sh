@@ -6,7 +6,8 @@
 #   usage: [ROUNDS=2] [SEQLENS="512 2048 16384"] [CONFIGS="128:64 128:32 64:64"] \
 #          scripts/gpu-ab.sh old:.bundle/old.tar.xz new:.bundle/flashjit-gpu.tar.xz
 # CONFIGS lists head_dim:block_n[:block_m:warps:stages[:flag]] (default block_m 128, 4 warps, 2 stages;
-# flags: more options of flashjit bench joined by commas, such as --tma,--wg-overlap). The
+# flags: more options of flashjit bench joined by commas, such as --tma,--wg-overlap); CAUSAL the masks
+# (default "none bottom_right"). The
 # kernel cache is off, so an environment variable that changes code generation (FLASHJIT_CHIP=sm_90a
 # included) takes effect.
 set -uo pipefail
@@ -23,7 +24,7 @@ for round in $(seq "${ROUNDS:-2}"); do
   for pair in ${CONFIGS:-128:64 128:32 64:64}; do
     IFS=: read -r headDim blockN blockM warps stages flag <<< "$pair"
     blockM=${blockM:-128} warps=${warps:-4} stages=${stages:-2}
-    for causal in none bottom_right; do
+    for causal in ${CAUSAL:-none bottom_right}; do
       for variant in "$@"; do
         IFS=: read -r name _ settings <<< "$variant"
         echo -n "r$round d$headDim ${blockM}x$blockN w$warps s$stages${flag:+ $flag} $causal $name:"
