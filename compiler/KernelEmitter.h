@@ -241,6 +241,9 @@ private:
     deriveThreadIndices();
   }
 
+  /// This thread's warpgroup (4 warps, 64 query rows on the wgmma path).
+  Value warpgroupIndex() { return arith::DivUIOp::create(b, loc, warp, constI32(4)); }
+
   /// Row of the tile (0..block_m) held by this thread's half `half` of row group `r`.
   Value tileRow(int64_t r, int64_t half) {
     return add(mul(warp, constI32(16 * geometry.rowGroups)), add(group, constI32(r * 16 + half * 8)));

@@ -831,7 +831,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     // Q·Kᵀ of this block, then the previous block's P·V; the softmax waits for the first only. Ping-pong:
     // the warpgroups take turns to issue them, round robin (warpgroup w waits on barrier 2 + w, then
     // hands over to the next one's).
-    Value warpgroup = geometry.pingPong ? arith::DivUIOp::create(b, loc, warp, constI32(4)) : Value();
+    Value warpgroup = geometry.pingPong ? warpgroupIndex() : Value();
     if (geometry.pingPong)
       namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     wgmmaQK(query, key.shared, scores, /*wait=*/false);

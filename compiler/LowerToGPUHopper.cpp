@@ -95,7 +95,7 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
 void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait) {
   assert(query.shared && query.regs.empty() && "the wgmma path reads the query from shared memory");
   const int64_t n = geometry.blockN;
-  Value rows = sharedAt(query.shared, mul(arith::DivUIOp::create(b, loc, warp, constI32(4)), constI32(64 * 128)));
+  Value rows = sharedAt(query.shared, mul(warpgroupIndex(), constI32(64 * 128)));
   Value queryDescriptor = matrixDescriptor(rows, 16), keyDescriptor = matrixDescriptor(keyTile, 16);
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < geometry.headDim / 16; ++kk) {
@@ -398,7 +398,7 @@ Value KernelEmitter::warpgroupKeyEnd(scf::ForOp loop, Value lower, Value upper) 
   auto queryRead = qk.getQuery().getDefiningOp<vector::TransferReadOp>();
   SmallVector<Value> freshGrid;
   Value firstRow = add(recompute(queryRead.getIndices()[2], freshGrid),
-                       mul(arith::DivUIOp::create(b, loc, warp, constI32(4)), constI32(64)));
+                       mul(warpgroupIndex(), constI32(64)));
   Value padding = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, firstRow, seqlenQ);
   Value end = upper;
   if (mask && mask.getCausal() != flash::CausalMode::none) {
@@ -427,7 +427,7 @@ void KernelEmitter::takeIdleTurns(Value lower, Value from, Value upper) {
   Value blockStart = turns.getInductionVar(), parity;
   waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
   if (geometry.pingPong) {
-    Value warpgroup = arith::DivUIOp::create(b, loc, warp, constI32(4));
+    Value warpgroup = warpgroupIndex();
     namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     passTurn(warpgroup);
   }

@@ -50,7 +50,8 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // 64, 64 at 128 (ptxas -v: wider ones spill). Under a causal mask the two-warpgroup overlapped ones are
   // also tried as persistent blocks (one per multiprocessor, looping over pairs of a head's query blocks
   // from both ends): +1-3% at head_dim 128, 1k-4k tokens, on the H200; not without a mask (-1% to +1%), nor
-  // with three computing warpgroups (at head_dim 64, causal, ptxas spills 44 bytes; non-causal +-1%).
+  // with three computing warpgroups (compile refuses them at head_dim 64 under causal masks, where
+  // bottom-right ones spill 44-104 bytes; non-causal +-1%).
   std::vector<KernelConfig> space;
   const bool hopper = isHopper(chip);
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}, std::pair{192, 12}})
