@@ -903,8 +903,11 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   Value q0 = recompute(op.getQueryOffset(), freshGrid), k0 = scalars[op.getKeyOffset()];
   Value rowsQ = scalars[op.getSeqlenQ()], rowsK = scalars[op.getSeqlenK()];
   flash::CausalMode causal = op.getCausal();
-  Value diagonal = causal == flash::CausalMode::bottom_right ? Value(arith::SubIOp::create(b, loc, rowsK, rowsQ))
-                                                             : constI32(0);
+  // seqlen_k − seqlen_q from an opaque copy: hoisted out of the key loop, it stayed live through it and
+  // persistent three-warpgroup kernels spilled 44-104 bytes at head_dim 64 (ptxas -v); now 0.
+  Value diagonal = causal == flash::CausalMode::bottom_right
+                       ? Value(arith::SubIOp::create(b, loc, opaqueCopy(rowsK), rowsQ))
+                       : constI32(0);
   Value minusInf = constF32(-std::numeric_limits<float>::infinity());
   const int64_t columnTiles = masked.cols / 8;
   // Key k0 + 2·quadLane + c of this thread's column c is hidden from a row when it is at or past the row's

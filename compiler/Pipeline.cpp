@@ -189,13 +189,13 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   if (unsupported.empty() && config.wg_overlap && config.warps == 12 && !config.warp_specialized)
     unsupported = "wg_overlap on 12 warps needs warp_specialized";
   // ptxas -v: persistent blocks keep the tile loop's state live next to three computing warpgroups'
-  // accumulators (160 registers each); under a bottom-right causal mask at head_dim 64 they spilled 44
-  // bytes, and ran 2-8% slower than one block per tile (H200, 1k-16k tokens); with per-warpgroup key ends
-  // 104 bytes. (Top-left assembles without spills, not yet measured on a GPU: refused too for now.)
-  if (unsupported.empty() && config.persistent && config.warps == 12 && spec.head_dim == 64 &&
-      spec.causal != Causal::none)
-    unsupported = "persistent on 12 warps under a causal mask supports head_dim 128 only (at 64 it spills); use "
-                  "8 warps or persistent = false";
+  // accumulators (160 registers each). At head_dim 64 they assemble without spills (the mask's
+  // seqlen_k − seqlen_q is recomputed per key block, emitMask); at 128 under a bottom-right mask 192x64
+  // spills 4 bytes.
+  if (unsupported.empty() && config.persistent && config.warps == 12 && spec.head_dim == 128 &&
+      spec.causal == Causal::bottom_right)
+    unsupported = "persistent on 12 warps under a bottom_right causal mask supports head_dim 64 only (at 128 it "
+                  "spills); use 8 warps or persistent = false";
   if (!unsupported.empty())
     throw Error(Error::Code::Unsupported, spec.name() + " " + config.str() + ": " + unsupported);
   PhaseTimes phases;

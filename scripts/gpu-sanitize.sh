@@ -42,6 +42,9 @@ W12="--block-m 192 --warps 12 --block-n 128 --stages 2 --tma --warp-specialized 
 check memcheck --head-dim 64 --dtype bf16 --causal top_left $W12 --heads 2 --seqlen-q 1000 --seqlen-k 1000
 check racecheck --head-dim 64 --dtype bf16 --causal top_left $W12 --seqlen-q 500 --seqlen-k 500
 check synccheck --head-dim 64 --dtype bf16 --causal bottom_right $W12 --seqlen-q 450 --seqlen-k 500
+# ... and in persistent blocks (a block's tiles of both ends of a head, 12 warps).
+check memcheck --head-dim 64 --dtype bf16 --causal bottom_right $W12 --persistent --batch 2 --heads 70 --seqlen-q 900 --seqlen-k 1000
+check racecheck --head-dim 64 --dtype bf16 --causal bottom_right $W12 --persistent --batch 2 --heads 40 --seqlen-q 450 --seqlen-k 500
 check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200

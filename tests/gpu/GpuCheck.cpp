@@ -177,19 +177,23 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
   }
   // Warpgroups ending the key loop at their own rows' last key (producer warpgroup, 192-row tiles or
   // block_n < block_m): causal masks with equal and unequal lengths, tiles whose last warpgroups are
-  // padding, one block per tile and persistent.
+  // padding, one block per tile and persistent (also on 12 warps).
   for (Causal causal : {Causal::top_left, Causal::bottom_right})
     for (KernelConfig config : {KernelConfig{192, 128, 12, 2, chip}, KernelConfig{192, 64, 12, 3, chip},
                                 KernelConfig{128, 64, 8, 2, chip}}) {
       if (chip != "sm_90a")
         break;
       config.tma = config.warp_specialized = config.wg_overlap = true;
-      config.persistent = config.warps == 8;
-      Case c;
-      c.spec = AttentionSpec{64, DType::bf16, causal, true};
-      c.shape = ProblemShape{2, 8, 2, causal == Causal::top_left ? 1000 : 900, 1000, 0, Layout::BSHD};
-      c.config = config;
-      cases.push_back(c);
+      for (bool persistent : {false, true}) {
+        if (config.warps == 8 && !persistent)
+          continue;
+        config.persistent = persistent;
+        Case c;
+        c.spec = AttentionSpec{64, DType::bf16, causal, true};
+        c.shape = ProblemShape{2, 8, 2, causal == Causal::top_left ? 1000 : 900, 1000, 0, Layout::BSHD};
+        c.config = config;
+        cases.push_back(c);
+      }
     }
   if (!quick) {
     Case longest;

@@ -151,10 +151,17 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   EXPECT_EQ(three.str(), "#flash.config<block_m = 192, block_n = 128, warps = 12, stages = 2, chip = \"sm_90a\", "
                          "wg_overlap = true, tma = true, warp_specialized = true, persistent = true>");
   EXPECT_EQ(compileError(three), "");
-  // ... but not on 12 warps under a causal mask at head_dim 64 (it spills), where 8 warps compile.
+  // ... also under a causal mask at head_dim 64, but not at 128 under a bottom-right one (it spills), where
+  // 8 warps compile.
   spec.causal = flashjit::Causal::bottom_right;
-  EXPECT_NE(compileError(three).find("persistent on 12 warps under a causal mask supports head_dim 128 only"),
+  EXPECT_EQ(compileError(three), "");
+  spec.head_dim = 128;
+  three.block_n = 64;
+  EXPECT_NE(compileError(three).find("persistent on 12 warps under a bottom_right causal mask supports head_dim 64 only"),
             std::string::npos);
+  spec.causal = flashjit::Causal::top_left;
+  EXPECT_EQ(compileError(three), "");
+  spec.causal = flashjit::Causal::bottom_right;
   KernelConfig two = config(128, 128, 8, 2, "sm_90a");
   two.tma = two.wg_overlap = two.warp_specialized = two.persistent = true;
   EXPECT_EQ(compileError(two), "");
