@@ -903,10 +903,12 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   Value q0 = recompute(op.getQueryOffset(), freshGrid), k0 = scalars[op.getKeyOffset()];
   Value rowsQ = scalars[op.getSeqlenQ()], rowsK = scalars[op.getSeqlenK()];
   flash::CausalMode causal = op.getCausal();
-  // seqlen_k − seqlen_q from an opaque copy: hoisted out of the key loop, it stayed live through it and
-  // persistent three-warpgroup kernels spilled 44-104 bytes at head_dim 64 (ptxas -v); now 0.
+  // Persistent on three computing warpgroups (160 registers each): seqlen_k − seqlen_q from an opaque
+  // copy. Hoisted out of the key loop it stayed live through the tile loop, and they spilled 44-104 bytes
+  // at head_dim 64 (ptxas -v; now 0).
+  const bool recomputeDiagonal = geometry.persistent && geometry.warps == 12;
   Value diagonal = causal == flash::CausalMode::bottom_right
-                       ? Value(arith::SubIOp::create(b, loc, opaqueCopy(rowsK), rowsQ))
+                       ? Value(arith::SubIOp::create(b, loc, recomputeDiagonal ? opaqueCopy(rowsK) : rowsK, rowsQ))
                        : constI32(0);
   Value minusInf = constF32(-std::numeric_limits<float>::infinity());
   const int64_t columnTiles = masked.cols / 8;

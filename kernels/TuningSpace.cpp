@@ -49,8 +49,9 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // at head_dim 64) get at most 160 registers each next to a producer: key blocks up to 128 at head_dim
   // 64, 64 at 128 (ptxas -v: wider ones spill). Under a causal mask the two-warpgroup overlapped ones are
   // also tried as persistent blocks (one per multiprocessor, looping over pairs of a head's query blocks
-  // from both ends): +1-3% at head_dim 128, 1k-4k tokens, on the H200; not without a mask (-1% to +1%).
-  // Three computing warpgroups (head_dim 64 only: at 128 bottom-right ones spill) likewise.
+  // from both ends): +1-3% at head_dim 128, 1k-4k tokens, on the H200; not without a mask (-1% to +1%),
+  // nor with three computing warpgroups (head_dim 64, 192x128 and 192x64: -8% to -14% at 512-1k tokens,
+  // -1% to -4% at 2k-16k; non-causal +-1%).
   std::vector<KernelConfig> space;
   const bool hopper = isHopper(chip);
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}, std::pair{192, 12}})
@@ -74,7 +75,7 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
           if (blockN <= 192) {
             config.wg_overlap = true;
             space.push_back(config);
-            if ((warps == 8 || spec.head_dim == 64) && spec.causal != Causal::none) {
+            if (warps == 8 && spec.causal != Causal::none) {
               config.persistent = true;
               space.push_back(config);
             }

@@ -195,6 +195,21 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         cases.push_back(c);
       }
     }
+  // 64-row tiles of 128-key blocks (one warpgroup) under causal masks whose key ends fall 0-127 keys into
+  // the last block, with equal and unequal lengths, bf16 and f16, cp.async and TMA copies.
+  for (Causal causal : {Causal::top_left, Causal::bottom_right})
+    for (int seqlenQ : {1000, 937})
+      for (bool tma : {true, false}) {
+        if (chip != "sm_90a")
+          break;
+        KernelConfig config{64, 128, 4, 2, chip};
+        config.tma = tma;
+        Case c;
+        c.spec = AttentionSpec{64, tma ? DType::bf16 : DType::f16, causal, true};
+        c.shape = ProblemShape{2, 4, 2, seqlenQ, 1000, 0, Layout::BSHD};
+        c.config = config;
+        cases.push_back(c);
+      }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};
