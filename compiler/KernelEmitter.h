@@ -151,6 +151,7 @@ private:
     Value pending;            // i1: a block waits for its P·V (false before the first block)
   } deferred, nextDeferred;
   bool pipelinePV = false;
+  bool halfKeys = false; // emitting the peeled last key block: Q·Kᵀ and P·V over its first half of keys
   Value outputIterArg; // the key loop's carried output tile, which the deferred P·V accumulates into
 
   LogicalResult fail(Operation *op, const Twine &message) {
@@ -297,8 +298,9 @@ private:
   void namedBarrier(Value id, bool arrive);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
-  void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait);
-  void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait);
+  void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys = 0);
+  void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys = 0);
+  bool peelsHalfHiddenBlock(scf::ForOp loop);
   void pinAfterWait(SmallVector<Value> &regs);
   SmallVector<Value> flattenDeferred(const DeferredPV &state);
   DeferredPV unflattenDeferred(ValueRange flat, size_t probCount);

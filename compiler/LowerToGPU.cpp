@@ -386,6 +386,16 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   Value step = scalars[loop.getStep()];
   const bool perWarpgroup = skipsKeyBlocksPerWarpgroup(loop);
   Value ownUpper = perWarpgroup ? warpgroupKeyEnd(loop, lower, upper) : upper;
+  Value lastStart, peelLast; // peelsHalfHiddenBlock: the last block's start, and whether it runs after the loop
+  if (peelsHalfHiddenBlock(loop)) {
+    Value span = arith::SubIOp::create(b, loc, upper, add(lower, constI32(1)));
+    lastStart = add(lower, mul(arith::DivSIOp::create(b, loc, span, step), step));
+    Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, upper, lower);
+    Value left = arith::SubIOp::create(b, loc, upper, lastStart);
+    Value halfHidden = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, left, constI32(geometry.blockN / 2));
+    peelLast = arith::AndIOp::create(b, loc, any, halfHidden);
+    ownUpper = arith::SelectOp::create(b, loc, peelLast, lastStart, upper);
+  }
   auto emitted = scf::ForOp::create(b, loc, lower, ownUpper, step, inits);
   const size_t probCount = geometry.rowGroups * (geometry.blockN / 8) * 2;
   OpBuilder::InsertionGuard guard(b);
@@ -416,6 +426,26 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   b.setInsertionPointAfter(emitted);
   unflatten(emitted.getResults(), loop.getResults());
   refreshThreadIndices();
+  if (peelLast) { // the last block, its upper half hidden, after the loop (see peelsHalfHiddenBlock)
+    SmallVector<Value> looped(emitted.getResults().begin(), emitted.getResults().end());
+    LogicalResult status = success();
+    auto peeled = scf::IfOp::create(
+        b, loc, peelLast,
+        [&](OpBuilder &, Location) {
+          scalars[loop.getInductionVar()] = lastStart;
+          unflatten(looped, loop.getRegionIterArgs());
+          halfKeys = true;
+          status = emitBlock(*loop.getBody());
+          halfKeys = false;
+          scf::YieldOp::create(b, loc, succeeded(status) ? flatten(loop.getBody()->getTerminator()->getOperands())
+                                                         : looped);
+        },
+        [&](OpBuilder &, Location) { scf::YieldOp::create(b, loc, looped); });
+    if (failed(status))
+      return failure();
+    unflatten(peeled.getResults(), loop.getResults());
+    refreshThreadIndices();
+  }
   if (pipelined) {
     deferred = unflattenDeferred(emitted.getResults().drop_front(carried), probCount);
     drainDeferredPV(tiles[loop.getResult(outputIndex)]);
@@ -845,7 +875,13 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     return success(); // the next block's copy waits for the slot the P·V reads (retireDeferredPV)
   }
   if (geometry.wgmma) {
-    wgmmaQK(query, key.shared, scores, /*wait=*/true);
+    if (halfKeys) { // the peeled block's first half only; the hidden half's scores -inf
+      scores.regs.resize(scores.regs.size() / 2); // one row group: [j][4], columns 8j..8j+7
+      wgmmaQK(query, key.shared, scores, /*wait=*/true, /*keys=*/geometry.blockN / 2);
+      scores.regs.resize(scores.regs.size() * 2, constF32(-std::numeric_limits<float>::infinity()));
+    } else {
+      wgmmaQK(query, key.shared, scores, /*wait=*/true);
+    }
     releaseKeySlot(currentKeyStart);
   } else
     mmaQK(query, key.shared, scores);
@@ -1102,7 +1138,7 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
     return success();
   }
   if (geometry.wgmma) {
-    wgmmaPV(probs.regs, value.shared, result, /*wait=*/true);
+    wgmmaPV(probs.regs, value.shared, result, /*wait=*/true, /*keys=*/halfKeys ? geometry.blockN / 2 : 0);
     // The slot is free once every thread's P·V has retired (wgmmaPV waits for it).
     NVVM::MBarrierArriveOp::create(b, loc, Type(), value.release, Value());
     tiles[op.getResult()] = result;

@@ -45,6 +45,10 @@ check synccheck --head-dim 64 --dtype bf16 --causal bottom_right $W12 --seqlen-q
 # ... and in persistent blocks (a block's tiles of both ends of a head, 12 warps).
 check memcheck --head-dim 64 --dtype bf16 --causal bottom_right $W12 --persistent --batch 2 --heads 70 --seqlen-q 900 --seqlen-k 1000
 check racecheck --head-dim 64 --dtype bf16 --causal bottom_right $W12 --persistent --batch 2 --heads 40 --seqlen-q 450 --seqlen-k 500
+# The last key block, half hidden, run after the loop (64-row tiles of 128-key blocks).
+P64="--block-m 64 --warps 4 --block-n 128 --stages 2 --tma"
+check memcheck --head-dim 64 --dtype bf16 --causal bottom_right $P64 --heads 2 --seqlen-q 937 --seqlen-k 1000
+check racecheck --head-dim 64 --dtype bf16 --causal bottom_right $P64 --heads 2 --seqlen-q 937 --seqlen-k 1000
 check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200

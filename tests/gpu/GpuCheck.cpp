@@ -2,8 +2,10 @@
 // outputs, compares O and lse with the float64 reference (every row of small shapes, sampled rows of large
 // ones), times one large shape, and writes a JSON report.
 //
-//   flashjit-gpu-check --report gpu-report.json [--quick] [--no-timings]
-// --no-timings leaves out the timing of every tuning-space configuration (the longest part of a run).
+//   flashjit-gpu-check --report gpu-report.json [--quick] [--no-timings] [--only REGEX]
+// --no-timings leaves out the timing of every tuning-space configuration (the longest part of a run);
+// --only keeps the correctness cases whose kernel name and configuration (as the report prints them)
+// match REGEX, e.g. 'block_m = 64, block_n = (128|256), warps = 4'.
 // The kernels are compiled for deviceInfo().chip: with FLASHJIT_CHIP=sm_90a on an H100, the Hopper path's
 // (scripts/gpu-hopper.sh).
 #include "runtime/flashjit.h"
@@ -16,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -226,6 +229,7 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
 int main(int argc, char **argv) {
   std::string reportPath = "gpu-report.json";
   bool quick = false, timings = true;
+  std::optional<std::regex> only;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--report" && i + 1 < argc)
@@ -234,8 +238,17 @@ int main(int argc, char **argv) {
       quick = true;
     else if (arg == "--no-timings")
       timings = false;
+    else if (arg == "--only" && i + 1 < argc) {
+      try {
+        only = std::regex(argv[++i]);
+      } catch (const std::regex_error &error) {
+        std::cerr << "flashjit-gpu-check: --only '" << argv[i] << "' is not a regular expression: " << error.what()
+                  << "\n";
+        return 2;
+      }
+    }
     else {
-      std::cerr << "usage: flashjit-gpu-check [--report FILE] [--quick] [--no-timings]\n";
+      std::cerr << "usage: flashjit-gpu-check [--report FILE] [--quick] [--no-timings] [--only REGEX]\n";
       return 2;
     }
   }
@@ -262,6 +275,8 @@ int main(int argc, char **argv) {
     bool firstCase = true;
     for (const Case &c : correctnessCases(quick, chip)) {
       KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
+      if (only && !std::regex_search(c.spec.name() + " " + config.str().substr(14), *only))
+        continue;
       std::string key = c.spec.name() + config.str();
       if (!c.oneCall && !kernels.count(key))
         kernels[key] = load(c.spec, config);

@@ -511,3 +511,39 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // OWNEND-NEXT: }
 // OWNEND-NOT:  wgmma.mma_async
 // OWNEND:      llvm.return
+
+// -----
+
+// The last key block, half hidden, after the loop (one warpgroup, 64-row tiles of 128-key blocks, causal):
+// where the loop's upper bound (the tile's key end) lies at most 64 keys into the last block, the loop
+// stops before that block, which runs once after it with Q·Kᵀ as n64 wgmmas (the upper scores -inf) and
+// P·V over its first 64 keys (4 k16 steps instead of 8). The loop body itself has no such branch.
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
+// RUN:   --causal top_left | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=PEEL
+// PEEL:          arith.divsi
+// PEEL-SAME:     %c128_i32
+// PEEL-NEXT:     %[[OFFSET:.*]] = arith.muli %{{.*}}, %c128_i32{{.*}} : i32
+// PEEL-NEXT:     %[[LAST:.*]] = arith.addi %[[LOWER:[^,]*]], %[[OFFSET]] : i32
+// PEEL-NEXT:     %[[ANY:.*]] = arith.cmpi sgt, %[[UPPER:[^,]*]], %[[LOWER]] : i32
+// PEEL-NEXT:     %[[LEFT:.*]] = arith.subi %[[UPPER]], %[[LAST]] : i32
+// PEEL:          %[[FEW:.*]] = arith.cmpi sle, %[[LEFT]], %c64_i32{{.*}} : i32
+// PEEL-NEXT:     %[[PEEL:.*]] = arith.andi %[[ANY]], %[[FEW]] : i1
+// PEEL-NEXT:     %[[END:.*]] = arith.select %[[PEEL]], %[[LAST]], %[[UPPER]] : i32
+// PEEL-NEXT:     scf.for %{{.*}} = %[[LOWER]] to %[[END]] step %c128_i32
+// PEEL-NOT:      scf.if %[[PEEL]]
+// PEEL-COUNT-4:  wgmma.mma_async.sync.aligned.m64n128k16
+// PEEL-NOT:      wgmma.mma_async
+// PEEL-COUNT-8:  wgmma.mma_async.sync.aligned.m64n64k16
+// PEEL-NOT:      wgmma.mma_async
+// PEEL:          scf.if %[[PEEL]] -> (f32
+// PEEL-COUNT-4:  wgmma.mma_async.sync.aligned.m64n64k16
+// PEEL-NOT:      wgmma.mma_async
+// PEEL:          arith.constant 0xFF800000
+// PEEL-NOT:      wgmma.mma_async
+// PEEL-COUNT-4:  wgmma.mma_async.sync.aligned.m64n64k16
+// PEEL-NOT:      wgmma.mma_async
+// PEEL:          } else {
+// PEEL-NEXT:       scf.yield
+// PEEL-NEXT:     }
+// PEEL-NOT:      wgmma.mma_async
+// PEEL:          llvm.return
