@@ -84,6 +84,9 @@ struct Geometry {
   bool isFullBarrier(int64_t i) const {
     return (producerWarpgroup && i >= valueBarrierOffset() ? i - valueBarrierOffset() : i) < stages;
   }
+  // The keys a short last block's products cover (peelsShortLastBlock): the largest multiple of 64 at
+  // most half of block_n, or 128 of 192 (wgmma n is any multiple of 8; these keep whole 64-key chunks).
+  int64_t shortBlockKeys() const { return blockN == 192 ? 128 : blockN / 2; }
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
   // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
   // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
@@ -151,7 +154,7 @@ private:
     Value pending;            // i1: a block waits for its P·V (false before the first block)
   } deferred, nextDeferred;
   bool pipelinePV = false;
-  bool halfKeys = false; // emitting the peeled last key block: Q·Kᵀ and P·V over its first half of keys
+  int64_t peeledKeys = 0; // emitting the peeled short last key block: its products' keys (else 0)
   Value outputIterArg; // the key loop's carried output tile, which the deferred P·V accumulates into
 
   LogicalResult fail(Operation *op, const Twine &message) {
@@ -300,13 +303,13 @@ private:
              bool transposeB);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys = 0);
   void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys = 0);
-  bool peelsHalfHiddenBlock(scf::ForOp loop);
+  bool peelsShortLastBlock(scf::ForOp loop) const;
   void pinAfterWait(SmallVector<Value> &regs);
   SmallVector<Value> flattenDeferred(const DeferredPV &state);
   DeferredPV unflattenDeferred(ValueRange flat, size_t probCount);
   DeferredPV noDeferredPV(Value firstValueTile);
   void retireDeferredPV();
-  void drainDeferredPV(Fragment &output);
+  void drainDeferredPV(Fragment &output, Value shortLast);
   void issueBlockCopy(Value blockStart);
   Value blockIndex(Value blockStart);
   Value bufferOf(Value blockStart, bool value);

@@ -386,14 +386,14 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   Value step = scalars[loop.getStep()];
   const bool perWarpgroup = skipsKeyBlocksPerWarpgroup(loop);
   Value ownUpper = perWarpgroup ? warpgroupKeyEnd(loop, lower, upper) : upper;
-  Value lastStart, peelLast; // peelsHalfHiddenBlock: the last block's start, and whether it runs after the loop
-  if (peelsHalfHiddenBlock(loop)) {
+  Value lastStart, peelLast; // peelsShortLastBlock: the last block's start, and whether it runs after the loop
+  if (peelsShortLastBlock(loop)) {
     Value span = arith::SubIOp::create(b, loc, upper, add(lower, constI32(1)));
     lastStart = add(lower, mul(arith::DivSIOp::create(b, loc, span, step), step));
     Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, upper, lower);
     Value left = arith::SubIOp::create(b, loc, upper, lastStart);
-    Value halfHidden = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, left, constI32(geometry.blockN / 2));
-    peelLast = arith::AndIOp::create(b, loc, any, halfHidden);
+    Value isShort = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, left, constI32(geometry.shortBlockKeys()));
+    peelLast = arith::AndIOp::create(b, loc, any, isShort);
     ownUpper = arith::SelectOp::create(b, loc, peelLast, lastStart, upper);
   }
   auto emitted = scf::ForOp::create(b, loc, lower, ownUpper, step, inits);
@@ -426,29 +426,37 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   b.setInsertionPointAfter(emitted);
   unflatten(emitted.getResults(), loop.getResults());
   refreshThreadIndices();
-  if (peelLast) { // the last block, its upper half hidden, after the loop (see peelsHalfHiddenBlock)
-    SmallVector<Value> looped(emitted.getResults().begin(), emitted.getResults().end());
+  SmallVector<Value> results(emitted.getResults().begin(), emitted.getResults().end());
+  if (peelLast) { // the short last block after the loop (see peelsShortLastBlock)
     LogicalResult status = success();
     auto peeled = scf::IfOp::create(
         b, loc, peelLast,
         [&](OpBuilder &, Location) {
           scalars[loop.getInductionVar()] = lastStart;
-          unflatten(looped, loop.getRegionIterArgs());
-          halfKeys = true;
+          unflatten(results, loop.getRegionIterArgs());
+          if (pipelined)
+            deferred = unflattenDeferred(ArrayRef<Value>(results).drop_front(carried), probCount);
+          peeledKeys = geometry.shortBlockKeys();
           status = emitBlock(*loop.getBody());
-          halfKeys = false;
-          scf::YieldOp::create(b, loc, succeeded(status) ? flatten(loop.getBody()->getTerminator()->getOperands())
-                                                         : looped);
+          peeledKeys = 0;
+          SmallVector<Value> yieldedPeel = results;
+          if (succeeded(status)) {
+            yieldedPeel = flatten(loop.getBody()->getTerminator()->getOperands());
+            if (pipelined)
+              yieldedPeel.append(flattenDeferred(nextDeferred));
+          }
+          scf::YieldOp::create(b, loc, yieldedPeel);
         },
-        [&](OpBuilder &, Location) { scf::YieldOp::create(b, loc, looped); });
+        [&](OpBuilder &, Location) { scf::YieldOp::create(b, loc, results); });
     if (failed(status))
       return failure();
-    unflatten(peeled.getResults(), loop.getResults());
+    results.assign(peeled.getResults().begin(), peeled.getResults().end());
+    unflatten(results, loop.getResults());
     refreshThreadIndices();
   }
   if (pipelined) {
-    deferred = unflattenDeferred(emitted.getResults().drop_front(carried), probCount);
-    drainDeferredPV(tiles[loop.getResult(outputIndex)]);
+    deferred = unflattenDeferred(ArrayRef<Value>(results).drop_front(carried), probCount);
+    drainDeferredPV(tiles[loop.getResult(outputIndex)], peelLast);
     outputIterArg = {};
   }
   if (perWarpgroup)
@@ -856,7 +864,14 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     return fail(op, "needs the query tile in registers and the key tile in shared memory");
   Fragment scores;
   scores.cols = geometry.blockN;
-  scores.regs.assign(geometry.rowGroups * (geometry.blockN / 8) * 4, constF32(0));
+  // The peeled short last block (peelsShortLastBlock): Q·Kᵀ over its first peeledKeys keys (one row group
+  // on the wgmma path: [j][4], columns 8j..8j+7), the rest of the scores -inf.
+  const int64_t keys = peeledKeys ? peeledKeys : geometry.blockN;
+  scores.regs.assign(geometry.rowGroups * (keys / 8) * 4, constF32(0));
+  auto hideUnreadKeys = [&] {
+    scores.regs.resize(geometry.rowGroups * (geometry.blockN / 8) * 4,
+                       constF32(-std::numeric_limits<float>::infinity()));
+  };
   if (pipelinePV) {
     // Q·Kᵀ of this block, then the previous block's P·V; the softmax waits for the first only. Ping-pong:
     // the warpgroups take turns to issue them, round robin (warpgroup w waits on barrier 2 + w, then
@@ -864,24 +879,20 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     Value warpgroup = geometry.pingPong ? warpgroupIndex() : Value();
     if (geometry.pingPong)
       namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
-    wgmmaQK(query, key.shared, scores, /*wait=*/false);
+    wgmmaQK(query, key.shared, scores, /*wait=*/false, keys);
     wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false);
     if (geometry.pingPong)
       passTurn(warpgroup);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
     releaseKeySlot(currentKeyStart);
     pinAfterWait(scores.regs);
+    hideUnreadKeys();
     tiles[op.getScores()] = scores;
     return success(); // the next block's copy waits for the slot the P·V reads (retireDeferredPV)
   }
   if (geometry.wgmma) {
-    if (halfKeys) { // the peeled block's first half only; the hidden half's scores -inf
-      scores.regs.resize(scores.regs.size() / 2); // one row group: [j][4], columns 8j..8j+7
-      wgmmaQK(query, key.shared, scores, /*wait=*/true, /*keys=*/geometry.blockN / 2);
-      scores.regs.resize(scores.regs.size() * 2, constF32(-std::numeric_limits<float>::infinity()));
-    } else {
-      wgmmaQK(query, key.shared, scores, /*wait=*/true);
-    }
+    wgmmaQK(query, key.shared, scores, /*wait=*/true, keys);
+    hideUnreadKeys();
     releaseKeySlot(currentKeyStart);
   } else
     mmaQK(query, key.shared, scores);
@@ -1138,7 +1149,7 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
     return success();
   }
   if (geometry.wgmma) {
-    wgmmaPV(probs.regs, value.shared, result, /*wait=*/true, /*keys=*/halfKeys ? geometry.blockN / 2 : 0);
+    wgmmaPV(probs.regs, value.shared, result, /*wait=*/true, peeledKeys);
     // The slot is free once every thread's P·V has retired (wgmmaPV waits for it).
     NVVM::MBarrierArriveOp::create(b, loc, Type(), value.release, Value());
     tiles[op.getResult()] = result;

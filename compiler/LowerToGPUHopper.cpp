@@ -94,7 +94,7 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
 /// mma.sync's accumulator layout, so the mask and the softmax take them as they are.
 void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys) {
   assert(query.shared && query.regs.empty() && "the wgmma path reads the query from shared memory");
-  const int64_t n = keys ? keys : geometry.blockN; // the tile's first `keys` keys (peelsHalfHiddenBlock)
+  const int64_t n = keys ? keys : geometry.blockN; // the tile's first `keys` keys (peelsShortLastBlock)
   Value rows = sharedAt(query.shared, mul(warpgroupIndex(), constI32(64 * 128)));
   Value queryDescriptor = matrixDescriptor(rows, 16), keyDescriptor = matrixDescriptor(keyTile, 16);
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
@@ -154,22 +154,20 @@ void KernelEmitter::pinAfterWait(SmallVector<Value> &regs) {
     regs[i] = LLVM::ExtractValueOp::create(b, loc, pinned, i);
 }
 
-// --- The last key block, half hidden, after the loop ---------------------------------------------------
-// A 64-row tile under a causal mask ends its key loop inside a block of 128 (or 256) keys: on every other
-// tile no row sees the block's upper half (the loop's upper bound, the tile's key end, is at most half a
-// block into it). The loop then stops before that block, which runs once after it with Q·Kᵀ over its
-// first half (n64 wgmmas; the upper scores -inf) and P·V over its first half of keys (the probabilities
-// of the rest are exact zeros): at 2k tokens 1/32 of the tile's tensor work, at 1k 1/16. Peeled rather
-// than a branch in the loop: branches around the products in every block cost 4-11% (H200, d64 64x128);
-// peeled, +4-8% at 512-16k tokens (64x256: +2-9%). One warpgroup without a producer or the softmax
-// overlap (64x128 is the d64 causal winner at 512-4k).
-bool KernelEmitter::peelsHalfHiddenBlock(scf::ForOp loop) {
-  if (!geometry.wgmma || geometry.producerWarpgroup || pipelinePV || geometry.warps != 4 || geometry.blockN < 128 ||
-      keyLoops.size() != 1 || loop != keyLoops.front())
-    return false;
-  bool causal = false;
-  loop.walk([&](flash::MaskOp mask) { causal |= mask.getCausal() != flash::CausalMode::none; });
-  return causal;
+// --- The short last key block, after the loop --------------------------------------------------------
+// A tile's key loop ends inside its last block where the tile's key end (the loop's upper bound: seqlen_k,
+// or under a causal mask the last row's last key + 1) is not a multiple of block_n: a 64-row tile with
+// 128-key blocks under a causal mask on every other tile, a 128-row tile with 192-key blocks on two in
+// three, any kernel whose seqlen_k is not a multiple of block_n. Where no row sees past the first
+// shortBlockKeys() keys of that block (64 of 128, 128 of 192 or 256), the loop stops before it and it runs
+// once after the loop with Q·Kᵀ over those keys (narrower wgmmas; the other scores -inf) and P·V over
+// them (the probabilities of the rest are exact zeros). Peeled rather than a branch in the loop: branches
+// around the products in every block cost 4-11% (H200, d64 64x128); peeled, +4-8% there at 512-16k
+// tokens (64x256: +2-9%). Not where warpgroups end the key loop at their own rows (their idle turns
+// count whole blocks), nor on 256-key blocks with the softmax overlap (ptxas -v: 4 bytes of spill).
+bool KernelEmitter::peelsShortLastBlock(scf::ForOp loop) const {
+  return geometry.wgmma && geometry.blockN >= 128 && !(pipelinePV && geometry.blockN > 192) &&
+         keyLoops.size() == 1 && loop == keyLoops.front() && !skipsKeyBlocksPerWarpgroup(loop);
 }
 
 // --- Intra-warpgroup pipelining -----------------------------------------------------------------------
@@ -221,8 +219,9 @@ void KernelEmitter::retireDeferredPV() {
   NVVM::MBarrierArriveOp::create(b, loc, Type(), deferred.release, Value());
 }
 
-/// After the key loop: the last block's P·V, if the loop ran, and the release of its V slot.
-void KernelEmitter::drainDeferredPV(Fragment &output) {
+/// After the key loop: the last block's P·V, if the loop ran, and the release of its V slot; over the
+/// first shortBlockKeys() keys where `shortLast` (the last block was peeled: peelsShortLastBlock).
+void KernelEmitter::drainDeferredPV(Fragment &output, Value shortLast) {
   auto pending = scf::IfOp::create(b, loc, TypeRange(ValueRange(output.regs)), deferred.pending, /*withElse=*/true);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -230,7 +229,23 @@ void KernelEmitter::drainDeferredPV(Fragment &output) {
     scf::YieldOp::create(b, loc, output.regs);
     b.setInsertionPointToStart(&pending.getThenRegion().front());
     Fragment accumulated = output;
-    wgmmaPV(deferred.probs, deferred.value, accumulated, /*wait=*/true);
+    if (shortLast) {
+      auto keys = scf::IfOp::create(
+          b, loc, shortLast,
+          [&](OpBuilder &, Location) {
+            Fragment part = output;
+            wgmmaPV(deferred.probs, deferred.value, part, /*wait=*/true, geometry.shortBlockKeys());
+            scf::YieldOp::create(b, loc, part.regs);
+          },
+          [&](OpBuilder &, Location) {
+            Fragment whole = output;
+            wgmmaPV(deferred.probs, deferred.value, whole, /*wait=*/true);
+            scf::YieldOp::create(b, loc, whole.regs);
+          });
+      llvm::copy(keys.getResults(), accumulated.regs.begin());
+    } else {
+      wgmmaPV(deferred.probs, deferred.value, accumulated, /*wait=*/true);
+    }
     // The slot is free for a later tile's block (persistent).
     NVVM::MBarrierArriveOp::create(b, loc, Type(), deferred.release, Value());
     scf::YieldOp::create(b, loc, accumulated.regs);

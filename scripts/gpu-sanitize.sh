@@ -49,7 +49,13 @@ check racecheck --head-dim 64 --dtype bf16 --causal bottom_right $W12 --persiste
 P64="--block-m 64 --warps 4 --block-n 128 --stages 2 --tma"
 check memcheck --head-dim 64 --dtype bf16 --causal bottom_right $P64 --heads 2 --seqlen-q 937 --seqlen-k 1000
 check racecheck --head-dim 64 --dtype bf16 --causal bottom_right $P64 --heads 2 --seqlen-q 937 --seqlen-k 1000
-check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --seqlen-q 129 --seqlen-k 200
+# ... and the short last block (128 of 192 keys) with a producer warpgroup and the softmax overlap: the
+# deferred P·V drained over the short block's keys; a seqlen_k tail without a mask, and persistent.
+WS="--tma --warp-specialized --wg-overlap"
+check memcheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 192 --stages 2 $WS --heads 2 --seqlen-q 300 --seqlen-k 1100
+check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 192 --stages 2 $WS --seqlen-q 260 --seqlen-k 1064
+check memcheck --head-dim 128 --dtype bf16 --causal bottom_right --block-m 128 --warps 8 --block-n 128 --stages 2 $WS \
+  --persistent --batch 2 --heads 70 --seqlen-q 260 --seqlen-k 1064
 check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 128 --dtype bf16 --causal top_left --seqlen-q 129 --seqlen-k 200

@@ -213,6 +213,33 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         c.config = config;
         cases.push_back(c);
       }
+  // A short last key block run after the loop (peelsShortLastBlock) in the kernels with a producer
+  // warpgroup, the softmax overlap and ping-pong, one block per tile and persistent: seqlen_k 1064 ends 104
+  // keys into a 192-key block and 40 into a 128- or 256-key one (short), 1100 ends 140 and 76 (not short),
+  // and 40 is one short block (the loop runs no block before it); with and without a causal mask.
+  struct Peeled {
+    int blockM, blockN, warps;
+    bool overlap, persistent;
+  };
+  for (Peeled p : {Peeled{128, 192, 8, true, false}, Peeled{128, 128, 8, true, false}, Peeled{128, 128, 8, true, true},
+                   Peeled{128, 192, 8, false, false}, Peeled{64, 256, 4, false, false}})
+    for (Causal causal : {Causal::none, Causal::bottom_right})
+      for (int seqlenK : {1064, 1100, 40}) {
+        if (chip != "sm_90a")
+          break;
+        KernelConfig config{p.blockM, p.blockN, p.warps, 2, chip};
+        config.tma = true;
+        config.warp_specialized = p.warps == 8;
+        config.wg_overlap = p.overlap;
+        config.persistent = p.persistent;
+        Case c;
+        c.spec = AttentionSpec{p.blockN == 256 ? 64 : 128, seqlenK == 1100 ? DType::f16 : DType::bf16, causal, true};
+        c.shape = ProblemShape{2, p.persistent ? 40 : 4, 2, 1000, seqlenK, 0, Layout::BSHD};
+        if (p.persistent)
+          c.sampledRows = 300;
+        c.config = config;
+        cases.push_back(c);
+      }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};

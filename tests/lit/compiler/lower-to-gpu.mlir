@@ -514,10 +514,10 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 
 // -----
 
-// The last key block, half hidden, after the loop (one warpgroup, 64-row tiles of 128-key blocks, causal):
-// where the loop's upper bound (the tile's key end) lies at most 64 keys into the last block, the loop
-// stops before that block, which runs once after it with Q·Kᵀ as n64 wgmmas (the upper scores -inf) and
-// P·V over its first 64 keys (4 k16 steps instead of 8). The loop body itself has no such branch.
+// The short last key block after the loop (peelsShortLastBlock), one warpgroup, 64-row tiles of 128-key
+// blocks, causal: where the loop's upper bound (the tile's key end) lies at most 64 keys into the last
+// block, the loop stops before that block, which runs once after it with Q·Kᵀ as n64 wgmmas (the other
+// scores -inf) and P·V over its first 64 keys (4 k16 steps instead of 8). The loop body has no such branch.
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
 // RUN:   --causal top_left | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=PEEL
 // PEEL:          arith.divsi
@@ -547,3 +547,32 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PEEL-NEXT:     }
 // PEEL-NOT:      wgmma.mma_async
 // PEEL:          llvm.return
+
+// -----
+
+// The same with the softmax overlapped and ping-pong (d128 128x192, no mask: a seqlen_k tail): a last block
+// of at most 128 keys runs after the loop with Q·Kᵀ as n128 wgmmas after the previous block's deferred
+// (whole) P·V, and the drained P·V after it covers 128 keys (8 k16 steps instead of 12).
+// RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 192 --chip sm_90a --tma \
+// RUN:   --wg-overlap --warp-specialized | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WSTAIL
+// WSTAIL:         arith.divsi
+// WSTAIL-SAME:    %c192_i32
+// WSTAIL:         %[[SHORT:.*]] = arith.cmpi sle, %{{.*}}, %c128_i32{{.*}} : i32
+// WSTAIL-NEXT:    %[[AFTER:.*]] = arith.andi %{{.*}}, %[[SHORT]] : i1
+// WSTAIL-NEXT:    %[[END:.*]] = arith.select %[[AFTER]], %{{.*}}, %{{.*}} : i32
+// WSTAIL-NEXT:    scf.for %{{.*}} = %{{.*}} to %[[END]] step %c192_i32
+// WSTAIL-COUNT-8: wgmma.mma_async.sync.aligned.m64n192k16
+// WSTAIL-COUNT-12: wgmma.mma_async.sync.aligned.m64n128k16
+// WSTAIL-NOT:     wgmma.mma_async
+// WSTAIL:         scf.if %[[AFTER]] -> (f32
+// WSTAIL:         "bar.sync $0, $1;"
+// WSTAIL-COUNT-20: wgmma.mma_async.sync.aligned.m64n128k16
+// WSTAIL-NOT:     wgmma.mma_async
+// WSTAIL:         "bar.arrive $0, $1;"
+// WSTAIL:         scf.if %[[AFTER]] -> (f32
+// WSTAIL-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16
+// WSTAIL-NOT:     wgmma.mma_async
+// WSTAIL:         } else {
+// WSTAIL-COUNT-12: wgmma.mma_async.sync.aligned.m64n128k16
+// WSTAIL-NOT:     wgmma.mma_async
+// WSTAIL:         llvm.return
