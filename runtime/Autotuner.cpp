@@ -182,7 +182,8 @@ bool confirmLeaders(std::vector<Timed> &timed, BenchInputs &inputs, const TuneOp
   for (int round = 0; round < options.confirm_rounds; ++round)
     for (size_t k = 0; k < leaders; ++k) {
       size_t i = (k + round) % leaders;
-      rounds[i].push_back(inputs.run(*timed[i].kernel, options.repeats, 1).median_ms);
+      inputs.warmUp(*timed[i].kernel, options.warmup_ms);
+      rounds[i].push_back(inputs.run(*timed[i].kernel, options.repeats, 0, options.back_to_back).median_ms);
     }
   for (size_t i = 0; i < leaders; ++i) {
     std::sort(rounds[i].begin(), rounds[i].end());
@@ -233,7 +234,8 @@ TuneResult run(const AttentionSpec &spec, const ProblemShape &shape, const TuneO
       } else if (candidate.registers * kernel.threads > 65536) {
         candidate.skipped = "needs more registers than a multiprocessor has";
       } else {
-        BenchReport bench = inputs.run(*loaded, options.repeats, options.warmup);
+        inputs.warmUp(*loaded, options.warmup_ms);
+        BenchReport bench = inputs.run(*loaded, options.repeats, 0, options.back_to_back);
         candidate.median_ms = bench.median_ms;
         candidate.tflops = bench.tflops;
         timed.push_back({bench.median_ms, i, loaded});

@@ -7,10 +7,12 @@
 #include "runtime/flashjit_testing.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <random>
+#include <vector>
 
 namespace flashjit {
 
@@ -130,17 +132,33 @@ struct DeviceProblem {
 };
 
 /// CUDA events, destroyed on every path out.
-struct Events {
-  CUevent start = nullptr, stop = nullptr;
-  Events() {
+/// CUDA events for timing, destroyed with it.
+class Events {
+public:
+  explicit Events(int count) : events_(count) {
     CudaDriver &cuda = CudaDriver::get();
-    cuda.check(cuda.cuEventCreate(&start, 0), "cuEventCreate");
-    cuda.check(cuda.cuEventCreate(&stop, 0), "cuEventCreate");
+    for (CUevent &event : events_)
+      cuda.check(cuda.cuEventCreate(&event, 0), "cuEventCreate");
   }
   ~Events() {
-    CudaDriver::get().cuEventDestroy_v2(start);
-    CudaDriver::get().cuEventDestroy_v2(stop);
+    for (CUevent event : events_)
+      if (event)
+        CudaDriver::get().cuEventDestroy_v2(event);
   }
+  Events(const Events &) = delete;
+  Events &operator=(const Events &) = delete;
+  CUevent operator[](int i) const { return events_[i]; }
+  /// Milliseconds from event `from` to event `to`, once `to` has completed.
+  float elapsedMs(int from, int to) const {
+    CudaDriver &cuda = CudaDriver::get();
+    cuda.check(cuda.cuEventSynchronize(events_[to]), "running the kernel");
+    float ms = 0;
+    cuda.check(cuda.cuEventElapsedTime(&ms, events_[from], events_[to]), "cuEventElapsedTime");
+    return ms;
+  }
+
+private:
+  std::vector<CUevent> events_;
 };
 
 } // namespace
@@ -190,6 +208,8 @@ double attentionFlops(const AttentionSpec &spec, const ProblemShape &shape) {
 struct BenchInputs::Impl {
   AttentionData data;
   std::vector<std::unique_ptr<DeviceProblem>> copies;
+  size_t launches = 0; // rotates through the copies
+  void launch(const Kernel &kernel) { kernel.launch(copies[launches++ % copies.size()]->args()); }
 };
 
 BenchInputs::BenchInputs(const AttentionSpec &spec, const ProblemShape &shape) : impl_(std::make_unique<Impl>()) {
@@ -212,31 +232,55 @@ BenchInputs::~BenchInputs() = default;
 
 const ProblemShape &BenchInputs::shape() const { return impl_->data.shape; }
 
-BenchReport BenchInputs::run(const Kernel &kernel, int repeats, int warmup) {
+void BenchInputs::warmUp(const Kernel &kernel, double ms) {
+  CudaDriver &cuda = CudaDriver::get();
+  auto start = std::chrono::steady_clock::now();
+  auto elapsedMs = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  // Batches of launches of about a tenth of `ms` each, waited for, so that the queue (and so the wall
+  // time) stays close to the GPU's time.
+  int batch = 1;
+  while (elapsedMs() < ms) {
+    auto batchStart = std::chrono::steady_clock::now();
+    for (int i = 0; i < batch; ++i)
+      impl_->launch(kernel);
+    cuda.check(cuda.cuCtxSynchronize(), "running the kernel");
+    double batchMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - batchStart).count();
+    batch = int(std::clamp(ms / 10 / std::max(batchMs / batch, 1e-3), 1.0, 1000.0));
+  }
+}
+
+BenchReport BenchInputs::run(const Kernel &kernel, int repeats, int warmup, bool back_to_back) {
   if (repeats < 1 || warmup < 0)
     throw Error(Error::Code::InvalidArgument, "benchmark: repeats = " + std::to_string(repeats) +
                                                   " must be at least 1 and warmup = " + std::to_string(warmup) +
                                                   " at least 0");
   CudaDriver &cuda = CudaDriver::get();
-  Events events;
-  size_t launches = 0, copies = impl_->copies.size();
-  auto next = [&]() { kernel.launch(impl_->copies[launches++ % copies]->args()); };
+  size_t copies = impl_->copies.size();
+  auto next = [&]() { impl_->launch(kernel); };
   for (int i = 0; i < warmup; ++i)
     next();
+  // Back to back: one event before each launch and one after the last, waited for once at the end.
+  Events events(back_to_back ? repeats + 1 : 2);
   std::vector<float> times;
   for (int i = 0; i < repeats; ++i) {
-    cuda.check(cuda.cuEventRecord(events.start, nullptr), "cuEventRecord");
+    CUevent start = events[back_to_back ? i : 0], stop = events[back_to_back ? i + 1 : 1];
+    if (i == 0 || !back_to_back)
+      cuda.check(cuda.cuEventRecord(start, nullptr), "cuEventRecord");
     next();
-    cuda.check(cuda.cuEventRecord(events.stop, nullptr), "cuEventRecord");
-    cuda.check(cuda.cuEventSynchronize(events.stop), "running the kernel");
-    float ms = 0;
-    cuda.check(cuda.cuEventElapsedTime(&ms, events.start, events.stop), "cuEventElapsedTime");
-    times.push_back(ms);
+    cuda.check(cuda.cuEventRecord(stop, nullptr), "cuEventRecord");
+    if (!back_to_back)
+      times.push_back(events.elapsedMs(0, 1));
   }
+  if (back_to_back)
+    for (int i = 0; i < repeats; ++i)
+      times.push_back(events.elapsedMs(i, i + 1));
   std::sort(times.begin(), times.end());
   BenchReport report;
   report.repeats = repeats;
   report.input_copies = int(copies);
+  report.back_to_back = back_to_back;
   report.median_ms = times[times.size() / 2];
   report.min_ms = times.front();
   report.max_ms = times.back();
@@ -245,9 +289,9 @@ BenchReport BenchInputs::run(const Kernel &kernel, int repeats, int warmup) {
   return report;
 }
 
-BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repeats, int warmup) {
+BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repeats, int warmup, bool back_to_back) {
   BenchInputs inputs(kernel.spec(), shape);
-  return inputs.run(kernel, repeats, warmup);
+  return inputs.run(kernel, repeats, warmup, back_to_back);
 }
 
 } // namespace flashjit

@@ -16,8 +16,12 @@ public:
   ~BenchInputs();
 
   /// Times `kernel` (of the spec the inputs were made for): `warmup` launches, then the median of
-  /// `repeats` CUDA-event timings, rotating through the copies.
-  BenchReport run(const Kernel &kernel, int repeats, int warmup);
+  /// `repeats` CUDA-event timings, rotating through the copies; each launch waited for, or all of them
+  /// queued back to back (`back_to_back`, see benchmark()).
+  BenchReport run(const Kernel &kernel, int repeats, int warmup, bool back_to_back = false);
+  /// Runs `kernel` back to back for about `ms` milliseconds: the GPU's clock and power settle as under a
+  /// sustained load (after an idle gap or another kernel they differ for ~100 ms).
+  void warmUp(const Kernel &kernel, double ms);
   const ProblemShape &shape() const; ///< resolved (kv_heads and scale filled in)
 
 private:

@@ -262,13 +262,16 @@ struct BenchReport {
   double tflops = 0; ///< flops / median time
   int repeats = 0;
   int input_copies = 0; ///< copies of the inputs rotated between launches
+  bool back_to_back = false; ///< the launches were queued back to back (else each was waited for)
 };
 
 /// Times `kernel` on `shape` with CUDA events: `warmup` launches, then `repeats` timed one by one. The
 /// launches rotate between enough copies of the (random) inputs and outputs that the L2 cache cannot
-/// keep them from one launch to the next.
+/// keep them from one launch to the next. Each launch is waited for before the next, unless
+/// `back_to_back`: then all are queued at once, an event between each two, as a model's layers run them
+/// (no idle gaps: the GPU's clock and power settle as under sustained load).
 FLASHJIT_API BenchReport benchmark(const Kernel &kernel, const ProblemShape &shape, int repeats = 20,
-                                   int warmup = 3);
+                                   int warmup = 3, bool back_to_back = false);
 
 /// One configuration the autotuner tried.
 struct TuneCandidate {
@@ -292,7 +295,14 @@ struct TuneResult {
 
 struct TuneOptions {
   bool force = false;           ///< tune again even if a result is stored
-  int repeats = 10, warmup = 2; ///< timing of each candidate
+  /// Each candidate runs back to back for warmup_ms, then `repeats` launches queued back to back are timed
+  /// (benchmark()'s back_to_back): as a model runs attention, and as benchmarks/compare_torch.py times it.
+  /// Launches each waited for, after a few warm-up launches, rank kernels differently on the H200: they
+  /// time a one-warpgroup d64 kernel 7-11% faster than a sustained load runs it, a warp-specialised one
+  /// 2% either way.
+  int repeats = 10;
+  double warmup_ms = 100;
+  bool back_to_back = true;
   int confirm_rounds = 3;       ///< rounds that time the leaders (within 10% of the fastest, up to 4) again
 };
 

@@ -202,7 +202,8 @@ int runProblem(const KernelOptions &options, const ProblemOptions &problem, bool
 }
 
 /// `bench`: median time and TFLOP/s of one kernel (or every configuration of its tuning space).
-int runBench(const KernelOptions &options, const ProblemOptions &problem, bool space, int repeats, int warmup) {
+int runBench(const KernelOptions &options, const ProblemOptions &problem, bool space, int repeats, int warmup,
+             bool backToBack) {
   std::string chip = gpuChip("bench");
   flashjit::AttentionSpec spec = options.resolvedSpec();
   flashjit::ProblemShape shape = problem.resolvedShape(spec);
@@ -211,10 +212,10 @@ int runBench(const KernelOptions &options, const ProblemOptions &problem, bool s
       space ? flashjit::tuningSpace(spec, chip) : std::vector{options.resolvedConfig(chip)};
   for (const flashjit::KernelConfig &config : configs) {
     auto kernel = loadKernel(spec, config);
-    flashjit::BenchReport bench = flashjit::benchmark(*kernel, shape, repeats, warmup);
+    flashjit::BenchReport bench = flashjit::benchmark(*kernel, shape, repeats, warmup, backToBack);
     std::cout << "  median " << std::fixed << std::setprecision(3) << bench.median_ms << " ms (min " << bench.min_ms
               << ", max " << bench.max_ms << ", " << bench.repeats << " runs, " << bench.input_copies
-              << " input copies), " << std::setprecision(1) << bench.tflops << " TFLOP/s\n"
+              << " input copies" << (bench.back_to_back ? ", back to back" : "") << "), " << std::setprecision(1) << bench.tflops << " TFLOP/s\n"
               << std::defaultfloat << std::setprecision(6);
   }
   return 0;
@@ -222,7 +223,7 @@ int runBench(const KernelOptions &options, const ProblemOptions &problem, bool s
 
 /// `bench --grid`: the FlashAttention papers' grid (16k tokens, hidden 2048, seqlen 512 to 16k, head dim 64
 /// and 128, causal off and on, bf16) with the tuned configuration of each point; JSON to `output`.
-int runGrid(const std::string &output, int repeats, int warmup) {
+int runGrid(const std::string &output, int repeats, int warmup, bool backToBack) {
   flashjit::DeviceInfo device = flashjit::deviceInfo();
   std::ostringstream json;
   json << "{\n  \"device\": " << flashjit::jsonString(device.name) << ",\n  \"driver\": " << device.driver_version
@@ -239,7 +240,7 @@ int runGrid(const std::string &output, int repeats, int warmup) {
         flashjit::ProblemShape shape{16384 / seqlen, 2048 / headDim, 0, seqlen, seqlen, 0, flashjit::Layout::BSHD};
         flashjit::TuneResult tuned = flashjit::tune(spec, shape);
         auto kernel = flashjit::Kernel::load(spec, flashjit::compileCached(spec, tuned.best));
-        flashjit::BenchReport bench = flashjit::benchmark(*kernel, shape, repeats, warmup);
+        flashjit::BenchReport bench = flashjit::benchmark(*kernel, shape, repeats, warmup, backToBack);
         std::ostringstream config;
         config << tuned.best.block_m << " " << tuned.best.block_n << " " << tuned.best.warps << " "
                << tuned.best.stages;
@@ -516,7 +517,7 @@ int main(int argc, char **argv) {
 
   KernelOptions benchKernel;
   ProblemOptions benchShape = ProblemOptions::papersPoint();
-  bool benchSpace = false, benchGrid = false;
+  bool benchSpace = false, benchGrid = false, benchBackToBack = false;
   std::string benchOutput = "bench-grid.json";
   int benchRepeats = 20, benchWarmup = 3;
   CLI::App *bench = app.add_subcommand("bench", "time one kernel on the GPU: median of CUDA-event timings, "
@@ -526,6 +527,8 @@ int main(int argc, char **argv) {
   bench->add_flag("--tuning-space", benchSpace, "every configuration of the default tuning space");
   bench->add_option("--repeats", benchRepeats, "timed launches")->capture_default_str();
   bench->add_option("--warmup", benchWarmup, "launches before timing")->capture_default_str();
+  bench->add_flag("--back-to-back", benchBackToBack, "queue the timed launches back to back (an event between "
+                                                     "each two) instead of waiting for each");
   bench->add_flag("--grid", benchGrid, "the FlashAttention papers' grid (16k tokens, hidden 2048, seqlen 512 to "
                                        "16k, head dim 64 and 128, causal off and on, bf16), tuned configurations");
   bench->add_option("-o,--output", benchOutput, "JSON file of --grid")->capture_default_str();
@@ -558,9 +561,9 @@ int main(int argc, char **argv) {
     if (bench->parsed()) {
       if (benchGrid) {
         gpuChip("bench");
-        return runGrid(benchOutput, benchRepeats, benchWarmup);
+        return runGrid(benchOutput, benchRepeats, benchWarmup, benchBackToBack);
       }
-      return runBench(benchKernel, benchShape, benchSpace, benchRepeats, benchWarmup);
+      return runBench(benchKernel, benchShape, benchSpace, benchRepeats, benchWarmup, benchBackToBack);
     }
     if (tuneCommand->parsed())
       return runTune(tuneKernel, tuneShape, tuneForce);
