@@ -131,8 +131,7 @@ struct DeviceProblem {
   }
 };
 
-/// CUDA events, destroyed on every path out.
-/// CUDA events for timing, destroyed with it.
+/// CUDA events for timing, destroyed on every path out.
 class Events {
 public:
   explicit Events(int count) : events_(count) {
@@ -257,10 +256,8 @@ BenchReport BenchInputs::run(const Kernel &kernel, int repeats, int warmup, bool
                                                   " must be at least 1 and warmup = " + std::to_string(warmup) +
                                                   " at least 0");
   CudaDriver &cuda = CudaDriver::get();
-  size_t copies = impl_->copies.size();
-  auto next = [&]() { impl_->launch(kernel); };
   for (int i = 0; i < warmup; ++i)
-    next();
+    impl_->launch(kernel);
   // Back to back: one event before each launch and one after the last, waited for once at the end.
   Events events(back_to_back ? repeats + 1 : 2);
   std::vector<float> times;
@@ -268,7 +265,7 @@ BenchReport BenchInputs::run(const Kernel &kernel, int repeats, int warmup, bool
     CUevent start = events[back_to_back ? i : 0], stop = events[back_to_back ? i + 1 : 1];
     if (i == 0 || !back_to_back)
       cuda.check(cuda.cuEventRecord(start, nullptr), "cuEventRecord");
-    next();
+    impl_->launch(kernel);
     cuda.check(cuda.cuEventRecord(stop, nullptr), "cuEventRecord");
     if (!back_to_back)
       times.push_back(events.elapsedMs(0, 1));
@@ -279,7 +276,7 @@ BenchReport BenchInputs::run(const Kernel &kernel, int repeats, int warmup, bool
   std::sort(times.begin(), times.end());
   BenchReport report;
   report.repeats = repeats;
-  report.input_copies = int(copies);
+  report.input_copies = int(impl_->copies.size());
   report.back_to_back = back_to_back;
   report.median_ms = times[times.size() / 2];
   report.min_ms = times.front();
