@@ -75,15 +75,19 @@ struct Geometry {
   // wgmma path always keeps it there (swizzled), where Q·Kᵀ reads it through a matrix descriptor.
   bool queryInShared() const { return wgmma || queryStaysInShared(blockM, warps, headDim); }
   int64_t queryOffset() const { return stages * 2 * sharedTileBytes(); } // after the K/V buffers
-  // wgmma path: the mbarriers after the query tile: full[stages], empty[stages], then the query's; with a
-  // producer warpgroup these are the K slots' and the V slots' follow: full[stages], empty[stages].
+  int64_t warpgroups() const { return warps / 4; } // wgmma path: the computing warpgroups, 64 rows each
+  // wgmma path: the mbarriers after the query tile: full[stages], empty[stages], then one per warpgroup for
+  // its query rows; with a producer warpgroup these are the K slots' and the V slots' follow: full[stages],
+  // empty[stages].
   int64_t barrierOffset() const { return queryOffset() + blockM * headDim * 2; }
-  int64_t barrierCount() const { return (producerWarpgroup ? 4 : 2) * stages + 1; }
-  // Where the V ring's mbarriers start (with a producer warpgroup), and whether mbarrier `i` is a full one.
-  int64_t valueBarrierOffset() const { return 2 * stages + 1; }
+  int64_t barrierCount() const { return (producerWarpgroup ? 4 : 2) * stages + warpgroups(); }
+  // Where the V ring's mbarriers start (with a producer warpgroup), and whether mbarrier `i` is a full one
+  // or a warpgroup's query barrier.
+  int64_t valueBarrierOffset() const { return 2 * stages + warpgroups(); }
   bool isFullBarrier(int64_t i) const {
     return (producerWarpgroup && i >= valueBarrierOffset() ? i - valueBarrierOffset() : i) < stages;
   }
+  bool isQueryBarrier(int64_t i) const { return i >= 2 * stages && i < valueBarrierOffset(); }
   // The keys a short last block's products cover (peelsShortLastBlock): the largest multiple of 64 at
   // most half of block_n, or 128 of 192 (wgmma n is any multiple of 8; these keep whole 64-key chunks).
   int64_t shortBlockKeys() const { return blockN == 192 ? 128 : blockN / 2; }
@@ -98,6 +102,13 @@ struct MemRefArg {
   Value pointer;
   SmallVector<Value> strides; // element strides of the outer dimensions (batch, head[, row])
   bool isKeyValue = false;
+};
+
+/// Who copies rows (KernelEmitter::copyRowsToShared): `thread` of `count` threads, into a swizzled tile of
+/// `layoutRows` rows (0: the rows copied). Default: every computing thread (tid of threads()).
+struct RowCopiers {
+  Value thread;
+  int64_t count = 0, layoutRows = 0;
 };
 
 class KernelEmitter {
@@ -275,7 +286,8 @@ private:
 
   Value sliceBase(const MemRefArg &memref, Value batch, Value head, Type elementType);
   void copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows, Value sharedTile,
-                        bool swizzled = false);
+                        bool swizzled = false, RowCopiers copiers = {});
+  LogicalResult writeOutputByWarpgroup(const MemRefArg &memref, const Fragment &fragment, Value base, Value q0);
   void mmaQK(Fragment &query, Value keyTile, Fragment &scores);
   // The Hopper path (LowerToGPUHopper.cpp).
   Value swizzledAddress(Value tile, int64_t rows, Value row, Value column);
@@ -297,8 +309,9 @@ private:
   bool skipsKeyBlocksPerWarpgroup(scf::ForOp loop) const;
   Value warpgroupKeyEnd(scf::ForOp loop, Value lower, Value upper);
   void takeIdleTurns(Value lower, Value from, Value upper);
-  void consumerBarrier();
-  void namedBarrier(Value id, bool arrive);
+  Value queryBarrier();
+  void warpgroupBarrier();
+  void namedBarrier(Value id, bool arrive, int64_t threads = 256);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB);
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys = 0);

@@ -521,10 +521,13 @@ Value KernelEmitter::sliceBase(const MemRefArg &memref, Value batch, Value head,
 /// Copies `rows` rows of head_dim elements, from row `firstRow` of the slice at `base` (row stride
 /// `rowStride`), to shared memory with 16-byte cp.async. Rows at or past `limit` are zero-filled (so
 /// that P·V never meets garbage): their copies have 0 source bytes, which read nothing, so their
-/// addresses need not be valid.
+/// addresses need not be valid. `copiers` says which threads copy (by default every computing thread).
 void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows,
-                                     Value sharedTile, bool swizzled) {
-  const int64_t chunksPerRow = geometry.headDim / 8, threads = geometry.threads();
+                                     Value sharedTile, bool swizzled, RowCopiers copiers) {
+  const int64_t chunksPerRow = geometry.headDim / 8;
+  const int64_t threads = copiers.count ? copiers.count : geometry.threads();
+  const int64_t layoutRows = copiers.layoutRows ? copiers.layoutRows : rows;
+  Value tid = copiers.thread ? copiers.thread : this->tid;
   auto cacheGlobal = NVVM::LoadCacheModifierKindAttr::get(b.getContext(), NVVM::LoadCacheModifierKind::CG);
   auto copy = [&](Value destination, Value source, Value valid) {
     Value bytes = arith::SelectOp::create(b, loc, valid, constI32(16), constI32(0));
@@ -578,7 +581,7 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
   const int64_t rowBytes = swizzled ? 128 : geometry.sharedRowBytes();
   assert((!swizzled || rowsPerPass % 8 == 0) && "passes must keep each thread's rows in one residue mod 8");
   Value destination =
-      swizzled ? swizzledAddress(sharedTile, rows, threadRow, column)
+      swizzled ? swizzledAddress(sharedTile, layoutRows, threadRow, column)
                : sharedAt(sharedTile, add(mul(threadRow, constI32(rowBytes)), mul(column, constI32(2))));
   for (int64_t pass = 0; pass * rowsPerPass < rows; ++pass) {
     if (pass > 0) // rowsPerPass rows further down
@@ -652,7 +655,7 @@ LogicalResult KernelEmitter::startPipeline(scf::ForOp firstLoop) {
   for (int64_t s = 0; s + 1 < geometry.stages; ++s)
     issueBlockCopy(add(pipelineStart, constI32(s * geometry.blockN)));
   if (geometry.wgmma) { // the query's copies, tracked by their own mbarrier (phase 0, or the tile's)
-    waitBarrier(barrierAt(2 * geometry.stages), queryParity ? queryParity : constI32(0));
+    waitBarrier(queryBarrier(), queryParity ? queryParity : constI32(0));
     fenceAsyncProxy();
   }
   if (pendingQuery.tile) {
@@ -708,15 +711,19 @@ void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices
   Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
   if (geometry.wgmma) {
     fragment.shared = sharedAt(sharedBase, constI32(geometry.queryOffset()));
-    // The consumers copy the query (a producer warpgroup has not branched off yet).
+    // Each computing warpgroup copies its own 64 rows, completing on its own mbarrier, so that no
+    // warpgroup waits for another at a tile's start or end (a producer warpgroup has not branched off yet).
     OpBuilder::InsertionGuard guard(b);
     if (geometry.producerWarpgroup) {
       auto consumers = scf::IfOp::create(b, loc, lessThan(tid, constI32(geometry.threads())), /*withElse=*/false);
       b.setInsertionPointToStart(&consumers.getThenRegion().front());
     }
-    copyRowsToShared(base, memref.strides[2], scalars[indices[2]], seqlenQ, geometry.blockM, fragment.shared,
-                     /*swizzled=*/true);
-    NVVM::CpAsyncMBarrierArriveOp::create(b, loc, barrierAt(2 * geometry.stages), /*noinc=*/true);
+    Value warpgroup = warpgroupIndex();
+    Value rows = sharedAt(fragment.shared, mul(warpgroup, constI32(64 * 128)));
+    copyRowsToShared(base, memref.strides[2], add(scalars[indices[2]], mul(warpgroup, constI32(64))), seqlenQ, 64,
+                     rows, /*swizzled=*/true,
+                     {arith::RemUIOp::create(b, loc, tid, constI32(128)), 128, geometry.blockM});
+    NVVM::CpAsyncMBarrierArriveOp::create(b, loc, queryBarrier(), /*noinc=*/true);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
     return;
   }
@@ -1212,17 +1219,10 @@ LogicalResult KernelEmitter::emitNormalize(flash::NormalizeOp op) {
   return success();
 }
 
-/// Where element (row, column) of the output tile is staged: padded rows from the start of shared memory;
-/// persistent, the query's bytes (the K/V slots take the next tile's first blocks meanwhile), unpadded rows
-/// whose 16-byte pieces are swizzled (piece p of row n at p ^ (n % 8)) against bank conflicts.
+/// Where element (row, column) of the output tile is staged (mma.sync path): padded rows from the start of
+/// shared memory.
 Value KernelEmitter::stagedOutput(Value row, Value column) {
-  if (!geometry.persistent)
-    return sharedAt(sharedBase, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
-  Value piece = arith::XOrIOp::create(b, loc, arith::DivUIOp::create(b, loc, column, constI32(8)),
-                                      arith::AndIOp::create(b, loc, row, constI32(7)));
-  Value offset = add(mul(row, constI32(geometry.headDim * 2)),
-                     add(mul(piece, constI32(16)), mul(arith::RemUIOp::create(b, loc, column, constI32(8)), constI32(2))));
-  return sharedAt(sharedBase, add(offset, constI32(geometry.queryOffset())));
+  return sharedAt(sharedBase, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2))));
 }
 
 LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
@@ -1254,11 +1254,13 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
 
   if (!fragment->second.packed)
     return fail(op, "must write a tile converted to the output's element type");
+  if (geometry.wgmma)
+    return writeOutputByWarpgroup(memref, fragment->second, sliceBase(memref, batchIndex, headIndex, element), q0);
   // Registers -> shared memory (row-major, padded rows) -> 16-byte stores of the rows below seqlen_q.
   // The first barrier waits until every warp is done with the last K/V tiles in these bytes (and, when no
   // key block was read, the query's copy has landed: nothing is left in flight into shared memory).
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
-  consumerBarrier();
+  NVVM::Barrier0Op::create(b, loc);
   const int64_t columnTiles = fragment->second.cols / 8;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
@@ -1269,7 +1271,7 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
                               stagedOutput(row, column), 4);
       }
     }
-  consumerBarrier();
+  NVVM::Barrier0Op::create(b, loc);
   Value base = sliceBase(memref, batchIndex, headIndex, element);
   const int64_t chunksPerRow = geometry.headDim / 8, chunks = geometry.blockM * chunksPerRow;
   auto chunkType = VectorType::get({4}, i32);

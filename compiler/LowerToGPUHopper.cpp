@@ -271,17 +271,33 @@ void KernelEmitter::initBarriers() {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&first.getThenRegion().front());
-    // With TMA a full barrier waits for one arrival (thread 0's, with the expected bytes) and the bytes.
-    for (int64_t i = 0; i < geometry.barrierCount(); ++i)
-      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i),
-                                   constI32(geometry.tma && geometry.isFullBarrier(i) ? 1 : geometry.threads()),
-                                   Value());
+    // With TMA a full barrier waits for one arrival (thread 0's, with the expected bytes) and the bytes; a
+    // query barrier for its warpgroup's 128 threads' copies.
+    for (int64_t i = 0; i < geometry.barrierCount(); ++i) {
+      int64_t arrivals = geometry.threads();
+      if (geometry.isQueryBarrier(i))
+        arrivals = 128;
+      else if (geometry.tma && geometry.isFullBarrier(i))
+        arrivals = 1;
+      NVVM::MBarrierInitOp::create(b, loc, barrierAt(i), constI32(arrivals), Value());
+    }
   }
   NVVM::Barrier0Op::create(b, loc);
 }
 
 Value KernelEmitter::barrierAt(int64_t index) {
   return sharedAt(sharedBase, constI32(geometry.barrierOffset() + 8 * index));
+}
+
+/// The mbarrier of this warpgroup's query rows: its 128 threads' copies of them have landed. The
+/// warpgroup index through a shuffle from lane 0, which ptxas knows to be the same in every lane (CUTLASS's
+/// canonical_warp_group_idx): from the thread index, the address took a register of its own and head_dim
+/// 128, 128 x 192 spilled (4-28 bytes, persistent or not).
+Value KernelEmitter::queryBarrier() {
+  Value warpgroup = NVVM::ShflOp::create(b, loc, i32, constI32(-1), warpgroupIndex(), constI32(0), constI32(0x1f),
+                                         NVVM::ShflKind::idx, UnitAttr());
+  return sharedAt(sharedBase, add(constI32(geometry.barrierOffset() + 8 * 2 * geometry.stages),
+                                  mul(warpgroup, constI32(8))));
 }
 
 /// The full (or empty) mbarrier of the slot of the block at `blockStart`, and the parity to wait for.
@@ -592,8 +608,9 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   queryParity = arith::AndIOp::create(b, loc, tiles.getInductionVar(), one);
   if (failed(emitBlock(body)))
     return failure();
-  // The staged output is read back before the next tile's query copy lands in those bytes.
-  consumerBarrier();
+  // The warpgroup's staged output is read back before its next query copy lands in those bytes; the other
+  // warpgroups go on at their own pace.
+  warpgroupBarrier();
   scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks())});
   return success();
 }
@@ -606,19 +623,59 @@ void KernelEmitter::releaseKeySlot(Value blockStart) {
   NVVM::MBarrierArriveOp::create(b, loc, Type(), slotBarrier(blockStart, /*empty=*/true, parity), Value());
 }
 
-/// A barrier of the consumers alone (named barrier 1) where a producer warpgroup has left; else bar.sync 0.
-void KernelEmitter::consumerBarrier() {
-  if (!geometry.producerWarpgroup) {
-    NVVM::Barrier0Op::create(b, loc);
-    return;
+/// A barrier of this warpgroup's 128 threads alone (named barriers 8, 9, 10: after ping-pong's).
+void KernelEmitter::warpgroupBarrier() {
+  namedBarrier(add(warpgroupIndex(), constI32(8)), /*arrive=*/false, 128);
+}
+
+/// wgmma path: each warpgroup writes its own 64 output rows, staged in its own query rows (the swizzled
+/// layout: the accumulator layout's 4-byte stores and the rows' 16-byte reads are free of bank
+/// conflicts), synchronising only its own 128 threads. A warpgroup that ends its key loop stores while
+/// the others still compute and, persistent, goes on to its next tile (the consumers' barrier here made
+/// every warpgroup wait for the last one, and the ping-pong start over at every tile).
+LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, const Fragment &fragment, Value base,
+                                                    Value q0) {
+  // Every warp's last Q·Kᵀ has retired before the query rows are overwritten (and no copy of this thread
+  // is left in flight).
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  warpgroupBarrier();
+  // The addresses from copies made after the barrier: computed before it (LLVM would: they depend on no
+  // result), the 16 swizzled ones of head_dim 128 took registers while the last P·V ran (ptxas -v: a spill).
+  refreshThreadIndices();
+  Value queryTile = sharedAt(sharedBase, constI32(geometry.queryOffset()));
+  Value inPiece = mul(quadLane, constI32(4)); // columns 2q, 2q + 1 of each 8-column piece
+  const int64_t columnTiles = fragment.cols / 8;
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = tileRow(r, half);
+      for (int64_t j = 0; j < columnTiles; ++j)
+        LLVM::StoreOp::create(b, loc, fragment.regs[(r * columnTiles + j) * 2 + half],
+                              sharedAt(swizzledAddress(queryTile, geometry.blockM, row, constI32(j * 8)), inPiece), 4);
+    }
+  warpgroupBarrier();
+  // 16 bytes per thread and pass, rows after rows: 8 (head_dim 128) or 16 (64) rows per pass.
+  const int64_t chunksPerRow = geometry.headDim / 8, chunks = 64 * chunksPerRow;
+  Value thread = arith::RemUIOp::create(b, loc, tid, constI32(128));
+  Value firstRow = mul(warpgroupIndex(), constI32(64));
+  auto chunkType = VectorType::get({4}, i32);
+  for (int64_t first = 0; first < chunks; first += 128) {
+    Value chunk = add(thread, constI32(first));
+    Value row = add(firstRow, arith::DivUIOp::create(b, loc, chunk, constI32(chunksPerRow)));
+    Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
+    auto guarded = scf::IfOp::create(b, loc, lessThan(add(q0, row), seqlenQ), /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&guarded.getThenRegion().front());
+    Value values = LLVM::LoadOp::create(b, loc, chunkType, swizzledAddress(queryTile, geometry.blockM, row, column), 16);
+    Value offset = add(arith::MulIOp::create(b, loc, toI64(add(q0, row)), memref.strides[2]), toI64(column));
+    LLVM::StoreOp::create(b, loc, values, globalElement(base, offset, element), 16);
   }
-  NVVM::BarrierOp::create(b, loc, Type(), constI32(1), constI32(geometry.threads()), nullptr, Value());
+  return success();
 }
 
 /// Ping-pong's named barriers (ids 2, 3, ..., one per consumer warpgroup, 256 threads: one warpgroup
-/// waits, the one before it arrives): bar.sync, or bar.arrive.
-void KernelEmitter::namedBarrier(Value id, bool arrive) {
-  LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange{id, constI32(256)},
+/// waits, the one before it arrives): bar.sync, or bar.arrive; other uses name their `threads`.
+void KernelEmitter::namedBarrier(Value id, bool arrive, int64_t threads) {
+  LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange{id, constI32(threads)},
                             arrive ? "bar.arrive $0, $1;" : "bar.sync $0, $1;", "r,r,~{memory}",
                             /*has_side_effects=*/true, /*is_align_stack=*/false,
                             LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());

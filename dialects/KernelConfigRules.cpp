@@ -56,10 +56,11 @@ bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim) {
 int64_t sharedMemoryBytes(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
                           int64_t headDim) {
   const int64_t rowBytes = (headDim + 8) * 2, outputStaging = blockM * rowBytes;
-  // wgmma: K/V slots, the query, then mbarriers: a full and an empty one per K slot and per V slot (one
-  // pair per slot where K and V share it), and the query's.
+  // wgmma: K/V slots, the query (where each warpgroup also stages its output rows), then mbarriers: a full
+  // and an empty one per K slot and per V slot (one pair per slot where K and V share it), and one per
+  // warpgroup for its query rows.
   if (usesWgmma(chip, blockM, blockN, warps, headDim))
-    return std::max((stages * 2 * blockN + blockM) * headDim * 2 + (4 * stages + 1) * 8, outputStaging);
+    return (stages * 2 * blockN + blockM) * headDim * 2 + (4 * stages + warps / 4) * 8;
   int64_t keyValue = stages * 2 * blockN * rowBytes;
   if (queryStaysInShared(blockM, warps, headDim))
     return keyValue + blockM * rowBytes;

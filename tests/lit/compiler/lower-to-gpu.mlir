@@ -397,14 +397,28 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // block of the loop, K then V, each after its slot's release, and the warpgroup exits; the others take 240
 // registers. With wg_overlap and two computing warpgroups, ping-pong: warpgroup 1 lets warpgroup 0 go first,
 // then each waits on its own named barrier before its wgmmas and arrives on the other's after them. K's slot
-// is released after the Q·Kᵀ wait, V's after the P·V's; the output's barriers count the 256 threads only.
+// is released after the Q·Kᵀ wait, V's after the P·V's. Each computing warpgroup copies its own 64 query
+// rows (thread tid % 128, 8 copies each) and arrives on its own query mbarrier (128 arrivals; the address
+// from the warpgroup index shuffled from lane 0, which ptxas knows to be uniform); after the loop it stages
+// its 64 output rows in those query rows (32 4-byte stores) and stores them (8 16-byte loads and stores),
+// between barriers of its own 128 threads: no barrier of all the computing threads.
 // RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WS
 // WS:          llvm.func @attention_fwd_d128_bf16_lse({{.*}}nvvm.maxntid = array<i32: 384, 1, 1>
 // WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c1_i32
-// WS-COUNT-3:  nvvm.mbarrier.init {{.*}}, %c256_i32
+// WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c256_i32
+// WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c128_i32
 // WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c1_i32
 // WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c256_i32
+// WS:          arith.cmpi slt, %0, %c256_i32
+// WS:          scf.if
+// WS:            arith.remui %0, %c128_i32
+// WS-COUNT-8:    nvvm.cp.async.shared.global
+// WS-NOT:        nvvm.cp.async.shared.global
+// WS:            %[[WG:.*]] = nvvm.shfl.sync{{ +}}idx
+// WS-NEXT:       arith.constant 8
+// WS-NEXT:       arith.muli %[[WG]]
+// WS:            nvvm.cp.async.mbarrier.arrive
 // WS:          arith.cmpi uge, %{{.*}}, %c8_i32
 // WS:            nvvm.setmaxregister decrease 24
 // WS:            arith.cmpi eq, %0, %c256_i32
@@ -429,7 +443,13 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WS:            nvvm.mbarrier.arrive
 // WS:            nvvm.wgmma.wait.group.sync.aligned 0
 // WS:            nvvm.mbarrier.arrive
-// WS:          nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
+// WS-NOT:      nvvm.barrier
+// WS:          "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
+// WS-COUNT-32: llvm.store {{.*}} : i32, !llvm.ptr<3>
+// WS:          "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
+// WS-COUNT-8:  llvm.load {{.*}} : !llvm.ptr<3> -> vector<4xi32>
+// WS-NOT:      nvvm.barrier
+// WS:          llvm.return
 
 // persistent (with a producer warpgroup), three computing warpgroups (12 warps, 192 rows, 512 threads):
 // the block's tile count comes from its units (pairs of a head's query blocks from both ends, then middle
@@ -438,8 +458,9 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // tile to tile, and each tile's unit computed afresh from the block index. The producer's first thread
 // computes each tile's key range and loads its blocks, and does not exit; the consumers take 160
 // registers, the last warpgroup lets warpgroup 0 go first once before the tile loop, and each hands over
-// to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). After each tile the
-// consumers meet once more (the staged output is read back before the next query lands).
+// to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). Each warpgroup stores its
+// output and, after one more barrier of its own 128 threads (its staged output read back before its next
+// query rows land), goes on to its next tile: no barrier of all the computing threads.
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=PERSIST
@@ -469,9 +490,9 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:                wgmma.mma_async
 // PERSIST:                arith.cmpi eq, %{{.*}}, %c3_i32
 // PERSIST:                "bar.arrive $0, $1;"
-// PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
-// PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
-// PERSIST:              nvvm.barrier id = %{{.*}} number_of_threads = %c384_i32
+// PERSIST-NOT:          nvvm.barrier
+// PERSIST-COUNT-3:      "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
+// PERSIST-NOT:          nvvm.barrier
 // PERSIST:              scf.yield %{{.*}} : i32
 
 // -----
