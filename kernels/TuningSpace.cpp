@@ -47,11 +47,12 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // and without the softmax overlapped with the previous block's P·V (wg_overlap; key blocks up to 192,
   // where it does not spill). Three computing warpgroups (192 rows over 12 warps, FlashAttention-3's tile
   // at head_dim 64) get at most 160 registers each next to a producer: key blocks up to 128 at head_dim
-  // 64, 64 at 128 (ptxas -v: wider ones spill). Under a causal mask the two-warpgroup overlapped ones are
-  // also tried as persistent blocks (one per multiprocessor, looping over pairs of a head's query blocks
-  // from both ends): +1-3% at head_dim 128, 1k-4k tokens, on the H200; not without a mask (-1% to +1%),
-  // nor with three computing warpgroups (head_dim 64, 192x128 and 192x64: -8% to -14% at 512-1k tokens,
-  // -1% to -4% at 2k-16k; non-causal +-1%).
+  // 64, 64 at 128 (ptxas -v: wider ones spill). The overlapped ones are also tried as persistent blocks
+  // (one per multiprocessor, looping over pairs of a head's query blocks from both ends), whose
+  // warpgroups go on to their next tiles at their own pace: on the H200, against one block per tile,
+  // head_dim 128 128x192 +2% at 2k tokens without a mask, +5% under a causal mask; head_dim 64 192x128
+  // +1.5% at 2k, -2% at 4k without, +0.8..+4.7% under a causal mask at 2k-4k (not three at head_dim
+  // 128, where persistent blocks spill).
   std::vector<KernelConfig> space;
   const bool hopper = isHopper(chip);
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}, std::pair{192, 12}})
@@ -75,7 +76,7 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
           if (blockN <= 192) {
             config.wg_overlap = true;
             space.push_back(config);
-            if (warps == 8 && spec.causal != Causal::none) {
+            if (warps == 8 || spec.head_dim == 64) { // three warpgroups at 128: they spill (compile())
               config.persistent = true;
               space.push_back(config);
             }
