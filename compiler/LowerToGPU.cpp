@@ -960,10 +960,13 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   // Persistent on three computing warpgroups (160 registers each): seqlen_k − seqlen_q from an opaque
   // copy. Hoisted out of the key loop it stayed live through the tile loop, and they spilled 44-104 bytes
   // at head_dim 64 (ptxas -v; now 0).
+  // Top-left with a producer warpgroup (each key tested against the row's last key): the diagonal 0 through
+  // an opaque copy. As a constant, LLVM folded it into loop-invariant values hoisted out of the key loop,
+  // and d128 128x192 (ws, ov; persistent or not) spilled 88-128 bytes (ptxas -v; now 0).
   const bool recomputeDiagonal = geometry.persistent && geometry.warps == 12;
   Value diagonal = causal == flash::CausalMode::bottom_right
                        ? Value(arith::SubIOp::create(b, loc, recomputeDiagonal ? opaqueCopy(rowsK) : rowsK, rowsQ))
-                       : constI32(0);
+                       : (geometry.producerWarpgroup ? opaqueCopy(constI32(0)) : constI32(0));
   Value minusInf = constF32(-std::numeric_limits<float>::infinity());
   const int64_t columnTiles = masked.cols / 8;
   // Key k0 + 2·quadLane + c of this thread's column c is hidden from a row when it is at or past the row's

@@ -336,9 +336,10 @@ int runInfo() {
 /// reference, and timed on the papers' grid point (seqlen 4096, hidden 2048, 16k tokens).
 /// `wgOverlap`, `tma`, `warpSpecialized` and `persistent`, when any is given, are the knobs of every
 /// configuration (persistent implies warp_specialized, which implies tma); configurations the compiler refuses them (not on the wgmma path), and
-/// the space's warp-specialised duplicates, are skipped.
+/// the space's warp-specialised duplicates, are skipped. `topLeft`: the masked kernels with a top-left
+/// causal mask instead of their bottom-right one, and no others.
 int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap,
-               bool tma, bool warpSpecialized, bool persistent) {
+               bool tma, bool warpSpecialized, bool persistent, bool topLeft) {
   std::string noGpu;
   if (gpu) {
     try {
@@ -355,7 +356,15 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
   std::cout << "flashjit " << flashjit::version() << ": " << (space ? "tuning space" : "default kernels")
             << " for " << chip << "\n";
   int failures = 0, count = 0, skipped = 0;
-  for (const flashjit::AttentionSpec &spec : flashjit::defaultSpecs())
+  std::vector<flashjit::AttentionSpec> specs;
+  for (flashjit::AttentionSpec spec : flashjit::defaultSpecs()) {
+    if (topLeft && spec.causal == flashjit::Causal::none)
+      continue;
+    if (topLeft)
+      spec.causal = flashjit::Causal::top_left;
+    specs.push_back(spec);
+  }
+  for (const flashjit::AttentionSpec &spec : specs)
     for (flashjit::KernelConfig config :
          space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
       flashjit::CompiledKernel kernel;
@@ -475,6 +484,9 @@ int main(int argc, char **argv) {
   kernels->add_flag("--persistent", kernelsPersistent,
                     "with tma, a producer warpgroup and one block per multiprocessor looping over tiles (sm_90a "
                     "wgmma path; other configurations are skipped)");
+  bool kernelsTopLeft = false;
+  kernels->add_flag("--top-left", kernelsTopLeft,
+                    "the masked kernels with a top-left causal mask instead of a bottom-right one, and no others");
 
   KernelOptions irOptions;
   std::string stage = "flash";
@@ -547,7 +559,8 @@ int main(int argc, char **argv) {
   try {
     if (kernels->parsed())
       return runKernels(kernelsChip, kernelsChipOption->count() > 0, kernelsSpace, kernelsRequirePtxas,
-                        !kernelsNoGpu, kernelsWgOverlap, kernelsTma, kernelsWarpSpecialized, kernelsPersistent);
+                        !kernelsNoGpu, kernelsWgOverlap, kernelsTma, kernelsWarpSpecialized, kernelsPersistent,
+                        kernelsTopLeft);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())
