@@ -966,7 +966,8 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   const bool recomputeDiagonal = geometry.persistent && geometry.warps == 12;
   Value diagonal = causal == flash::CausalMode::bottom_right
                        ? Value(arith::SubIOp::create(b, loc, recomputeDiagonal ? opaqueCopy(rowsK) : rowsK, rowsQ))
-                       : (geometry.producerWarpgroup ? opaqueCopy(constI32(0)) : constI32(0));
+                       : (causal == flash::CausalMode::top_left && geometry.producerWarpgroup ? opaqueCopy(constI32(0))
+                                                                                               : constI32(0));
   Value minusInf = constF32(-std::numeric_limits<float>::infinity());
   const int64_t columnTiles = masked.cols / 8;
   // Key k0 + 2·quadLane + c of this thread's column c is hidden from a row when it is at or past the row's

@@ -1,6 +1,7 @@
 #include "Ptxas.h"
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -33,8 +34,11 @@ PtxasReport runPtxas(const std::string &ptx, const std::string &chip) {
   std::string ptxas = ptxasPath();
   if (ptxas.empty())
     return report;
-  // ptxas reads files: this check (not the compiler) uses a temporary directory.
-  std::string dir = std::filesystem::temp_directory_path() / ("flashjit-ptxas-" + std::to_string(getpid()));
+  // ptxas reads files: this check (not the compiler) uses a temporary directory, one per call (calls may
+  // run on several threads at once).
+  static std::atomic<unsigned> calls{0};
+  std::string dir = std::filesystem::temp_directory_path() /
+                    ("flashjit-ptxas-" + std::to_string(getpid()) + "-" + std::to_string(calls++));
   std::filesystem::create_directories(dir);
   std::string input = dir + "/kernel.ptx", output = dir + "/kernel.cubin";
   std::ofstream(input) << ptx;

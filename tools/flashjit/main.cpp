@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -337,7 +339,8 @@ int runInfo() {
 /// `wgOverlap`, `tma`, `warpSpecialized` and `persistent`, when any is given, are the knobs of every
 /// configuration (persistent implies warp_specialized, which implies tma); configurations the compiler refuses them (not on the wgmma path), and
 /// the space's warp-specialised duplicates, are skipped. `topLeft`: the masked kernels with a top-left
-/// causal mask instead of their bottom-right one, and no others.
+/// causal mask instead of their bottom-right one, and no others. The tuning space compiles on every core;
+/// the report keeps its order.
 int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap,
                bool tma, bool warpSpecialized, bool persistent, bool topLeft) {
   std::string noGpu;
@@ -364,11 +367,21 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       spec.causal = flashjit::Causal::top_left;
     specs.push_back(spec);
   }
+  // Every kernel's configuration (with the knobs given), then compile + ptxas for all of them: in the tuning
+  // space on every core (compile times then include the contention), the default kernels one at a time.
+  struct Job {
+    flashjit::AttentionSpec spec;
+    flashjit::KernelConfig config;
+    flashjit::CompiledKernel kernel;
+    flashjit::tools::PtxasReport ptxas;
+    bool refused = false;       // knobs given and the compiler refuses them here
+    std::exception_ptr failure; // any other error, rethrown in order
+  };
+  const bool knobsGiven = wgOverlap || tma || warpSpecialized || persistent;
+  std::vector<Job> jobs;
   for (const flashjit::AttentionSpec &spec : specs)
     for (flashjit::KernelConfig config :
          space ? flashjit::tuningSpace(spec, chip) : std::vector{flashjit::defaultConfig(spec, chip)}) {
-      flashjit::CompiledKernel kernel;
-      const bool knobsGiven = wgOverlap || tma || warpSpecialized || persistent;
       if (knobsGiven) {
         if (config.warp_specialized)
           continue; // the same configuration as the one before it, once its knobs are set
@@ -377,38 +390,62 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
         config.warp_specialized = warpSpecialized || persistent;
         config.persistent = persistent;
       }
+      jobs.push_back({spec, config});
+    }
+  std::atomic<size_t> nextJob{0};
+  auto work = [&] {
+    for (size_t i; (i = nextJob++) < jobs.size();) {
+      Job &job = jobs[i];
       try {
-        kernel = flashjit::compile(spec, config);
+        job.kernel = flashjit::compile(job.spec, job.config);
       } catch (const flashjit::Error &error) {
-        if (!knobsGiven || error.code() != flashjit::Error::Code::Unsupported)
-          throw;
-        ++skipped; // not on the wgmma path
+        if (knobsGiven && error.code() == flashjit::Error::Code::Unsupported)
+          job.refused = true; // not on the wgmma path
+        else
+          job.failure = std::current_exception();
         continue;
       }
-      flashjit::tools::PtxasReport ptxas = flashjit::tools::runPtxas(kernel.ptx, chip);
-      ++count;
-      bool rejected =
-          (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads || !ptxas.warnings.empty())) ||
-          (requirePtxas && !ptxas.ran);
-      std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
-                << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
-                << " bytes of PTX, " << kernel.threads << " threads, " << kernel.shared_memory
-                << " bytes of shared memory; " << ptxasSummary(ptxas) << "\n";
-      if (gpu && !rejected) {
-        auto loaded = flashjit::Kernel::load(spec, kernel);
-        flashjit::ProblemShape small{2, 4, 0, 777, 1000, 0, flashjit::Layout::BSHD};
-        flashjit::CheckReport check = flashjit::checkOnDevice(*loaded, small, 1);
-        flashjit::ProblemShape large{4, 2048 / spec.head_dim, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
-        flashjit::BenchReport bench = flashjit::benchmark(*loaded, large);
-        rejected = !check.passed;
-        std::cout << "    GPU: " << (check.passed ? "PASS" : "FAIL") << " (b2 h4 q777 k1000, every row: relative "
-                  << "error " << std::scientific << std::setprecision(2) << check.rel_error << ", lse "
-                  << check.lse_rel_error << ", NaN " << check.nan_count << "); " << std::fixed
-                  << std::setprecision(1) << bench.tflops << " TFLOP/s at b4 h" << large.heads << " seqlen 4096 ("
-                  << std::setprecision(3) << bench.median_ms << " ms)\n";
-      }
-      failures += rejected;
+      job.ptxas = flashjit::tools::runPtxas(job.kernel.ptx, chip);
     }
+  };
+  std::vector<std::thread> workers(space ? std::max(1u, std::thread::hardware_concurrency()) : 1);
+  for (std::thread &worker : workers)
+    worker = std::thread(work);
+  for (std::thread &worker : workers)
+    worker.join();
+  for (Job &job : jobs) {
+    const flashjit::AttentionSpec &spec = job.spec;
+    const flashjit::KernelConfig &config = job.config;
+    const flashjit::CompiledKernel &kernel = job.kernel;
+    const flashjit::tools::PtxasReport &ptxas = job.ptxas;
+    if (job.failure)
+      std::rethrow_exception(job.failure);
+    if (job.refused) {
+      ++skipped;
+      continue;
+    }
+    ++count;
+    bool rejected = (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads || !ptxas.warnings.empty())) ||
+                    (requirePtxas && !ptxas.ran);
+    std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
+              << std::fixed << std::setprecision(1) << kernel.compile_ms << " ms, " << kernel.ptx.size()
+              << " bytes of PTX, " << kernel.threads << " threads, " << kernel.shared_memory
+              << " bytes of shared memory; " << ptxasSummary(ptxas) << "\n";
+    if (gpu && !rejected) {
+      auto loaded = flashjit::Kernel::load(spec, kernel);
+      flashjit::ProblemShape small{2, 4, 0, 777, 1000, 0, flashjit::Layout::BSHD};
+      flashjit::CheckReport check = flashjit::checkOnDevice(*loaded, small, 1);
+      flashjit::ProblemShape large{4, 2048 / spec.head_dim, 0, 4096, 4096, 0, flashjit::Layout::BSHD};
+      flashjit::BenchReport bench = flashjit::benchmark(*loaded, large);
+      rejected = !check.passed;
+      std::cout << "    GPU: " << (check.passed ? "PASS" : "FAIL") << " (b2 h4 q777 k1000, every row: relative "
+                << "error " << std::scientific << std::setprecision(2) << check.rel_error << ", lse "
+                << check.lse_rel_error << ", NaN " << check.nan_count << "); " << std::fixed
+                << std::setprecision(1) << bench.tflops << " TFLOP/s at b4 h" << large.heads << " seqlen 4096 ("
+                << std::setprecision(3) << bench.median_ms << " ms)\n";
+    }
+    failures += rejected;
+  }
   std::cout << count << " kernels, " << failures << (gpu ? " failed" : " rejected by ptxas (errors, spills, warnings)")
             << (wgOverlap || tma || warpSpecialized ? ", " + std::to_string(skipped) + " configurations skipped (refused with these knobs: not on the wgmma path, or past their limits)" : "")
             << "\n";
