@@ -639,8 +639,9 @@ LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, con
   // is left in flight).
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   warpgroupBarrier();
-  // The addresses from copies made after the barrier: computed before it (LLVM would: they depend on no
-  // result), the 16 swizzled ones of head_dim 128 took registers while the last P·V ran (ptxas -v: a spill).
+  // The addresses from copies made after the barrier, so that LLVM cannot compute them earlier (they
+  // depend on no result) and hold the 16 swizzled ones of head_dim 128 while the last P·V runs. (ptxas -v
+  // shows no spill without it either, at 128 x 192.)
   refreshThreadIndices();
   Value queryTile = sharedAt(sharedBase, constI32(geometry.queryOffset()));
   Value inPiece = mul(quadLane, constI32(4)); // columns 2q, 2q + 1 of each 8-column piece
