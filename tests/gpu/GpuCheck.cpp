@@ -12,6 +12,7 @@
 #include "runtime/flashjit_testing.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -20,15 +21,47 @@
 #include <optional>
 #include <regex>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 using namespace flashjit;
 
 namespace {
 
-/// A kernel compiled and loaded through the public API.
+/// A kernel compiled (or found in the kernel cache, where compileAll put it) and loaded through the public API.
 std::shared_ptr<Kernel> load(const AttentionSpec &spec, const KernelConfig &config) {
-  return Kernel::load(spec, compile(spec, config));
+  return Kernel::load(spec, compileCached(spec, config));
+}
+
+/// compileCached for every kernel at once, on every core (the check's cases compile some 350 kernels,
+/// 50 s one after another); whether each was accepted (false: refused as unsupported). Any other error is
+/// rethrown, the first in order.
+std::vector<bool> compileAll(const std::vector<std::pair<AttentionSpec, KernelConfig>> &kernels) {
+  std::vector<char> accepted(kernels.size(), 0);
+  std::vector<std::exception_ptr> errors(kernels.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < kernels.size();) {
+      try {
+        compileCached(kernels[i].first, kernels[i].second);
+        accepted[i] = 1;
+      } catch (const Error &error) {
+        if (error.code() != Error::Code::Unsupported)
+          errors[i] = std::current_exception();
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> workers(std::max(1u, std::thread::hardware_concurrency()));
+  for (std::thread &worker : workers)
+    worker = std::thread(work);
+  for (std::thread &worker : workers)
+    worker.join();
+  for (const std::exception_ptr &error : errors)
+    if (error)
+      std::rethrow_exception(error);
+  return std::vector<bool>(accepted.begin(), accepted.end());
 }
 
 struct Case {
@@ -140,6 +173,7 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
   for (Knobs knobs : {Knobs{false, false, false, false}, Knobs{true, false, false, false},
                       Knobs{true, true, false, false}, Knobs{true, true, true, false}, Knobs{false, true, true, false},
                       Knobs{true, true, true, true}}) {
+    std::vector<std::pair<AttentionSpec, KernelConfig>> candidates;
     for (AttentionSpec spec : {AttentionSpec{64, DType::bf16, Causal::bottom_right, true},
                                AttentionSpec{128, DType::f16, Causal::top_left, true},
                                AttentionSpec{128, DType::bf16, Causal::none, true}})
@@ -154,29 +188,29 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         config.tma = knobs.tma;
         config.warp_specialized = knobs.specialized;
         config.persistent = knobs.persistent;
-        try {
-          flashjit::compileCached(spec, config); // the check's load() then finds it
-        } catch (const flashjit::Error &error) {
-          if (error.code() == flashjit::Error::Code::Unsupported)
-            continue; // not on the wgmma path
-          throw;
-        }
-        Case c;
-        c.spec = spec;
-        c.shape = ProblemShape{2, 2, 1, 700, 333, 0, Layout::BHSD};
-        c.config = config;
-        if (knobs.persistent) { // 4 x 40 x 6-21 tiles: even and odd query blocks per head (pairs, a middle one)
-          c.shape = ProblemShape{4, 40, 8, cases.size() % 2 ? 1024 : 1300, 1500, 0, Layout::BSHD};
-          c.sampledRows = 300;
-        }
-        cases.push_back(c);
-        if (config.block_m == 128 && config.block_n == 128 && config.stages == 2) {
-          Case big = c;
-          big.shape = ProblemShape{1, 4, 0, 4096, 4096, 0, Layout::BSHD};
-          big.sampledRows = 300;
-          cases.push_back(big);
-        }
+        candidates.push_back({spec, config});
       }
+    std::vector<bool> accepted = compileAll(candidates); // the check's load() then finds them
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (!accepted[i])
+        continue; // not on the wgmma path
+      const auto &[spec, config] = candidates[i];
+      Case c;
+      c.spec = spec;
+      c.shape = ProblemShape{2, 2, 1, 700, 333, 0, Layout::BHSD};
+      c.config = config;
+      if (knobs.persistent) { // 4 x 40 x 6-21 tiles: even and odd query blocks per head (pairs, a middle one)
+        c.shape = ProblemShape{4, 40, 8, cases.size() % 2 ? 1024 : 1300, 1500, 0, Layout::BSHD};
+        c.sampledRows = 300;
+      }
+      cases.push_back(c);
+      if (config.block_m == 128 && config.block_n == 128 && config.stages == 2) {
+        Case big = c;
+        big.shape = ProblemShape{1, 4, 0, 4096, 4096, 0, Layout::BSHD};
+        big.sampledRows = 300;
+        cases.push_back(big);
+      }
+    }
   }
   // Warpgroups ending the key loop at their own rows' last key (producer warpgroup, 192-row tiles or
   // block_n < block_m): causal masks with equal and unequal lengths, tiles whose last warpgroups are
@@ -300,9 +334,18 @@ int main(int argc, char **argv) {
     std::map<std::string, std::shared_ptr<Kernel>> kernels;
     unsigned seed = 0;
     bool firstCase = true;
-    for (const Case &c : correctnessCases(quick, chip)) {
+    std::vector<Case> cases = correctnessCases(quick, chip);
+    auto selected = [&](const Case &c, const KernelConfig &config) {
+      return !only || std::regex_search(c.spec.name() + " " + config.str().substr(14), *only);
+    };
+    std::vector<std::pair<AttentionSpec, KernelConfig>> needed; // compiled at once, loaded as the cases come
+    for (const Case &c : cases)
+      if (!c.oneCall && selected(c, c.config ? *c.config : defaultConfig(c.spec, chip)))
+        needed.push_back({c.spec, c.config ? *c.config : defaultConfig(c.spec, chip)});
+    compileAll(needed);
+    for (const Case &c : cases) {
       KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
-      if (only && !std::regex_search(c.spec.name() + " " + config.str().substr(14), *only))
+      if (!selected(c, config))
         continue;
       std::string key = c.spec.name() + config.str();
       if (!c.oneCall && !kernels.count(key))
