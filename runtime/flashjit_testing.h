@@ -4,9 +4,12 @@
 
 #include "flashjit.h"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <thread>
 #include <vector>
 
 namespace flashjit {
@@ -57,5 +60,19 @@ FLASHJIT_API std::string describeWrongRows(const CheckReport &report, const Prob
 
 /// The tolerance on relative error for a dtype: f32 1e-5, f16 2e-3, bf16 1e-2.
 FLASHJIT_API double toleranceFor(DType dtype);
+
+/// body(0), ..., body(count - 1), each once, on `threads` threads (0: one per core), for tools that
+/// compile many kernels at once; body must not throw.
+inline void forEachInParallel(size_t count, unsigned threads, const std::function<void(size_t)> &body) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> workers(threads ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  for (std::thread &worker : workers)
+    worker = std::thread([&] {
+      for (size_t i; (i = next++) < count;)
+        body(i);
+    });
+  for (std::thread &worker : workers)
+    worker.join();
+}
 
 } // namespace flashjit

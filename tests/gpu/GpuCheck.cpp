@@ -12,7 +12,6 @@
 #include "runtime/flashjit_testing.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,7 +20,6 @@
 #include <optional>
 #include <regex>
 #include <sstream>
-#include <thread>
 #include <vector>
 
 using namespace flashjit;
@@ -39,25 +37,17 @@ std::shared_ptr<Kernel> load(const AttentionSpec &spec, const KernelConfig &conf
 std::vector<bool> compileAll(const std::vector<std::pair<AttentionSpec, KernelConfig>> &kernels) {
   std::vector<char> accepted(kernels.size(), 0);
   std::vector<std::exception_ptr> errors(kernels.size());
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < kernels.size();) {
-      try {
-        compileCached(kernels[i].first, kernels[i].second);
-        accepted[i] = 1;
-      } catch (const Error &error) {
-        if (error.code() != Error::Code::Unsupported)
-          errors[i] = std::current_exception();
-      } catch (...) {
+  forEachInParallel(kernels.size(), 0, [&](size_t i) {
+    try {
+      compileCached(kernels[i].first, kernels[i].second);
+      accepted[i] = 1;
+    } catch (const Error &error) {
+      if (error.code() != Error::Code::Unsupported)
         errors[i] = std::current_exception();
-      }
+    } catch (...) {
+      errors[i] = std::current_exception();
     }
-  };
-  std::vector<std::thread> workers(std::max(1u, std::thread::hardware_concurrency()));
-  for (std::thread &worker : workers)
-    worker = std::thread(work);
-  for (std::thread &worker : workers)
-    worker.join();
+  });
   for (const std::exception_ptr &error : errors)
     if (error)
       std::rethrow_exception(error);

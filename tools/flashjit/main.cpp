@@ -9,7 +9,6 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -18,7 +17,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 
 namespace {
 
@@ -392,27 +390,22 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       }
       jobs.push_back({spec, config});
     }
-  std::atomic<size_t> nextJob{0};
-  auto work = [&] {
-    for (size_t i; (i = nextJob++) < jobs.size();) {
-      Job &job = jobs[i];
-      try {
-        job.kernel = flashjit::compile(job.spec, job.config);
-      } catch (const flashjit::Error &error) {
-        if (knobsGiven && error.code() == flashjit::Error::Code::Unsupported)
-          job.refused = true; // not on the wgmma path
-        else
-          job.failure = std::current_exception();
-        continue;
-      }
-      job.ptxas = flashjit::tools::runPtxas(job.kernel.ptx, chip);
+  flashjit::forEachInParallel(jobs.size(), space ? 0 : 1, [&](size_t i) {
+    Job &job = jobs[i];
+    try {
+      job.kernel = flashjit::compile(job.spec, job.config);
+    } catch (const flashjit::Error &error) {
+      if (knobsGiven && error.code() == flashjit::Error::Code::Unsupported)
+        job.refused = true; // not on the wgmma path
+      else
+        job.failure = std::current_exception();
+      return;
+    } catch (...) {
+      job.failure = std::current_exception();
+      return;
     }
-  };
-  std::vector<std::thread> workers(space ? std::max(1u, std::thread::hardware_concurrency()) : 1);
-  for (std::thread &worker : workers)
-    worker = std::thread(work);
-  for (std::thread &worker : workers)
-    worker.join();
+    job.ptxas = flashjit::tools::runPtxas(job.kernel.ptx, chip);
+  });
   for (Job &job : jobs) {
     const flashjit::AttentionSpec &spec = job.spec;
     const flashjit::KernelConfig &config = job.config;
