@@ -51,8 +51,9 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   // (one per multiprocessor, looping over pairs of a head's query blocks from both ends), whose
   // warpgroups go on to their next tiles at their own pace: on the H200, against one block per tile,
   // head_dim 128 128x192 +2% at 2k tokens without a mask, +5% under a causal mask; head_dim 64 192x128
-  // +1.5% at 2k, -2% at 4k without, +0.8..+4.7% under a causal mask at 2k-4k (not three at head_dim
-  // 128, where persistent blocks spill).
+  // +1.5% at 2k, -2% at 4k without, +0.8..+4.7% under a causal mask at 2k-4k. Not three at head_dim
+  // 128: compile() refuses them under a bottom-right mask (they spill there); without one they assemble
+  // without spills but were not measured.
   std::vector<KernelConfig> space;
   const bool hopper = isHopper(chip);
   for (auto [blockM, warps] : {std::pair{64, 4}, std::pair{128, 8}, std::pair{128, 4}, std::pair{192, 12}})
@@ -76,7 +77,7 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
           if (blockN <= 192) {
             config.wg_overlap = true;
             space.push_back(config);
-            if (warps == 8 || spec.head_dim == 64) { // three warpgroups at 128: they spill (compile())
+            if (warps == 8 || spec.head_dim == 64) { // three warpgroups at 128: see above
               config.persistent = true;
               space.push_back(config);
             }
