@@ -329,9 +329,11 @@ int main(int argc, char **argv) {
       return !only || std::regex_search(c.spec.name() + " " + config.str().substr(14), *only);
     };
     std::vector<std::pair<AttentionSpec, KernelConfig>> needed; // compiled at once, loaded as the cases come
-    for (const Case &c : cases)
-      if (!c.oneCall && selected(c, c.config ? *c.config : defaultConfig(c.spec, chip)))
-        needed.push_back({c.spec, c.config ? *c.config : defaultConfig(c.spec, chip)});
+    for (const Case &c : cases) {
+      KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
+      if (!c.oneCall && selected(c, config))
+        needed.push_back({c.spec, config});
+    }
     compileAll(needed);
     for (const Case &c : cases) {
       KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
