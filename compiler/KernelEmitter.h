@@ -157,6 +157,11 @@ private:
   // blocks this block's earlier tiles went through (where the K/V slots and phases go on from), the query
   // mbarrier's parity for this tile, and how many of this block's units are pairs of query blocks.
   Value currentTile, blocksBefore, queryParity, pairsOfBlock;
+  // persistent: this block's tile count, and whether each warpgroup copies its next tile's query under the
+  // current tile's last block (prefetchNextQuery), from the query read's indices recomputed for that tile.
+  Value tileCount;
+  vector::TransferReadOp queryRead;
+  bool prefetchesQuery = false;
   // wgmma path, FlashAttention-3's intra-warpgroup pipelining (pipelinePV): a key block's P·V is issued in
   // the next iteration, right after that block's Q·Kᵀ, and runs while the warpgroup does the softmax.
   struct DeferredPV {
@@ -175,6 +180,7 @@ private:
 
   // --- small builders -------------------------------------------------------------------------
   Value constI32(int64_t v) { return arith::ConstantIntOp::create(b, loc, i32, v); }
+  Value constI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, i64, v); }
   Value constF32(float v) { return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f32), APFloat(v)); }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
@@ -288,6 +294,10 @@ private:
   void copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows, Value sharedTile,
                         bool swizzled = false, RowCopiers copiers = {});
   LogicalResult writeOutputByWarpgroup(const MemRefArg &memref, const Fragment &fragment, Value base, Value q0);
+  void writeOutputFromRegisters(const MemRefArg &memref, const Fragment &fragment, Value base, Value q0);
+  void copyQueryRows(const MemRefArg &memref, Value batch, Value head, Value q0);
+  void prefetchNextQuery();
+  bool derivesFromGrid(Value value) const;
   void mmaQK(Fragment &query, Value keyTile, Fragment &scores);
   // The Hopper path (LowerToGPUHopper.cpp).
   Value swizzledAddress(Value tile, int64_t rows, Value row, Value column);

@@ -454,6 +454,8 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     unflatten(results, loop.getResults());
     refreshThreadIndices();
   }
+  if (prefetchesQuery && loop == keyLoops.back())
+    prefetchNextQuery();
   if (pipelined) {
     deferred = unflattenDeferred(ArrayRef<Value>(results).drop_front(carried), probCount);
     drainDeferredPV(tiles[loop.getResult(outputIndex)], peelLast);
@@ -708,25 +710,23 @@ LogicalResult KernelEmitter::setPipelineBounds(scf::ForOp firstLoop) {
 /// loaded here before any K/V copy. The wgmma path keeps the tile in shared memory in the swizzled layout
 /// (`fragment.shared` is its first byte), where Q·Kᵀ reads it through a matrix descriptor.
 void KernelEmitter::loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment) {
-  Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
   if (geometry.wgmma) {
     fragment.shared = sharedAt(sharedBase, constI32(geometry.queryOffset()));
-    // Each computing warpgroup copies its own 64 rows, completing on its own mbarrier, so that no
-    // warpgroup waits for another at a tile's start or end (a producer warpgroup has not branched off yet).
     OpBuilder::InsertionGuard guard(b);
-    if (geometry.producerWarpgroup) {
-      auto consumers = scf::IfOp::create(b, loc, lessThan(tid, constI32(geometry.threads())), /*withElse=*/false);
-      b.setInsertionPointToStart(&consumers.getThenRegion().front());
+    Value copies; // who copies here: the consumers (a producer warpgroup has not branched off yet), and
+                  // with prefetchesQuery only for the first tile (each later one is copied under the last)
+    if (geometry.producerWarpgroup && !geometry.persistent)
+      copies = lessThan(tid, constI32(geometry.threads()));
+    if (prefetchesQuery)
+      copies = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, currentTile, constI32(0));
+    if (copies) {
+      auto guarded = scf::IfOp::create(b, loc, copies, /*withElse=*/false);
+      b.setInsertionPointToStart(&guarded.getThenRegion().front());
     }
-    Value warpgroup = warpgroupIndex();
-    Value rows = sharedAt(fragment.shared, mul(warpgroup, constI32(64 * 128)));
-    copyRowsToShared(base, memref.strides[2], add(scalars[indices[2]], mul(warpgroup, constI32(64))), seqlenQ, 64,
-                     rows, /*swizzled=*/true,
-                     {arith::RemUIOp::create(b, loc, tid, constI32(128)), 128, geometry.blockM});
-    NVVM::CpAsyncMBarrierArriveOp::create(b, loc, queryBarrier(), /*noinc=*/true);
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    copyQueryRows(memref, scalars[indices[0]], scalars[indices[1]], scalars[indices[2]]);
     return;
   }
+  Value base = sliceBase(memref, scalars[indices[0]], scalars[indices[1]], element);
   const bool lastStageFree = !keyLoops.empty() && geometry.blockM <= 2 * geometry.blockN;
   int64_t stagingOffset = 0;
   if (geometry.queryInShared())

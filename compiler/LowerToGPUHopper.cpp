@@ -565,7 +565,6 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   Value units = mul(headsBatch, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one));
   Value block = NVVM::BlockIdXOp::create(b, loc, i32), step = NVVM::GridDimXOp::create(b, loc, i32);
   pairsOfBlock = unitsOfBlock(pairUnits, block, step);
-  Value tileCount = add(pairsOfBlock, unitsOfBlock(units, block, step));
   // A loop over this block's tiles k, carrying the key blocks before them, its body at the insertion point.
   auto tileLoop = [&]() {
     auto loop = scf::ForOp::create(b, loc, constI32(0), tileCount, one, ValueRange{constI32(0)});
@@ -576,6 +575,12 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
       scalars[index] = value;
     return loop;
   };
+  tileCount = add(pairsOfBlock, unitsOfBlock(units, block, step));
+  for (auto read : body.getOps<vector::TransferReadOp>())
+    if (read.getBase() == source.getArgument(0))
+      queryRead = read;
+  prefetchesQuery = queryRead && keyLoops.size() == 1 &&
+                    llvm::all_of(queryRead.getIndices(), [&](Value index) { return derivesFromGrid(index); });
   auto split = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp,
                                                                constI32(geometry.warps)),
                                  /*withElse=*/true);
@@ -609,10 +614,52 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   if (failed(emitBlock(body)))
     return failure();
   // The warpgroup's staged output is read back before its next query copy lands in those bytes; the other
-  // warpgroups go on at their own pace.
-  warpgroupBarrier();
+  // warpgroups go on at their own pace. (A prefetched query was copied after the last Q·Kᵀ, and the
+  // output went from registers.)
+  if (!prefetchesQuery)
+    warpgroupBarrier();
   scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks())});
   return success();
+}
+
+/// Whether `value` derives from the grid indices by integer arithmetic alone, so that recompute gives it
+/// for another tile than the current one.
+bool KernelEmitter::derivesFromGrid(Value value) const {
+  if (llvm::is_contained(gridIndices, value))
+    return true;
+  Operation *def = value.getDefiningOp();
+  if (def && isa<arith::ConstantOp>(def))
+    return true;
+  return def && isa<arith::AddIOp, arith::SubIOp, arith::MulIOp>(def) &&
+         llvm::all_of(def->getOperands(), [&](Value operand) { return derivesFromGrid(operand); });
+}
+
+/// Each computing warpgroup copies its own 64 query rows (from row q0 of the slice at (batch, head)) into its
+/// rows of the query tile, completing on its own mbarrier, so that no warpgroup waits for another at a
+/// tile's start or end.
+void KernelEmitter::copyQueryRows(const MemRefArg &memref, Value batch, Value head, Value q0) {
+  Value base = sliceBase(memref, batch, head, element);
+  Value warpgroup = warpgroupIndex();
+  Value rows = sharedAt(sharedAt(sharedBase, constI32(geometry.queryOffset())), mul(warpgroup, constI32(64 * 128)));
+  copyRowsToShared(base, memref.strides[2], add(q0, mul(warpgroup, constI32(64))), seqlenQ, 64, rows,
+                   /*swizzled=*/true, {arith::RemUIOp::create(b, loc, tid, constI32(128)), 128, geometry.blockM});
+  NVVM::CpAsyncMBarrierArriveOp::create(b, loc, queryBarrier(), /*noinc=*/true);
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+/// prefetchesQuery, after the tile's last Q·Kᵀ: once every warp of the warpgroup is past it, the query rows
+/// are free, and the warpgroup copies its rows of its next tile's query there (the mbarrier's next phase),
+/// so that the copy's latency hides under the last P·V and the epilogue instead of opening the next tile.
+void KernelEmitter::prefetchNextQuery() {
+  Value next = add(opaqueCopy(currentTile), constI32(1));
+  auto more = scf::IfOp::create(b, loc, lessThan(next, opaqueCopy(tileCount)), /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&more.getThenRegion().front());
+  warpgroupBarrier();
+  SmallVector<Value> nextGrid = mapGrid(persistentTile(next));
+  ValueRange indices = queryRead.getIndices();
+  copyQueryRows(memrefs[queryRead.getBase()], recompute(indices[0], nextGrid), recompute(indices[1], nextGrid),
+                recompute(indices[2], nextGrid));
 }
 
 /// Producer warpgroup: block `blockStart`'s K slot is free once its Q·Kᵀ has retired (the caller waited).
@@ -635,6 +682,10 @@ void KernelEmitter::warpgroupBarrier() {
 /// every warpgroup wait for the last one, and the ping-pong start over at every tile).
 LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, const Fragment &fragment, Value base,
                                                     Value q0) {
+  if (prefetchesQuery) {
+    writeOutputFromRegisters(memref, fragment, base, q0);
+    return success();
+  }
   // Every warp's last Q·Kᵀ has retired before the query rows are overwritten (and no copy of this thread
   // is left in flight).
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
@@ -671,6 +722,61 @@ LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, con
     LLVM::StoreOp::create(b, loc, values, globalElement(base, offset, element), 16);
   }
   return success();
+}
+
+/// prefetchesQuery: the query rows hold the next tile's query, so the output goes straight from registers
+/// to global memory. The accumulator layout gives quad lane q columns 2q, 2q + 1 of every 8-column piece;
+/// a 4 x 4 transpose of 4-byte words within the quad (two rounds of shuffles) gives it all 8 columns of
+/// piece 4g + q of each 4 pieces, one 16-byte store. (4-byte stores of the pairs as they are take 4 times
+/// the store instructions, each touching 8 rows' cache lines: H100, d128 causal 128x192 -2%.)
+void KernelEmitter::writeOutputFromRegisters(const MemRefArg &memref, const Fragment &fragment, Value base, Value q0) {
+  // Every warp of the warpgroup is past its last P·V: without the barrier, ptxas -v shows head_dim 64,
+  // 192 x 128 persistent causal kernels spilling 40 bytes.
+  warpgroupBarrier();
+  refreshThreadIndices();
+  const int64_t columnTiles = fragment.cols / 8;
+  auto isSet = [&](int64_t bit) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, arith::AndIOp::create(b, loc, quadLane, constI32(bit)),
+                                 constI32(0));
+  };
+  Value bit0 = isSet(1), bit1 = isSet(2);
+  // One round: words x, y of pair (k, k ^ mask) are swapped with lane q ^ mask where bit `mask` of k and q
+  // differ (the lane with the bit set keeps y and sends x).
+  auto exchange = [&](Value &x, Value &y, Value bitSet, int64_t mask) {
+    Value send = arith::SelectOp::create(b, loc, bitSet, x, y);
+    Value received = NVVM::ShflOp::create(b, loc, i32, constI32(-1), send, constI32(mask), constI32(0x1f),
+                                          NVVM::ShflKind::bfly, UnitAttr());
+    x = arith::SelectOp::create(b, loc, bitSet, received, x);
+    y = arith::SelectOp::create(b, loc, bitSet, y, received);
+  };
+  auto chunkType = VectorType::get({4}, i32);
+  Value column = mul(quadLane, constI32(8)); // of piece q within each 4 pieces
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t half = 0; half < 2; ++half) {
+      // Every lane shuffles (the row guard below differs between the quad's rows): transposes first.
+      SmallVector<Value> chunks;
+      for (int64_t g = 0; g < columnTiles / 4; ++g) {
+        SmallVector<Value> words;
+        for (int64_t k = 0; k < 4; ++k)
+          words.push_back(fragment.regs[(r * columnTiles + 4 * g + k) * 2 + half]);
+        exchange(words[0], words[1], bit0, 1);
+        exchange(words[2], words[3], bit0, 1);
+        exchange(words[0], words[2], bit1, 2);
+        exchange(words[1], words[3], bit1, 2);
+        Value chunk = LLVM::UndefOp::create(b, loc, chunkType);
+        for (int64_t k = 0; k < 4; ++k)
+          chunk = LLVM::InsertElementOp::create(b, loc, chunk, words[k], constI32(k));
+        chunks.push_back(chunk);
+      }
+      Value row = add(q0, tileRow(r, half));
+      auto guarded = scf::IfOp::create(b, loc, lessThan(row, seqlenQ), /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&guarded.getThenRegion().front());
+      Value rowStart = globalElement(base, add(arith::MulIOp::create(b, loc, toI64(row), memref.strides[2]),
+                                               toI64(column)), element);
+      for (int64_t g = 0; g < columnTiles / 4; ++g)
+        LLVM::StoreOp::create(b, loc, chunks[g], globalElement(rowStart, constI64(g * 32), element), 16);
+    }
 }
 
 /// Ping-pong's named barriers (ids 2, 3, ..., one per consumer warpgroup, 256 threads: one warpgroup

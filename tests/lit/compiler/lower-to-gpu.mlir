@@ -458,9 +458,12 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // tile to tile, and each tile's unit computed afresh from the block index. The producer's first thread
 // computes each tile's key range and loads its blocks, and does not exit; the consumers take 160
 // registers, the last warpgroup lets warpgroup 0 go first once before the tile loop, and each hands over
-// to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). Each warpgroup stores its
-// output and, after one more barrier of its own 128 threads (its staged output read back before its next
-// query rows land), goes on to its next tile: no barrier of all the computing threads.
+// to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). Each warpgroup copies its
+// rows of the first tile's query at the first tile only: each later tile's it copies after the last Q·Kᵀ
+// of the tile before (after a barrier of its own 128 threads), before that tile's last P·V; it then stores
+// its output straight from registers (after one more barrier of its own: per row, a 4 x 4 word transpose
+// within each quad, two rounds of shuffles, then 16-byte stores) and goes on to its next tile: no barrier
+// of all the computing threads.
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=PERSIST
@@ -485,14 +488,30 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:              "bar.arrive $0, $1;", "r,r,~{memory}" %c2_i32{{.*}}, %c256_i32
 // PERSIST:            scf.for %{{.*}} = %{{.*}} to %[[TILES]] step %{{.*}} iter_args({{.*}}) -> (i32)
 // PERSIST:                "mov.u32 $0, %ctaid.x;"
+// PERSIST:                arith.cmpi eq, %[[TILE:arg[0-9]+]], %c0_i32
+// PERSIST-NEXT:           scf.if
+// PERSIST-COUNT-4:          nvvm.cp.async.shared.global
 // PERSIST-NOT:          cp.async.bulk.tensor
 // PERSIST:                "bar.sync $0, $1;"
 // PERSIST:                wgmma.mma_async
 // PERSIST:                arith.cmpi eq, %{{.*}}, %c3_i32
 // PERSIST:                "bar.arrive $0, $1;"
 // PERSIST-NOT:          nvvm.barrier
-// PERSIST-COUNT-3:      "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
+// PERSIST:              %[[COUNT:.*]] = llvm.inline_asm has_side_effects "mov.b32 $0, $1;", "=r,r" %[[TILES]] :
+// PERSIST-NEXT:         %[[MORE:.*]] = arith.cmpi slt, %{{.*}}, %[[COUNT]] : i32
+// PERSIST-NEXT:         scf.if %[[MORE]] {
+// PERSIST:                "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
+// PERSIST:                "mov.u32 $0, %ctaid.x;"
+// PERSIST-COUNT-4:        nvvm.cp.async.shared.global
+// PERSIST:                nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}
+// PERSIST:              nvvm.wgmma.wait.group.sync.aligned 0
 // PERSIST-NOT:          nvvm.barrier
+// PERSIST:              "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
+// PERSIST-COUNT-8:      nvvm.shfl.sync bfly
+// PERSIST-COUNT-2:      llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<1>
+// PERSIST-COUNT-8:      nvvm.shfl.sync bfly
+// PERSIST-COUNT-2:      llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<1>
+// PERSIST-NOT:          bar.sync
 // PERSIST:              scf.yield %{{.*}} : i32
 
 // -----
