@@ -2,7 +2,8 @@
 # GPU machine: Nsight Compute on flashjit's kernels and torch's FlashAttention-2 kernel at one point of the
 # papers' grid (16k tokens, hidden 2048, bf16), one launch each after three: time, throughput, occupancy,
 # memory traffic and warp stall reasons, side by side in $OUT/ncu-<point>.txt. FLASHJIT_CHIP picks the
-# target (default sm_90; sm_90a: the wgmma path); TORCH=0 leaves FlashAttention-2 out.
+# target (default sm_90; sm_90a: the wgmma path); TORCH picks torch's kernel to set beside them: fa2
+# (FlashAttention-2, the default), cudnn (cuDNN's fused attention), 0 (none).
 #   usage: [FLASHJIT_CHIP=sm_90a] [TORCH=0] scripts/gpu-ncu.sh HEAD_DIM SEQLEN none|bottom_right "--block-m 128 --warps 4 --block-n 32 --stages 2" ...
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,14 +20,19 @@ sections="--section SpeedOfLight --section Occupancy --section LaunchStats --sec
       "$bin/flashjit" bench --head-dim "$headDim" --causal "$causal" $cfg --chip "${FLASHJIT_CHIP:-sm_90}" --batch $batch \
       --heads $heads --seqlen-q $seqlen --seqlen-k $seqlen --warmup 3 --repeats 1 2>&1 | grep -vE "^==PROF==|^  median"
   done
-  if [ "${TORCH:-1}" != 0 ]; then
-    echo "=== torch FlashAttention-2"
+  torch=${TORCH:-fa2}
+  if [ "$torch" != 0 ]; then
+    case $torch in
+      cudnn) backend=CUDNN_ATTENTION kernels="regex:sdpa|fmha|flash_fprop|cudnn" ;;
+      *) backend=FLASH_ATTENTION kernels=regex:flash_fwd ;;
+    esac
+    echo "=== torch $backend"
     isCausal=$([ "$causal" = none ] && echo False || echo True)
-    ncu --clock-control none $sections -k regex:flash_fwd --launch-skip 3 --launch-count 1 python3 -c "
+    ncu --clock-control none $sections -k "$kernels" --launch-skip 3 --launch-count 1 python3 -c "
 import torch, torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 q, k, v = (torch.randn($batch, $heads, $seqlen, $headDim, device='cuda', dtype=torch.bfloat16) for _ in range(3))
-with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+with sdpa_kernel(SDPBackend.$backend):
     for _ in range(5):
         F.scaled_dot_product_attention(q, k, v, is_causal=$isCausal)
 torch.cuda.synchronize()" 2>&1 | grep -vE "^==PROF=="
