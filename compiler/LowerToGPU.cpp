@@ -27,6 +27,7 @@
 //
 // Scalars (index values, the softmax scale) map to i32 and f32 values.
 #include "compiler/KernelEmitter.h"
+#include "compiler/ChainedReduce.h"
 #include "compiler/Passes.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -1029,10 +1030,14 @@ LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
   Value grows = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
-      Value rowMax = runningMax.regs[r * 2 + half];
+      // In four chains, not one: every exponential waits for this maximum (the SASS of d64 128x128 had 32
+      // dependent FMNMX before the first MUFU.EX2, one issued per ALU latency). The sum below stays one
+      // chain: it is needed only by the next block, and runs at the pace of the exponentials anyway.
+      std::vector<Value> row = {runningMax.regs[r * 2 + half]};
       for (int64_t j = 0; j < columnTiles; ++j)
         for (int64_t odd = 0; odd < 2; ++odd)
-          rowMax = maxF(rowMax, scores.regs[score(r, half, j, odd)]);
+          row.push_back(scores.regs[score(r, half, j, odd)]);
+      Value rowMax = reduceInChains(row, 4, [&](Value x, Value y) { return maxF(x, y); });
       rowMax = maxF(rowMax, quadShuffleXor(rowMax, 1));
       rowMax = maxF(rowMax, quadShuffleXor(rowMax, 2));
       blockMax[r * 2 + half] = rowMax;
