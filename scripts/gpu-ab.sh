@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU machine: A/B timing of two bundles (or two environments of one bundle), interleaved over rounds, on
 # the papers' grid (16k tokens, hidden 2048, bf16). Each variant is NAME:BUNDLE[:VAR=VALUE ...]; the
-# bundle is a .tar.xz from scripts/gpu-pack.sh (keep the old one aside before packing the new one). Prints
+# bundle is a .tar.xz from scripts/gpu-pack.sh (scripts/gpu-pack-baseline.sh REV packs an earlier revision's). Prints
 # one line per round, variant, head dim, block_n and causal mode with the TFLOP/s at each seqlen.
 #   usage: [ROUNDS=2] [SEQLENS="512 2048 16384"] [CONFIGS="128:64 128:32 64:64"] \
 #          scripts/gpu-ab.sh old:.bundle/old.tar.xz new:.bundle/flashjit-gpu.tar.xz
