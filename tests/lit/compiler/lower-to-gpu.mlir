@@ -261,11 +261,17 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // ALWAYS:      nvvm.barrier0
 // ALWAYS:      nvvm.cp.async.commit.group
 // ALWAYS-NOT:  nvvm.cp.async.wait.group
-// ALWAYS:     scf.for
-// ALWAYS-NOT: nvvm.vote.sync
-// ALWAYS:     nvvm.mma.sync
-// ALWAYS-NOT: nvvm.vote.sync
-// ALWAYS:     llvm.return
+// Each row's block maximum in four chains: the first four max ops take the running maximum and scores,
+// none of them another's result.
+// ALWAYS:      scf.for
+// ALWAYS-NOT:  nvvm.vote.sync
+// ALWAYS:      nvvm.mma.sync
+// ALWAYS:      arith.maxnumf %arg{{[0-9]+}}, %{{[0-9]+}}#{{[0-9]+}} : f32
+// ALWAYS-NEXT: arith.maxnumf %{{[0-9]+}}#{{[0-9]+}}, %{{[0-9]+}}#{{[0-9]+}} : f32
+// ALWAYS-NEXT: arith.maxnumf %{{[0-9]+}}#{{[0-9]+}}, %{{[0-9]+}}#{{[0-9]+}} : f32
+// ALWAYS-NEXT: arith.maxnumf %{{[0-9]+}}#{{[0-9]+}}, %{{[0-9]+}}#{{[0-9]+}} : f32
+// ALWAYS-NOT:  nvvm.vote.sync
+// ALWAYS:      llvm.return
 
 // Hopper (sm_90a), 16 rows per warp in whole warpgroups and 64-key blocks: Q·Kᵀ and P·V on wgmma. The Q,
 // K and V tiles are copied into the 128-byte swizzled layout (16-byte piece p of row n at p ^ (n % 8);
