@@ -141,6 +141,10 @@ private:
   } queryBlocksDivisor, headsDivisor, groupDivisor;
   Value keyValueHeads; // heads / kvGroup, the K and V tensors' head count
   SmallVector<Value> gridIndices; // the scf.parallel's (query block, head, batch) induction variables
+  // The tile's indices computed afresh for its writes (emitWrite), shared by the writes emitted into the
+  // same block (the output and the logsumexp): in a persistent block each copy costs the tile's divisions.
+  SmallVector<Value> writeGrid;
+  Block *writeGridBlock = nullptr;
 
   // The K/V pipeline (see the file comment).
   SmallVector<scf::ForOp> keyLoops; // loops that read K, in program order

@@ -93,12 +93,16 @@
 // CHECK:         nvvm.mma.sync
 // CHECK:         scf.yield
 // CHECK-NOT:   scf.for
-// Normalisation sums the quad's partial row sums; the output goes to shared memory, then out in
-// 16-byte stores of the rows below seqlen_q, at an address whose batch and head come from a fresh read
-// of the block index (nothing from before the key loops stays live through them).
+// Normalisation sums the quad's partial row sums and takes 1/l on the MUFU; the output goes to shared
+// memory, then out in 16-byte stores of the rows below seqlen_q, at an address whose batch and head come
+// from a fresh read of the block index (nothing from before the key loops stays live through them), one
+// read for both the output and the logsumexp.
 // CHECK:       nvvm.shfl.sync  bfly
-// CHECK:       arith.divf
+// CHECK-NOT:   arith.divf
+// CHECK:       llvm.call_intrinsic "llvm.nvvm.rcp.approx.ftz.f"
+// CHECK-NOT:   arith.divf
 // CHECK:       llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;", "=r"
+// CHECK-NOT:   %ctaid.x
 // CHECK:       arith.mului_extended %{{.*}}, %[[QBMAGIC]]
 // CHECK:       nvvm.cp.async.wait.group 0
 // CHECK-NEXT:  nvvm.barrier0
@@ -271,6 +275,12 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // ALWAYS-NEXT: arith.maxnumf %{{[0-9]+}}#{{[0-9]+}}, %{{[0-9]+}}#{{[0-9]+}} : f32
 // ALWAYS-NEXT: arith.maxnumf %{{[0-9]+}}#{{[0-9]+}}, %{{[0-9]+}}#{{[0-9]+}} : f32
 // ALWAYS-NOT:  nvvm.vote.sync
+// After the loop, the output and the logsumexp share one fresh read of the block index.
+// ALWAYS:      llvm.call_intrinsic "llvm.nvvm.rcp.approx.ftz.f"
+// ALWAYS:      "mov.u32 $0, %ctaid.x;"
+// ALWAYS-NOT:  %ctaid.x
+// ALWAYS:      llvm.store {{.*}} : f32, !llvm.ptr<1>
+// ALWAYS-NOT:  %ctaid.x
 // ALWAYS:      llvm.return
 
 // Hopper (sm_90a), 16 rows per warp in whole warpgroups and 64-key blocks: Q·Kᵀ and P·V on wgmma. The Q,
