@@ -1270,8 +1270,14 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
 
   if (!fragment->second.packed)
     return fail(op, "must write a tile converted to the output's element type");
-  if (geometry.wgmma)
-    return writeOutputByWarpgroup(memref, fragment->second, sliceBase(memref, batchIndex, headIndex, element), q0);
+  if (geometry.wgmma) {
+    Value base = sliceBase(memref, batchIndex, headIndex, element);
+    if (prefetchesQuery) { // the query rows already hold the next tile's query
+      writeOutputFromRegisters(memref, fragment->second, base, q0);
+      return success();
+    }
+    return writeOutputByWarpgroup(memref, fragment->second, base, q0);
+  }
   // Registers -> shared memory (row-major, padded rows) -> 16-byte stores of the rows below seqlen_q.
   // The first barrier waits until every warp is done with the last K/V tiles in these bytes (and, when no
   // key block was read, the query's copy has landed: nothing is left in flight into shared memory).

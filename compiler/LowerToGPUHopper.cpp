@@ -682,10 +682,6 @@ void KernelEmitter::warpgroupBarrier() {
 /// every warpgroup wait for the last one, and the ping-pong start over at every tile).
 LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, const Fragment &fragment, Value base,
                                                     Value q0) {
-  if (prefetchesQuery) {
-    writeOutputFromRegisters(memref, fragment, base, q0);
-    return success();
-  }
   // Every warp's last Q·Kᵀ has retired before the query rows are overwritten (and no copy of this thread
   // is left in flight).
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
@@ -728,7 +724,7 @@ LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, con
 /// to global memory. The accumulator layout gives quad lane q columns 2q, 2q + 1 of every 8-column piece;
 /// a 4 x 4 transpose of 4-byte words within the quad (two rounds of shuffles) gives it all 8 columns of
 /// piece 4g + q of each 4 pieces, one 16-byte store. (4-byte stores of the pairs as they are take 4 times
-/// the store instructions, each touching 8 rows' cache lines: H100, d128 causal 128x192 -2%.)
+/// the store instructions, each touching 8 rows' cache lines: H200, d128 causal 128x192 -2%.)
 void KernelEmitter::writeOutputFromRegisters(const MemRefArg &memref, const Fragment &fragment, Value base, Value q0) {
   // Every warp of the warpgroup is past its last P·V: without the barrier, ptxas -v shows head_dim 64,
   // 192 x 128 persistent causal kernels spilling 40 bytes.
