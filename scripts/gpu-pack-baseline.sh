@@ -16,7 +16,7 @@ else
 fi
 echo "gpu-pack-baseline: $(git -C "$tree" log -1 --format='%h %s' | cut -c1-100)"
 # The revision's own packing script (older ones empty .bundle/ and ignore $BUNDLE): its bundle is copied.
-(cd "$tree" && bash scripts/gpu-pack.sh >/dev/null)
+(cd "$tree" && env -u BUNDLE bash scripts/gpu-pack.sh >/dev/null)
 mkdir -p "$(dirname "$bundle")"
 cp "$tree/.bundle/flashjit-gpu.tar.xz" "$bundle"
 ls -l "$bundle"
