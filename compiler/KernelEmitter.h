@@ -172,8 +172,12 @@ private:
     SmallVector<Value> probs; // the block's packed probabilities
     Value value, release;     // its V tile, and the slot's empty mbarrier
     Value pending;            // i1: a block waits for its P·V (false before the first block)
+    Value accumulate;         // i1: the P·V adds to the output (false: the first, which overwrites it)
   } deferred, nextDeferred;
   bool pipelinePV = false;
+  // Emitting the pipelined loop's first key block ahead of the loop (emitForLoop): no P·V before
+  // it to issue or retire, and the output, not yet written, is not rescaled.
+  bool emittingFirstBlock = false;
   int64_t peeledKeys = 0; // emitting the peeled short last key block: its products' keys (else 0)
   Value outputIterArg; // the key loop's carried output tile, which the deferred P·V accumulates into
 
@@ -327,14 +331,18 @@ private:
   void warpgroupBarrier();
   void namedBarrier(Value id, bool arrive, int64_t threads = 256);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
-             bool transposeB);
+             bool transposeB, Value accumulate = {});
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys = 0);
-  void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys = 0);
+  void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys = 0,
+               Value accumulate = {});
   bool peelsShortLastBlock(scf::ForOp loop) const;
+  bool runsFirstBlockAhead() const;
   void pinAfterWait(SmallVector<Value> &regs);
   SmallVector<Value> flattenDeferred(const DeferredPV &state);
   DeferredPV unflattenDeferred(ValueRange flat, size_t probCount);
   DeferredPV noDeferredPV(Value firstValueTile);
+  SmallVector<Value> unwrittenRegisters(size_t count);
+  Value opaqueZero();
   void retireDeferredPV();
   void drainDeferredPV(Fragment &output, Value shortLast);
   void issueBlockCopy(Value blockStart);

@@ -397,11 +397,8 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     peelLast = arith::AndIOp::create(b, loc, any, isShort);
     ownUpper = arith::SelectOp::create(b, loc, peelLast, lastStart, upper);
   }
-  auto emitted = scf::ForOp::create(b, loc, lower, ownUpper, step, inits);
   const size_t probCount = geometry.rowGroups * (geometry.blockN / 8) * 2;
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(emitted.getBody());
-  scalars[loop.getInductionVar()] = emitted.getInductionVar();
+  const size_t carried = inits.size() - (pipelined ? probCount + 4 : 0);
   // Rebuild each carried tile from the loop's block arguments, in the order they were flattened.
   auto unflatten = [&](ValueRange flat, ValueRange tileValues) {
     size_t next = 0;
@@ -412,8 +409,66 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
       tiles[tileValue] = fragment;
     }
   };
+  // One more copy of the loop's body at the insertion point, for the block at `blockStart` (the first block
+  // ahead of the loop, the short last block after it), from the carried values `incoming`: what that
+  // iteration yields (`incoming` if it failed).
+  auto emitBodyCopy = [&](Value blockStart, ArrayRef<Value> incoming, LogicalResult &status) {
+    scalars[loop.getInductionVar()] = blockStart;
+    unflatten(incoming, loop.getRegionIterArgs());
+    if (pipelined)
+      deferred = unflattenDeferred(incoming.drop_front(carried), probCount);
+    status = emitBlock(*loop.getBody());
+    SmallVector<Value> yieldedCopy(incoming);
+    if (succeeded(status)) {
+      yieldedCopy = flatten(loop.getBody()->getTerminator()->getOperands());
+      if (pipelined)
+        yieldedCopy.append(flattenDeferred(nextDeferred));
+    }
+    return yieldedCopy;
+  };
+  Value loopLower = lower;
+  if (pipelined && runsFirstBlockAhead()) { // where the tile has a block before ownUpper
+    // The output starts unwritten (zeroed only where the tile has no P·V at all: drainDeferredPV), in
+    // both branches, so that no phi joins it with zeros.
+    size_t outputStart = 0;
+    for (Value init : loop.getInitArgs().take_front(outputIndex))
+      outputStart += tiles.count(init) ? tiles[init].regs.size() : 1;
+    const size_t outputCount = tiles[loop.getInitArgs()[outputIndex]].regs.size();
+    llvm::copy(unwrittenRegisters(outputCount), inits.begin() + outputStart);
+    Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, lower, ownUpper);
+    Value outerTid = tid, outerShared = sharedBase; // the branch's own copies stay inside it
+    LogicalResult status = success();
+    auto first = scf::IfOp::create(
+        b, loc, any,
+        [&](OpBuilder &, Location) {
+          outputIterArg = loop.getRegionIterArgs()[outputIndex];
+          // Addresses from fresh thread indices: derived from the kernel's own, the block's would be the same
+          // in every tile, and LLVM would hoist them (the query's descriptors among them) out of a persistent
+          // block's tile loop, live through every tile (ptxas -v: 16-436 bytes of spill).
+          refreshThreadIndices();
+          emittingFirstBlock = true;
+          SmallVector<Value> yieldedFirst = emitBodyCopy(lower, inits, status);
+          emittingFirstBlock = false;
+          scf::YieldOp::create(b, loc, yieldedFirst);
+        },
+        [&](OpBuilder &, Location) { // P = 0 (see noDeferredPV), zeroed on this path only
+          SmallVector<Value> none = inits;
+          std::fill_n(none.begin() + carried, probCount, opaqueZero());
+          scf::YieldOp::create(b, loc, none);
+        });
+    if (failed(status))
+      return failure();
+    inits.assign(first.getResults().begin(), first.getResults().end());
+    loopLower = add(lower, step); // past ownUpper where there was no first block: the loop is empty
+    tid = outerTid;
+    sharedBase = outerShared;
+    refreshThreadIndices();
+  }
+  auto emitted = scf::ForOp::create(b, loc, loopLower, ownUpper, step, inits);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(emitted.getBody());
+  scalars[loop.getInductionVar()] = emitted.getInductionVar();
   unflatten(emitted.getRegionIterArgs(), loop.getRegionIterArgs());
-  const size_t carried = inits.size() - (pipelined ? probCount + 3 : 0);
   if (pipelined) {
     deferred = unflattenDeferred(emitted.getRegionIterArgs().drop_front(carried), probCount);
     outputIterArg = loop.getRegionIterArgs()[outputIndex];
@@ -433,19 +488,9 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     auto peeled = scf::IfOp::create(
         b, loc, peelLast,
         [&](OpBuilder &, Location) {
-          scalars[loop.getInductionVar()] = lastStart;
-          unflatten(results, loop.getRegionIterArgs());
-          if (pipelined)
-            deferred = unflattenDeferred(ArrayRef<Value>(results).drop_front(carried), probCount);
           peeledKeys = geometry.shortBlockKeys();
-          status = emitBlock(*loop.getBody());
+          SmallVector<Value> yieldedPeel = emitBodyCopy(lastStart, results, status);
           peeledKeys = 0;
-          SmallVector<Value> yieldedPeel = results;
-          if (succeeded(status)) {
-            yieldedPeel = flatten(loop.getBody()->getTerminator()->getOperands());
-            if (pipelined)
-              yieldedPeel.append(flattenDeferred(nextDeferred));
-          }
           scf::YieldOp::create(b, loc, yieldedPeel);
         },
         [&](OpBuilder &, Location) { scf::YieldOp::create(b, loc, results); });
@@ -888,10 +933,11 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     if (geometry.pingPong)
       namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     wgmmaQK(query, key.shared, scores, /*wait=*/false, keys);
-    wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false);
+    if (!emittingFirstBlock)
+      wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false, 0, deferred.accumulate);
     if (geometry.pingPong)
       passTurn(warpgroup);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, emittingFirstBlock ? 0 : 1);
     releaseKeySlot(currentKeyStart);
     pinAfterWait(scores.regs);
     hideUnreadKeys();
@@ -1096,6 +1142,10 @@ LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
 LogicalResult KernelEmitter::emitRescale(flash::RescaleOp op) {
   Fragment rescaled = tiles[op.getAccumulator()];
   Fragment &alpha = tiles[op.getCorrection()];
+  if (emittingFirstBlock && op.getAccumulator() == outputIterArg) { // not written yet (emitForLoop)
+    tiles[op.getRescaled()] = rescaled;
+    return success();
+  }
   auto needed = rescaleNeeded.find(op.getCorrection());
   if (needed == rescaleNeeded.end())
     return fail(op, "must rescale by the correction of a flash.online_softmax");
@@ -1124,7 +1174,8 @@ LogicalResult KernelEmitter::emitTruncate(arith::TruncFOp op) {
     // previous probabilities) are read until then, and these would take their place (ptxas serialises the
     // wgmma otherwise, C7513). Its slot then takes the copy of the block stages - 1 ahead; the output is
     // rescaled after (flash.rescale comes later).
-    retireDeferredPV();
+    if (!emittingFirstBlock)
+      retireDeferredPV();
     if (pendingCopy) {
       issueBlockCopy(pendingCopy);
       pendingCopy = {};
@@ -1159,8 +1210,9 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
     fenceAsyncProxy();
   }
   if (pipelinePV) { // issued after the next block's Q·Kᵀ, or after the loop (drainDeferredPV)
-    nextDeferred = {probs.regs, value.shared, value.release,
-                    arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)};
+    Value yes = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
+    nextDeferred = {probs.regs, value.shared, value.release, yes,
+                    emittingFirstBlock ? arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0) : yes};
     tiles[op.getResult()] = result;
     return success();
   }

@@ -40,10 +40,11 @@ Value KernelEmitter::descriptorPlus(Value descriptor, int64_t bytes) {
 /// One wgmma.mma_async.m64nNk16 with A either from 4 registers of this warp (mma.sync's A layout: `a`) or,
 /// K-major, through the matrix descriptor `a[0]` (an i64), and B through `descriptor` (`transposeB`:
 /// MN-major), accumulating into `accumulators` (N / 2 f32 registers in mma.sync's C layout, 8 columns
-/// after 8 columns) unless `overwrite`. Inline PTX: MLIR's wgmma op has no register A operand, and one
-/// emitter keeps both forms alike.
+/// after 8 columns) unless `overwrite`, or, given `accumulate` (an i1), where it is true. Inline PTX:
+/// MLIR's wgmma op has no register A operand, and one emitter keeps both forms alike.
 void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators,
-                          bool overwrite, bool transposeB) {
+                          bool overwrite, bool transposeB, Value accumulate) {
+  overwrite = overwrite && !accumulate;
   const int64_t count = n / 2, aCount = a.size(), scaleD = count + aCount + 1;
   const bool aInShared = aCount == 1;
   // scale-d is a predicate operand: 0 (overwrite) or 1 (accumulate). Overwriting takes no accumulator
@@ -73,7 +74,8 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
     constraints += "," + std::to_string(i);
   SmallVector<Value> operands(a.begin(), a.end());
   operands.push_back(descriptor);
-  operands.push_back(constI32(overwrite ? 0 : 1));
+  operands.push_back(accumulate ? arith::ExtUIOp::create(b, loc, i32, accumulate).getResult()
+                                : constI32(overwrite ? 0 : 1));
   if (!overwrite)
     operands.append(accumulators.begin(), accumulators.end());
   auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(count, f32));
@@ -111,18 +113,19 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bo
   }
 }
 
-/// O += P·V for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16 per 16 keys, A = the probabilities
+/// O += P·V (O = P·V where `accumulate` is false) for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16 per 16 keys, A = the probabilities
 /// (S's accumulator layout packed to 16-bit pairs is the A layout), B = the value tile MN-major (head_dim
 /// contiguous: transposed B; 16 keys = 2048 bytes further per step, 64-column chunks block_n x 128 bytes
 /// apart).
-void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys) {
+void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys,
+                            Value accumulate) {
   Value valueDescriptor = matrixDescriptor(valueTile, geometry.blockN * 128);
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < (keys ? keys : geometry.blockN) / 16; ++kk) { // the first `keys` keys
     auto p = [&](int64_t tile, int64_t pair) { return probs[tile * 2 + pair]; };
     SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
     wgmma(geometry.headDim, a, descriptorPlus(valueDescriptor, kk * 16 * 128), output.regs, /*overwrite=*/false,
-          /*transposeB=*/true);
+          /*transposeB=*/true, kk == 0 ? accumulate : Value());
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   if (wait) {
@@ -170,17 +173,26 @@ bool KernelEmitter::peelsShortLastBlock(scf::ForOp loop) const {
          keyLoops.size() == 1 && loop == keyLoops.front() && !skipsKeyBlocksPerWarpgroup(loop);
 }
 
+// The pipelined loop's first block ahead of it (see below), but for three consumer warpgroups: at 160
+// registers, d64 192x128 persistent ran 2-4% slower at 2k-4k tokens with it (H200), and its causal form
+// spilled 4 bytes (ptxas -v).
+bool KernelEmitter::runsFirstBlockAhead() const { return pipelinePV && geometry.warps <= 8; }
+
 // --- Intra-warpgroup pipelining -----------------------------------------------------------------------
 // Iteration j of the key loop: wait for block j's copies; Q·Kᵀ(j) and the deferred P·V(j - 1) issued back
 // to back; wait_group 1 (Q·Kᵀ done); mask and softmax of block j while P·V(j - 1) runs; wait_group 0, slot
 // of block j - 1 released and the copy of block j + stages - 1 issued into it; O rescaled; block j's P, V
 // tile and slot carried to the next iteration, whose Q·Kᵀ is followed by its P·V. After the loop the last
-// block's P·V is issued and waited for. The first iteration has no P·V to issue: it issues one with P = 0
-// on block j's V tile (landed, so finite: it adds exact zeros) and releases nothing.
+// block's P·V is issued and waited for. The first block runs ahead of the loop (runsFirstBlockAhead), with
+// no P·V to issue (FlashAttention-3's order): the output is unwritten until the next P·V, which
+// overwrites it (wgmma's scale-d from the carried `accumulate`), so a tile neither zeroes its output nor
+// spends a block's P·V on zeros (d128 128x192 persistent: +2-8% at 1k-4k on the H200). Otherwise, and in a
+// tile whose only block is the peeled short last one (or that has none), the first iteration issues a
+// P·V with P = 0 on the first V tile (landed, so finite: exact zeros) that overwrites the output.
 
 SmallVector<Value> KernelEmitter::flattenDeferred(const DeferredPV &state) {
   SmallVector<Value> flat(state.probs.begin(), state.probs.end());
-  flat.append({state.value, state.release, state.pending});
+  flat.append({state.value, state.release, state.pending, state.accumulate});
   return flat;
 }
 
@@ -190,6 +202,7 @@ KernelEmitter::DeferredPV KernelEmitter::unflattenDeferred(ValueRange flat, size
   state.value = flat[probCount];
   state.release = flat[probCount + 1];
   state.pending = flat[probCount + 2];
+  state.accumulate = flat[probCount + 3];
   return state;
 }
 
@@ -200,7 +213,38 @@ KernelEmitter::DeferredPV KernelEmitter::noDeferredPV(Value firstValueTile) {
   state.value = firstValueTile;
   state.release = barrierAt(0); // not arrived on: `pending` is false
   state.pending = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  // Onto the zero output, or with the first block ahead of the loop, exact zeros over the unwritten one.
+  state.accumulate = arith::ConstantIntOp::create(b, loc, b.getI1Type(), runsFirstBlockAhead() ? 0 : 1);
   return state;
+}
+
+/// `count` f32 registers that nothing writes: the output before the first P·V, which overwrites it.
+/// An empty asm statement rather than undef, which LLVM would merge with the zeros of a tile without
+/// a P·V (a phi of undef and 0 folds to 0) and so zero the registers on every tile again. With side
+/// effects, so that it stays at the tile's start (not hoisted out of a persistent block's tile loop).
+/// A zero that LLVM cannot see as a constant: the zeros yielded by a branch taken on a rare path (a
+/// tile without key blocks). LLVM would copy constant zeros into the join's registers ahead of the
+/// branch, on every path.
+Value KernelEmitter::opaqueZero() {
+  return LLVM::InlineAsmOp::create(b, loc, i32, ValueRange(), "mov.b32 $0, 0;", "=r", /*has_side_effects=*/true,
+                                   /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                   LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}
+
+SmallVector<Value> KernelEmitter::unwrittenRegisters(size_t count) {
+  std::string constraints;
+  for (size_t i = 0; i < count; ++i)
+    constraints += i ? ",=f" : "=f";
+  auto type = LLVM::LLVMStructType::getLiteral(b.getContext(), SmallVector<Type>(count, f32));
+  Value all = LLVM::InlineAsmOp::create(b, loc, type, ValueRange(), "", constraints, /*has_side_effects=*/true,
+                                        /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+                                        LLVM::AsmDialectAttr(), ArrayAttr())
+                  .getResult(0);
+  SmallVector<Value> regs;
+  for (size_t i = 0; i < count; ++i)
+    regs.push_back(LLVM::ExtractValueOp::create(b, loc, all, i));
+  return regs;
 }
 
 /// Waits for the deferred P·V (wait_group 0) and releases its slot. A `membar.cta` first: ptxas hoists a
@@ -220,13 +264,15 @@ void KernelEmitter::retireDeferredPV() {
 }
 
 /// After the key loop: the last block's P·V, if the loop ran, and the release of its V slot; over the
-/// first shortBlockKeys() keys where `shortLast` (the last block was peeled: peelsShortLastBlock).
+/// first shortBlockKeys() keys where `shortLast` (the last block was peeled: peelsShortLastBlock). A tile
+/// without key blocks, whose output no P·V has written, outputs zeros.
 void KernelEmitter::drainDeferredPV(Fragment &output, Value shortLast) {
   auto pending = scf::IfOp::create(b, loc, TypeRange(ValueRange(output.regs)), deferred.pending, /*withElse=*/true);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&pending.getElseRegion().front());
-    scf::YieldOp::create(b, loc, output.regs);
+    Value zero = LLVM::BitcastOp::create(b, loc, f32, opaqueZero());
+    scf::YieldOp::create(b, loc, SmallVector<Value>(output.regs.size(), zero));
     b.setInsertionPointToStart(&pending.getThenRegion().front());
     Fragment accumulated = output;
     if (shortLast) {
@@ -234,17 +280,17 @@ void KernelEmitter::drainDeferredPV(Fragment &output, Value shortLast) {
           b, loc, shortLast,
           [&](OpBuilder &, Location) {
             Fragment part = output;
-            wgmmaPV(deferred.probs, deferred.value, part, /*wait=*/true, geometry.shortBlockKeys());
+            wgmmaPV(deferred.probs, deferred.value, part, /*wait=*/true, geometry.shortBlockKeys(), deferred.accumulate);
             scf::YieldOp::create(b, loc, part.regs);
           },
           [&](OpBuilder &, Location) {
             Fragment whole = output;
-            wgmmaPV(deferred.probs, deferred.value, whole, /*wait=*/true);
+            wgmmaPV(deferred.probs, deferred.value, whole, /*wait=*/true, 0, deferred.accumulate);
             scf::YieldOp::create(b, loc, whole.regs);
           });
       llvm::copy(keys.getResults(), accumulated.regs.begin());
     } else {
-      wgmmaPV(deferred.probs, deferred.value, accumulated, /*wait=*/true);
+      wgmmaPV(deferred.probs, deferred.value, accumulated, /*wait=*/true, 0, deferred.accumulate);
     }
     // The slot is free for a later tile's block (persistent).
     NVVM::MBarrierArriveOp::create(b, loc, Type(), deferred.release, Value());

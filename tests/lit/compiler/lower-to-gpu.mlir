@@ -606,9 +606,10 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 
 // -----
 
-// The same with the softmax overlapped and ping-pong (d128 128x192, no mask: a seqlen_k tail): a last block
-// of at most 128 keys runs after the loop with Q·Kᵀ as n128 wgmmas after the previous block's deferred
-// (whole) P·V, and the drained P·V after it covers 128 keys (8 k16 steps instead of 12).
+// The same with the softmax overlapped and ping-pong (d128 128x192, no mask: a seqlen_k tail): the first
+// block's Q·Kᵀ ahead of the loop, and a last block of at most 128 keys after it, with Q·Kᵀ as n128
+// wgmmas after the previous block's deferred (whole) P·V; the drained P·V after it covers 128 keys (8
+// k16 steps instead of 12).
 // RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 192 --chip sm_90a --tma \
 // RUN:   --wg-overlap --warp-specialized | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WSTAIL
 // WSTAIL:         arith.divsi
@@ -616,7 +617,10 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WSTAIL:         %[[SHORT:.*]] = arith.cmpi sle, %{{.*}}, %c128_i32{{.*}} : i32
 // WSTAIL-NEXT:    %[[AFTER:.*]] = arith.andi %{{.*}}, %[[SHORT]] : i1
 // WSTAIL-NEXT:    %[[END:.*]] = arith.select %[[AFTER]], %{{.*}}, %{{.*}} : i32
-// WSTAIL-NEXT:    scf.for %{{.*}} = %{{.*}} to %[[END]] step %c192_i32
+// WSTAIL:         scf.if
+// WSTAIL-COUNT-8: wgmma.mma_async.sync.aligned.m64n192k16
+// WSTAIL-NOT:     wgmma.mma_async
+// WSTAIL:         scf.for %{{.*}} = %{{.*}} to %[[END]] step %c192_i32
 // WSTAIL-COUNT-8: wgmma.mma_async.sync.aligned.m64n192k16
 // WSTAIL-COUNT-12: wgmma.mma_async.sync.aligned.m64n128k16
 // WSTAIL-NOT:     wgmma.mma_async
@@ -632,3 +636,32 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WSTAIL-COUNT-12: wgmma.mma_async.sync.aligned.m64n128k16
 // WSTAIL-NOT:     wgmma.mma_async
 // WSTAIL:         llvm.return
+
+// -----
+
+// Two consumer warpgroups, pipelined (d64 128x128, persistent, causal): the first key block runs ahead of
+// the loop where the tile has one, with its Q·Kᵀ and no P·V, waited for in full; the output starts
+// unwritten (an empty asm statement, not zeros) and the loop's first P·V overwrites it: its first wgmma's
+// scale-d is the carried flag, false out of the first block. A tile without that block yields P = 0
+// from an opaque zero, on its own path.
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized --wg-overlap --persistent --causal bottom_right | flashjit-opt -flash-lower-to-gpu \
+// RUN:   | FileCheck %s --check-prefix=AHEAD
+// AHEAD:           %[[SHORT:.*]] = arith.cmpi sle, %{{.*}}, %c64_i32{{.*}} : i32
+// AHEAD-NEXT:      %[[AFTER:.*]] = arith.andi %{{.*}}, %[[SHORT]] : i1
+// AHEAD-NEXT:      %[[OWN:.*]] = arith.select %[[AFTER]], %{{.*}}, %{{.*}} : i32
+// AHEAD:           llvm.inline_asm has_side_effects "", "=f,=f,
+// AHEAD-NOT:       wgmma.mma_async
+// AHEAD:           %[[ANY:.*]] = arith.cmpi slt, %[[LOWER:.*]], %[[OWN]] : i32
+// AHEAD-NEXT:      %[[FIRST:.*]]:72 = scf.if %[[ANY]]
+// AHEAD-COUNT-4:   wgmma.mma_async.sync.aligned.m64n128k16
+// AHEAD-NOT:       wgmma.mma_async
+// AHEAD:           nvvm.wgmma.wait.group.sync.aligned 0
+// AHEAD-NOT:       wgmma.mma_async
+// AHEAD:           scf.yield {{.*}}, %true{{[_0-9]*}}, %false{{[_0-9]*}} :
+// AHEAD-NEXT:    } else {
+// AHEAD-NEXT:      llvm.inline_asm has_side_effects "mov.b32 $0, 0;", "=r"
+// AHEAD:           %[[SECOND:.*]] = arith.addi %[[LOWER]], %c128_i32{{[_0-9]*}} : i32
+// AHEAD:           scf.for %{{.*}} = %[[SECOND]] to %[[OWN]] step %c128_i32{{[_0-9]*}} iter_args({{.*}}, %[[ACC:[^ ]*]] = %[[FIRST]]#71)
+// AHEAD:           %[[SCALED:.*]] = arith.extui %[[ACC]] : i1 to i32
+// AHEAD-NEXT:      llvm.inline_asm {{.*}}wgmma.mma_async.sync.aligned.m64n64k16{{.*}}, %[[SCALED]], %{{.*}}
