@@ -113,10 +113,10 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bo
   }
 }
 
-/// O += P·V (O = P·V where `accumulate` is false) for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16 per 16 keys, A = the probabilities
-/// (S's accumulator layout packed to 16-bit pairs is the A layout), B = the value tile MN-major (head_dim
-/// contiguous: transposed B; 16 keys = 2048 bytes further per step, 64-column chunks block_n x 128 bytes
-/// apart).
+/// O += P·V (O = P·V where `accumulate` is false) for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16
+/// per 16 keys, A = the probabilities (S's accumulator layout packed to 16-bit pairs is the A layout), B =
+/// the value tile MN-major (head_dim contiguous: transposed B; 16 keys = 2048 bytes further per step,
+/// 64-column chunks block_n x 128 bytes apart).
 void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys,
                             Value accumulate) {
   Value valueDescriptor = matrixDescriptor(valueTile, geometry.blockN * 128);
@@ -218,10 +218,6 @@ KernelEmitter::DeferredPV KernelEmitter::noDeferredPV(Value firstValueTile) {
   return state;
 }
 
-/// `count` f32 registers that nothing writes: the output before the first P·V, which overwrites it.
-/// An empty asm statement rather than undef, which LLVM would merge with the zeros of a tile without
-/// a P·V (a phi of undef and 0 folds to 0) and so zero the registers on every tile again. With side
-/// effects, so that it stays at the tile's start (not hoisted out of a persistent block's tile loop).
 /// A zero that LLVM cannot see as a constant: the zeros yielded by a branch taken on a rare path (a
 /// tile without key blocks). LLVM would copy constant zeros into the join's registers ahead of the
 /// branch, on every path.
@@ -232,6 +228,10 @@ Value KernelEmitter::opaqueZero() {
       .getResult(0);
 }
 
+/// `count` f32 registers that nothing writes: the output before the first P·V, which overwrites it.
+/// An empty asm statement rather than undef, which LLVM would merge with the zeros of a tile without
+/// a P·V (a phi of undef and 0 folds to 0) and so zero the registers on every tile again. With side
+/// effects, so that it stays at the tile's start (not hoisted out of a persistent block's tile loop).
 SmallVector<Value> KernelEmitter::unwrittenRegisters(size_t count) {
   std::string constraints;
   for (size_t i = 0; i < count; ++i)
@@ -280,7 +280,8 @@ void KernelEmitter::drainDeferredPV(Fragment &output, Value shortLast) {
           b, loc, shortLast,
           [&](OpBuilder &, Location) {
             Fragment part = output;
-            wgmmaPV(deferred.probs, deferred.value, part, /*wait=*/true, geometry.shortBlockKeys(), deferred.accumulate);
+            wgmmaPV(deferred.probs, deferred.value, part, /*wait=*/true, geometry.shortBlockKeys(),
+                    deferred.accumulate);
             scf::YieldOp::create(b, loc, part.regs);
           },
           [&](OpBuilder &, Location) {
