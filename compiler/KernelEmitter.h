@@ -342,7 +342,6 @@ private:
   DeferredPV unflattenDeferred(ValueRange flat, size_t probCount);
   DeferredPV noDeferredPV(Value firstValueTile);
   SmallVector<Value> unwrittenRegisters(size_t count);
-  Value opaqueZero();
   void retireDeferredPV();
   void drainDeferredPV(Fragment &output, Value shortLast);
   void issueBlockCopy(Value blockStart);

@@ -451,9 +451,10 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
           emittingFirstBlock = false;
           scf::YieldOp::create(b, loc, yieldedFirst);
         },
-        [&](OpBuilder &, Location) { // P = 0 (see noDeferredPV), zeroed on this path only
+        [&](OpBuilder &, Location) { // P = 0 (see noDeferredPV), zeroed on this path only (opaque: LLVM
+                                     // would copy constant zeros into the join's registers on every path)
           SmallVector<Value> none = inits;
-          std::fill_n(none.begin() + carried, probCount, opaqueZero());
+          std::fill_n(none.begin() + carried, probCount, opaqueCopy(constI32(0)));
           scf::YieldOp::create(b, loc, none);
         });
     if (failed(status))

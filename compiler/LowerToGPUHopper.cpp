@@ -218,16 +218,6 @@ KernelEmitter::DeferredPV KernelEmitter::noDeferredPV(Value firstValueTile) {
   return state;
 }
 
-/// A zero that LLVM cannot see as a constant: the zeros yielded by a branch taken on a rare path (a
-/// tile without key blocks). LLVM would copy constant zeros into the join's registers ahead of the
-/// branch, on every path.
-Value KernelEmitter::opaqueZero() {
-  return LLVM::InlineAsmOp::create(b, loc, i32, ValueRange(), "mov.b32 $0, 0;", "=r", /*has_side_effects=*/true,
-                                   /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-                                   LLVM::AsmDialectAttr(), ArrayAttr())
-      .getResult(0);
-}
-
 /// `count` f32 registers that nothing writes: the output before the first P·V, which overwrites it.
 /// An empty asm statement rather than undef, which LLVM would merge with the zeros of a tile without
 /// a P·V (a phi of undef and 0 folds to 0) and so zero the registers on every tile again. With side
@@ -271,7 +261,9 @@ void KernelEmitter::drainDeferredPV(Fragment &output, Value shortLast) {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&pending.getElseRegion().front());
-    Value zero = LLVM::BitcastOp::create(b, loc, f32, opaqueZero());
+    // An opaque zero: LLVM would copy constant zeros into the join's registers ahead of the branch, on
+    // every path, for this rare one.
+    Value zero = LLVM::BitcastOp::create(b, loc, f32, opaqueCopy(constI32(0)));
     scf::YieldOp::create(b, loc, SmallVector<Value>(output.regs.size(), zero));
     b.setInsertionPointToStart(&pending.getThenRegion().front());
     Fragment accumulated = output;

@@ -660,7 +660,8 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // AHEAD-NOT:       wgmma.mma_async
 // AHEAD:           scf.yield {{.*}}, %true{{[_0-9]*}}, %false{{[_0-9]*}} :
 // AHEAD-NEXT:    } else {
-// AHEAD-NEXT:      llvm.inline_asm has_side_effects "mov.b32 $0, 0;", "=r"
+// AHEAD-NEXT:      %[[ZERO:.*]] = arith.constant 0 : i32
+// AHEAD-NEXT:      llvm.inline_asm has_side_effects "mov.b32 $0, $1;", "=r,r" %[[ZERO]]
 // AHEAD:           %[[SECOND:.*]] = arith.addi %[[LOWER]], %c128_i32{{[_0-9]*}} : i32
 // AHEAD:           scf.for %{{.*}} = %[[SECOND]] to %[[OWN]] step %c128_i32{{[_0-9]*}} iter_args({{.*}}, %[[ACC:[^ ]*]] = %[[FIRST]]#71)
 // AHEAD:           %[[SCALED:.*]] = arith.extui %[[ACC]] : i1 to i32
