@@ -139,6 +139,10 @@ private:
   struct Divisor {
     Value magic, shift; // runtime/FastDivisor.h: n / d = mulhi(2n, magic) >> shift for n < 2^31
   } queryBlocksDivisor, headsDivisor, groupDivisor;
+  // persistent: how many (head, batch) slices the schedule's tail deals tile by tile, and its divisor
+  // (see persistentTile).
+  Value tailHeads;
+  Divisor tailDivisor;
   Value keyValueHeads; // heads / kvGroup, the K and V tensors' head count
   SmallVector<Value> gridIndices; // the scf.parallel's (query block, head, batch) induction variables
   // The tile's indices computed afresh for its writes (emitWrite), shared by the writes emitted into the
@@ -159,7 +163,7 @@ private:
   Value pipelineStart;              // the first key block's start (wgmma path: slots and phases count from it)
   // persistent: the tile the loop is at (k, counted from 0 in this block: see persistentTile), the key
   // blocks this block's earlier tiles went through (where the K/V slots and phases go on from), the query
-  // mbarrier's parity for this tile, and how many of this block's units are pairs of query blocks.
+  // mbarrier's parity for this tile, and how many of this block's items are pairs of query blocks.
   Value currentTile, blocksBefore, queryParity, pairsOfBlock;
   // persistent: this block's tile count, and whether each warpgroup copies its next tile's query under the
   // current tile's last block (prefetchNextQuery), from the query read's indices recomputed for that tile.
@@ -351,7 +355,7 @@ private:
   LogicalResult setPipelineBounds(scf::ForOp firstLoop);
   Value pipelineBlocks();
   LogicalResult emitPersistentGrid(scf::ParallelOp parallel);
-  Value unitsOfBlock(Value total, Value block, Value step);
+  Value itemsOfBlock(Value total, Value block, Value step);
   Value persistentTile(Value k);
   SmallVector<Value> mapPersistentTile(Value tile);
   void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);

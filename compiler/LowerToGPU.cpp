@@ -92,7 +92,9 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
   geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
   geometry.persistent = geometry.producerWarpgroup && config.getPersistent();
-  if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), after the scale
+  if (geometry.persistent) // the schedule's tail heads and their divisor (magic, shift), after the scale
+    argTypes.append(3, i32);
+  if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), last
     argTypes.append(2, LLVM::LLVMPointerType::get(context));
   auto moduleOp = source->getParentOfType<ModuleOp>();
   b.setInsertionPoint(source);
@@ -149,6 +151,11 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     divisor->shift = entry->getArgument(next++);
   }
   scalars[source.getArguments().back()] = entry->getArgument(next++);
+  if (geometry.persistent) {
+    tailHeads = entry->getArgument(next++);
+    tailDivisor.magic = entry->getArgument(next++);
+    tailDivisor.shift = entry->getArgument(next++);
+  }
   if (geometry.tma) {
     keyMap = entry->getArgument(next++);
     valueMap = entry->getArgument(next++);

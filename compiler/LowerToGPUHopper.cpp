@@ -533,24 +533,34 @@ void KernelEmitter::passTurn(Value warpgroup) {
 }
 
 // --- Persistent blocks ---------------------------------------------------------------------------------
-// A grid of at most one block per multiprocessor, each looping over tiles. The tiles come in units: a head's
-// query blocks paired from both ends (the last with the first, the last but one with the second, ...), so
-// that under a causal mask every unit holds about as many key blocks as any other (the head's query blocks
-// + 1), and, where a head has an odd number of query blocks, its middle one as a unit of its own, after all
-// the pairs. Block b takes units b, b + G, b + 2G, ... (G = gridDim.x: the runtime launches min(units,
-// multiprocessors) blocks). Plain tiles in round robin gave block 0 the longest causal tiles (66% balance
-// at 16k tokens); equal units balance the static round robin, and a head's pairs still run side by side
-// (sharing its K and V in L2).
+// A grid of at most one block per multiprocessor, each looping over tiles. The tiles come in items, dealt
+// one per wave: in wave w block b takes item G w + b if w is even and G w + G - 1 - b if it is odd (G =
+// gridDim.x: the runtime launches min(items, multiprocessors) blocks), so that what one wave gives a block
+// more the next gives it less. The items, in order:
+//  - the lead heads' pairs: a head's query blocks paired from both ends (the last with the first, the last
+//    but one with the second, ...), so that under a causal mask every pair holds about as many key blocks
+//    as any other (the head's query blocks + 1), and a head's pairs run side by side (sharing its K and V
+//    in L2);
+//  - where a head has an odd number of query blocks, each lead head's middle one;
+//  - the tail: the last `tailHeads` (head, batch) slices' tiles one by one, longest first under a causal
+//    mask (query blocks from the last, heads fastest), so that the run ends on short tiles that even out
+//    the blocks' sums instead of a last wave of whole pairs on some blocks and none on the others.
+// The runtime chooses tailHeads for the launch (runtime/PersistentSchedule.h, which mirrors this mapping).
 
-/// Of units 0 .. total - 1, how many block `block` of `step` takes (block, block + step, ... below total).
-Value KernelEmitter::unitsOfBlock(Value total, Value block, Value step) {
-  Value left = arith::SelectOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, block, total),
-                                       arith::SubIOp::create(b, loc, total, block), constI32(0));
-  return arith::DivUIOp::create(b, loc, add(left, arith::SubIOp::create(b, loc, step, constI32(1))), step);
+/// Of items 0 .. total - 1, how many block `block` of `step` takes: one a wave, in alternating order.
+Value KernelEmitter::itemsOfBlock(Value total, Value block, Value step) {
+  Value waves = arith::DivUIOp::create(b, loc, total, step);
+  Value left = arith::SubIOp::create(b, loc, total, mul(waves, step));
+  Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                    arith::AndIOp::create(b, loc, waves, constI32(1)), constI32(0));
+  Value slot = arith::SelectOp::create(
+      b, loc, odd, arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, step, constI32(1)), block), block);
+  Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, slot, left);
+  return add(waves, arith::ExtUIOp::create(b, loc, i32, more));
 }
 
-/// This block's k-th tile, encoded as 2 x unit + 1 for the second of a pair; its first `pairsOfBlock` units
-/// are pairs (two tiles each), the rest single middle blocks. Computed afresh wherever it is needed (the
+/// This block's k-th tile, encoded as 2 x item + 1 for the second of a pair; its first `pairsOfBlock`
+/// items are pairs (two tiles each), the rest single tiles. Computed afresh wherever it is needed (the
 /// special registers read again, pairsOfBlock through an opaque copy), so that only k and pairsOfBlock are
 /// held through the key loops, not what derives from them.
 Value KernelEmitter::persistentTile(Value k) {
@@ -558,33 +568,50 @@ Value KernelEmitter::persistentTile(Value k) {
   Value one = constI32(1);
   Value pairsOfBlock = opaqueCopy(this->pairsOfBlock);
   Value inPairs = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, k, mul(pairsOfBlock, constI32(2)));
-  Value pairUnit = add(block, mul(arith::ShRUIOp::create(b, loc, k, one), step));
-  Value singleUnit = add(block, mul(arith::SubIOp::create(b, loc, k, pairsOfBlock), step));
-  Value unit = arith::SelectOp::create(b, loc, inPairs, pairUnit, singleUnit);
+  Value wave = arith::SelectOp::create(b, loc, inPairs, arith::ShRUIOp::create(b, loc, k, one),
+                                       arith::SubIOp::create(b, loc, k, pairsOfBlock));
+  Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, arith::AndIOp::create(b, loc, wave, one),
+                                    constI32(0));
+  Value slot = arith::SelectOp::create(
+      b, loc, odd, arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, step, one), block), block);
+  Value item = add(mul(wave, step), slot);
   Value second = arith::SelectOp::create(b, loc, inPairs, arith::AndIOp::create(b, loc, k, one), constI32(0));
-  return add(mul(unit, constI32(2)), second);
+  return add(mul(item, constI32(2)), second);
 }
 
 /// (query block, head, batch) of the tile encoded `tile` (persistentTile). The launch's query-block divisor
-/// is then that of the pairs per head (at least 1). The sizes go through opaque copies: what derives from
-/// them alone would otherwise be hoisted out of the tile loop and held through the key loops.
+/// is then that of the pairs per head (at least 1), its tail divisor that of tailHeads (at least 1). The
+/// sizes go through opaque copies: what derives from them alone would otherwise be hoisted out of the tile
+/// loop and held through the key loops.
 SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
   Value one = constI32(1);
-  Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch);
+  Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch), tailHeads = opaqueCopy(this->tailHeads);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
+  Value lastBlock = arith::SubIOp::create(b, loc, queryBlocks, one);
   Value pairsPerHead = arith::ShRUIOp::create(b, loc, queryBlocks, one);
-  Value unit = arith::ShRUIOp::create(b, loc, tile, one);
+  Value item = arith::ShRUIOp::create(b, loc, tile, one);
   Value second = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, arith::AndIOp::create(b, loc, tile, one),
                                        constI32(0));
-  Value pairUnits = mul(mul(heads, batch), pairsPerHead);
-  Value isPair = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, unit, pairUnits);
-  Value pairHead = fastDivide(unit, queryBlocksDivisor);
-  Value fromStart = arith::SubIOp::create(b, loc, unit, mul(pairHead, pairsPerHead));
-  Value fromEnd = arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, queryBlocks, one), fromStart);
-  Value pairBlock = arith::SelectOp::create(b, loc, second, fromStart, fromEnd);
-  Value headBatch =
-      arith::SelectOp::create(b, loc, isPair, pairHead, arith::SubIOp::create(b, loc, unit, pairUnits));
-  Value queryBlock = arith::SelectOp::create(b, loc, isPair, pairBlock, pairsPerHead); // the middle block
+  Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
+  Value leadPairs = mul(leadHeads, pairsPerHead);
+  Value leadItems = add(leadPairs, mul(leadHeads, arith::AndIOp::create(b, loc, queryBlocks, one)));
+  Value isPair = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadPairs);
+  Value isLead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadItems);
+  // A pair: query block i from the start or n - 1 - i from the end of head item / pairsPerHead.
+  Value pairHead = fastDivide(item, queryBlocksDivisor);
+  Value fromStart = arith::SubIOp::create(b, loc, item, mul(pairHead, pairsPerHead));
+  Value pairBlock = arith::SelectOp::create(b, loc, second, fromStart,
+                                            arith::SubIOp::create(b, loc, lastBlock, fromStart));
+  // The tail: t = wave-major index over (query block from the last, head).
+  Value tail = arith::SubIOp::create(b, loc, item, leadItems);
+  Value tailRank = fastDivide(tail, tailDivisor);
+  Value tailHead = add(leadHeads, arith::SubIOp::create(b, loc, tail, mul(tailRank, tailHeads)));
+  Value tailBlock = arith::SubIOp::create(b, loc, lastBlock, tailRank);
+  Value middleHead = arith::SubIOp::create(b, loc, item, leadPairs);
+  Value headBatch = arith::SelectOp::create(
+      b, loc, isPair, pairHead, arith::SelectOp::create(b, loc, isLead, middleHead, tailHead));
+  Value queryBlock = arith::SelectOp::create(
+      b, loc, isPair, pairBlock, arith::SelectOp::create(b, loc, isLead, pairsPerHead, tailBlock));
   Value batchIndex = fastDivide(headBatch, headsDivisor);
   return {queryBlock, arith::SubIOp::create(b, loc, headBatch, mul(batchIndex, heads)), batchIndex};
 }
@@ -596,14 +623,15 @@ SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
 /// tile; the tile's parity is the phase of the query's mbarrier.
 LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   Block &body = *parallel.getBody();
-  // This block's tiles: its pair units (two tiles each) and its units of all.
+  // This block's tiles: its pair items (two tiles each) and its items of all.
   Value one = constI32(1);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
-  Value headsBatch = mul(heads, batch);
-  Value pairUnits = mul(headsBatch, arith::ShRUIOp::create(b, loc, queryBlocks, one));
-  Value units = mul(headsBatch, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one));
+  Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
+  Value leadPairs = mul(leadHeads, arith::ShRUIOp::create(b, loc, queryBlocks, one));
+  Value items = add(mul(leadHeads, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one)),
+                    mul(tailHeads, queryBlocks));
   Value block = NVVM::BlockIdXOp::create(b, loc, i32), step = NVVM::GridDimXOp::create(b, loc, i32);
-  pairsOfBlock = unitsOfBlock(pairUnits, block, step);
+  pairsOfBlock = itemsOfBlock(leadPairs, block, step);
   // A loop over this block's tiles k, carrying the key blocks before them, its body at the insertion point.
   auto tileLoop = [&]() {
     auto loop = scf::ForOp::create(b, loc, constI32(0), tileCount, one, ValueRange{constI32(0)});
@@ -614,7 +642,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
       scalars[index] = value;
     return loop;
   };
-  tileCount = add(pairsOfBlock, unitsOfBlock(units, block, step));
+  tileCount = add(pairsOfBlock, itemsOfBlock(items, block, step));
   for (auto read : body.getOps<vector::TransferReadOp>())
     if (read.getBase() == source.getArgument(0))
       queryRead = read;

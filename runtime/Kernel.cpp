@@ -2,13 +2,16 @@
 // launch geometry.
 #include "runtime/CudaDriver.h"
 #include "runtime/FastDivisor.h"
+#include "runtime/PersistentSchedule.h"
 #include "runtime/TensorMap.h"
 #include "runtime/flashjit.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -73,6 +76,25 @@ struct Kernel::Impl {
   double load_ms = 0;
   int registers = 0, spill_bytes = 0;
   int multiprocessors = 0; // of the module's device: a persistent kernel's grid
+  // A persistent kernel's schedule for the last launch's sizes (seqlen_q, seqlen_k, heads, batch): its
+  // search costs up to ~1 ms, the launch a few microseconds.
+  std::mutex scheduleMutex;
+  std::array<int64_t, 4> scheduleSizes{};
+  PersistentSchedule schedule;
+
+  PersistentSchedule scheduleFor(const AttentionArgs &args) {
+    const std::array<int64_t, 4> sizes{args.seqlen_q, args.seqlen_k, args.heads, args.batch};
+    std::lock_guard<std::mutex> lock(scheduleMutex);
+    if (sizes != scheduleSizes || schedule.blocks == 0) {
+      // The tail's K and V (seqlen_k x head_dim x 2 tensors x 2 bytes a slice) within 32 MiB of L2.
+      const int64_t sliceBytes = std::max<int64_t>(1, int64_t(args.seqlen_k) * spec.head_dim * 4);
+      schedule = planPersistentSchedule(
+          keyBlocksPerQueryBlock(spec.causal, args.seqlen_q, args.seqlen_k, compiled.block_m, compiled.tma_box_rows),
+          int64_t(args.heads) * args.batch, multiprocessors, std::max<int64_t>(1, (int64_t(32) << 20) / sliceBytes));
+      scheduleSizes = sizes;
+    }
+    return schedule;
+  }
 };
 
 Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -174,6 +196,18 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
     params.push_back(&divisor->shift);
   }
   params.push_back(&scale);
+  // A persistent kernel's schedule: the slices its tail deals tile by tile, and their divisor.
+  PersistentSchedule schedule;
+  int32_t tailSlices = 0;
+  FastDivisor tailDivisor{};
+  if (c.persistent) {
+    schedule = impl_->scheduleFor(args);
+    tailSlices = int32_t(schedule.tail_slices);
+    tailDivisor = fastDivisor(uint32_t(std::max<int64_t>(1, schedule.tail_slices)));
+    params.push_back(&tailSlices);
+    params.push_back(&tailDivisor.magic);
+    params.push_back(&tailDivisor.shift);
+  }
   CUtensorMap keyMap, valueMap; // kernel parameters by value: live until cuLaunchKernel returns
   if (c.tma_box_rows > 0) {
     const int kvHeads = args.kv_heads == 0 ? args.heads : args.kv_heads;
@@ -199,8 +233,8 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   if (blocks > 0x7fffffff)
     throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(blocks) +
                                               " thread blocks (query blocks x heads x batch); at most 2147483647");
-  if (c.persistent) // one block per multiprocessor (one fits: 1 per SM by registers), each looping over units
-    blocks = std::min<int64_t>((queryBlockCount + 1) / 2 * args.heads * args.batch, impl_->multiprocessors);
+  if (c.persistent) // one block per multiprocessor (one fits: 1 per SM by registers), each looping over items
+    blocks = schedule.blocks;
   cuda.check(cuda.cuLaunchKernel(impl_->function, unsigned(blocks), 1, 1,
                                  unsigned(c.threads), 1, 1, unsigned(c.shared_memory),
                                  static_cast<CUstream>(stream), params.data(), nullptr),

@@ -13,9 +13,14 @@ namespace flashjit {
 namespace {
 
 constexpr const char *kMagic = "flashjit-kernel-cache 1";
+/// The kernels' launch contract (their parameters, the grid a launch gives them), part of every key: a new
+/// contract must not launch an entry that an older build compiled. 2: persistent kernels take the
+/// schedule's tail (runtime/PersistentSchedule.h).
+constexpr int kKernelAbi = 2;
 
 std::string keyOf(const AttentionSpec &spec, const KernelConfig &config) {
-  return std::string("flashjit ") + version() + " " + spec.name() + " " + config.str();
+  return std::string("flashjit ") + version() + " abi " + std::to_string(kKernelAbi) + " " + spec.name() + " " +
+         config.str();
 }
 
 std::map<std::string, std::string> fieldsOf(const CompiledKernel &kernel) {

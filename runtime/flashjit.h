@@ -101,10 +101,11 @@ FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConf
 /// pointers to Q, K, V, O (and lse if the spec writes it); the (batch, head, row) element strides of Q,
 /// K, V, O as int64 (then of lse: batch, head); seqlen_q, seqlen_k, heads / kv_heads, heads and batch as
 /// int32; the (magic, shift) pairs of the query-block, head and group divisors (runtime/FastDivisor.h);
-/// the softmax scale as float; with tma_box_rows > 0, the TMA tensor maps of K and V (runtime/TensorMap.h),
-/// 128-byte CUtensorMap values. A persistent kernel's grid is min(units, multiprocessors), a unit being a
-/// pair of one head's query blocks (from both ends) or its middle one, and its query-block divisor that of
-/// the pairs per head (at least 1).
+/// the softmax scale as float; persistent only, the schedule's tail slices as int32 and their divisor's
+/// (magic, shift); with tma_box_rows > 0, the TMA tensor maps of K and V (runtime/TensorMap.h), 128-byte
+/// CUtensorMap values. A persistent kernel's grid is min(items, multiprocessors) and its query-block
+/// divisor that of the pairs per head (at least 1): runtime/PersistentSchedule.h says what an item is and
+/// how the launch chooses the tail.
 struct CompiledKernel {
   std::string name; ///< the entry point in the PTX
   std::string ptx;

@@ -468,10 +468,11 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WS:          llvm.return
 
 // persistent (with a producer warpgroup), three computing warpgroups (12 warps, 192 rows, 512 threads):
-// the block's tile count comes from its units (pairs of a head's query blocks from both ends, then middle
-// blocks: block, block + gridDim.x, ... below each count); the producer and the consumers branch off at
-// once, each into a loop over those tiles, with the number of key blocks already gone through carried from
-// tile to tile, and each tile's unit computed afresh from the block index. The producer's first thread
+// the block's tile count comes from its items (pairs of a head's query blocks from both ends, then middle
+// blocks, then the tail's single tiles), one a wave in alternating order (block, then gridDim.x - 1 -
+// block in the next wave, ... below each count); the producer and the consumers branch off at once, each
+// into a loop over those tiles, with the number of key blocks already gone through carried from tile to
+// tile, and each tile's item computed afresh from the block index. The producer's first thread
 // computes each tile's key range and loads its blocks, and does not exit; the consumers take 160
 // registers, the last warpgroup lets warpgroup 0 go first once before the tile loop, and each hands over
 // to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). Each warpgroup copies its
@@ -486,9 +487,13 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:          llvm.func @attention_fwd_d64_bf16_lse({{.*}}nvvm.maxntid = array<i32: 512, 1, 1>
 // PERSIST:          %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
 // PERSIST:          %[[STEP:.*]] = nvvm.read.ptx.sreg.nctaid.x
-// PERSIST:          %[[PAIRS:.*]] = arith.divui %{{.*}}, %[[STEP]]
-// PERSIST:          %[[UNITS:.*]] = arith.divui %{{.*}}, %[[STEP]]
-// PERSIST:          %[[TILES:.*]] = arith.addi %[[PAIRS]], %[[UNITS]]
+// PERSIST:          %[[PAIRWAVES:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          %[[REVERSED:.*]] = arith.subi %{{.*}}, %[[BLOCK]]
+// PERSIST:          arith.select %{{.*}}, %[[REVERSED]], %[[BLOCK]]
+// PERSIST:          %[[PAIRS:.*]] = arith.addi %[[PAIRWAVES]], %{{.*}}
+// PERSIST:          %[[WAVES:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          %[[ITEMS:.*]] = arith.addi %[[WAVES]], %{{.*}}
+// PERSIST:          %[[TILES:.*]] = arith.addi %[[PAIRS]], %[[ITEMS]]
 // PERSIST:          arith.cmpi uge, %{{.*}}, %c12_i32
 // PERSIST:            nvvm.setmaxregister decrease 24
 // PERSIST:            arith.cmpi eq, %0, %c384_i32

@@ -1,0 +1,136 @@
+// How a persistent kernel's blocks share a launch's tiles, one tile being (query block, slice), a slice one
+// (head, batch). The kernel computes its k-th tile itself (persistentTile and mapPersistentTile in
+// compiler/LowerToGPUHopper.cpp); this file mirrors that mapping and chooses its one free parameter, the
+// tail, for each launch. Header-only so that its unit test can reach it.
+//
+// The tiles come in items, dealt one per wave: in wave w block b takes item G w + b if w is even and
+// G w + G - 1 - b if it is odd (G blocks), so that what one wave gives a block more the next gives it less.
+// The items, in order: the lead slices' pairs of query blocks (i with n - 1 - i: under a causal mask every
+// pair holds about n + 1 key blocks); for odd n, each lead slice's middle query block; then the last
+// tail_slices slices' tiles one by one, from the last query block down, slices fastest (longest first
+// under a causal mask). Equal pairs alone leave the last wave on some blocks only (2048 pairs on 132
+// blocks: 68 take 16, 64 take 15, ~3% of the run idle); short tiles at the end even the sums out.
+#pragma once
+
+#include "runtime/flashjit.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace flashjit {
+
+struct PersistentSchedule {
+  int64_t query_blocks = 0; ///< per slice (n)
+  int64_t slices = 0;       ///< heads x batch
+  int64_t tail_slices = 0;  ///< the last slices, dealt tile by tile
+  int64_t blocks = 0;       ///< the grid: min(items, multiprocessors)
+
+  int64_t leadSlices() const { return slices - tail_slices; }
+  int64_t leadPairs() const { return leadSlices() * (query_blocks / 2); }
+  int64_t leadItems() const { return leadSlices() * ((query_blocks + 1) / 2); }
+  int64_t items() const { return leadItems() + tail_slices * query_blocks; }
+};
+
+/// Of items 0 .. total - 1, how many block `block` of `blocks` takes: one a wave, in alternating order.
+inline int64_t itemsOfBlock(int64_t total, int64_t block, int64_t blocks) {
+  const int64_t waves = total / blocks, left = total % blocks;
+  const int64_t slot = waves % 2 == 1 ? blocks - 1 - block : block;
+  return waves + (slot < left ? 1 : 0);
+}
+
+inline int64_t tilesOfBlock(const PersistentSchedule &s, int64_t block) {
+  return itemsOfBlock(s.leadPairs(), block, s.blocks) + itemsOfBlock(s.items(), block, s.blocks);
+}
+
+struct ScheduledTile {
+  int64_t query_block, slice;
+};
+
+/// Block `block`'s k-th tile (k < tilesOfBlock): its pairs' tiles first, two each, then its single tiles.
+inline ScheduledTile persistentTile(const PersistentSchedule &s, int64_t block, int64_t k) {
+  const int64_t pairs = itemsOfBlock(s.leadPairs(), block, s.blocks);
+  const bool inPairs = k < 2 * pairs;
+  const int64_t wave = inPairs ? k / 2 : k - pairs;
+  const int64_t item = wave * s.blocks + (wave % 2 == 1 ? s.blocks - 1 - block : block);
+  const int64_t n = s.query_blocks, pairsPerSlice = n / 2;
+  if (item < s.leadPairs()) {
+    const int64_t slice = item / pairsPerSlice, fromStart = item - slice * pairsPerSlice;
+    return {inPairs && k % 2 == 1 ? fromStart : n - 1 - fromStart, slice};
+  }
+  if (item < s.leadItems())
+    return {pairsPerSlice, item - s.leadPairs()}; // a middle query block
+  const int64_t tail = item - s.leadItems();
+  return {n - 1 - tail / s.tail_slices, s.leadSlices() + tail % s.tail_slices};
+}
+
+/// The key blocks each query block's tile goes through: seqlen_k / block_n without a mask; under a causal
+/// mask up to the diagonal of the block's last row (top-left: key j for row i when j <= i; bottom-right:
+/// when j <= i + seqlen_k - seqlen_q).
+inline std::vector<int64_t> keyBlocksPerQueryBlock(Causal causal, int64_t seqlenQ, int64_t seqlenK, int64_t blockM,
+                                                    int64_t blockN) {
+  std::vector<int64_t> keyBlocks;
+  for (int64_t end = blockM;; end += blockM) {
+    const int64_t lastRow = std::min(end, seqlenQ) - 1;
+    int64_t keys = seqlenK;
+    if (causal == Causal::top_left)
+      keys = std::min(seqlenK, lastRow + 1);
+    else if (causal == Causal::bottom_right)
+      keys = std::max<int64_t>(0, std::min(seqlenK, lastRow + 1 + seqlenK - seqlenQ));
+    keyBlocks.push_back((keys + blockN - 1) / blockN);
+    if (end >= seqlenQ)
+      return keyBlocks;
+  }
+}
+
+/// A tile's work in key blocks: its key loop and, outside it, about a key block's worth more (at head_dim
+/// 64 a tile's prologue and epilogue are ~590 instructions a warp, a key block ~440).
+constexpr double kTileOverhead = 1.25;
+
+/// The busiest block's work under `s` (kTileOverhead and keyBlocks per query block).
+inline double busiestBlock(const PersistentSchedule &s, const std::vector<int64_t> &keyBlocks) {
+  const int64_t n = s.query_blocks;
+  double pairCost = 0; // the lead pairs' mean: equal under a causal mask with block_m = block_n
+  for (int64_t i = 0; i < n / 2; ++i)
+    pairCost += (keyBlocks[i] + keyBlocks[n - 1 - i] + 2 * kTileOverhead) / double(n / 2);
+  const double middleCost = keyBlocks[n / 2] + kTileOverhead;
+  std::vector<double> load(size_t(s.blocks));
+  for (int64_t block = 0; block < s.blocks; ++block) {
+    const int64_t pairs = itemsOfBlock(s.leadPairs(), block, s.blocks);
+    load[block] = pairs * pairCost + (itemsOfBlock(s.leadItems(), block, s.blocks) - pairs) * middleCost;
+  }
+  for (int64_t item = s.leadItems(); item < s.items(); ++item) {
+    const int64_t wave = item / s.blocks, slot = item % s.blocks;
+    const int64_t queryBlock = n - 1 - (item - s.leadItems()) / s.tail_slices;
+    load[wave % 2 == 1 ? s.blocks - 1 - slot : slot] += keyBlocks[queryBlock] + kTileOverhead;
+  }
+  return *std::max_element(load.begin(), load.end());
+}
+
+/// The schedule of `slices` slices of `keyBlocks.size()` query blocks on `multiprocessors` blocks whose
+/// busiest block has the least work, over tails of at most eight waves of tiles and at most
+/// `maxTailSlices` slices (the caller's bound on the tail's K and V in L2), at most 48 of them tried
+/// (~0.1 ms); the shortest tail of equals. Equal pairs alone where every tile is alike.
+inline PersistentSchedule planPersistentSchedule(const std::vector<int64_t> &keyBlocks, int64_t slices,
+                                                 int64_t multiprocessors, int64_t maxTailSlices) {
+  PersistentSchedule best;
+  double bestLoad = 0;
+  const int64_t n = int64_t(keyBlocks.size());
+  if (slices <= 0 || n == 0 || multiprocessors <= 0)
+    return {n, std::max<int64_t>(0, slices), 0, 0};
+  const int64_t longest = std::min({slices, maxTailSlices, std::max<int64_t>(1, 8 * multiprocessors / n)});
+  const bool alike = std::equal(keyBlocks.begin() + 1, keyBlocks.end(), keyBlocks.begin()) && n % 2 == 0;
+  const int64_t stride = alike ? longest + 1 : (longest + 47) / 48;
+  for (int64_t tail = 0; tail <= longest; tail += stride) {
+    PersistentSchedule s{n, slices, tail, 0};
+    s.blocks = std::min(s.items(), multiprocessors);
+    const double load = busiestBlock(s, keyBlocks);
+    if (tail == 0 || load < bestLoad - 1e-9) {
+      best = s;
+      bestLoad = load;
+    }
+  }
+  return best;
+}
+
+} // namespace flashjit
