@@ -12,7 +12,8 @@ here runs at or near the 700 W power cap, and the clock a backend gets depends o
 cuDNN, the next backend runs 10-30% slow for ~100 ms). A rotated order alone does not even this out: each
 backend keeps the same predecessor, so flashjit followed cuDNN in two rounds of three. Starting every
 timing from idle gives each backend the same start. flashjit's output is checked against the
-FlashAttention-2 backend's (relative error < 1e-2).
+FlashAttention-2 backend's (relative error < 1e-2). Each point also records the autotuner's pick and its three
+fastest candidates as it timed them (from the tuning store).
 Writes a JSON table and a PNG chart.
 
   python3 benchmarks/compare_torch.py --lib path/to/libflashjit.so --out results/
@@ -95,6 +96,28 @@ def burst_ms(fn, idle_s=0.5, warmup_s=0.2, min_calls=10, min_s=0.05):
     return start.elapsed_time(stop) / calls
 
 
+def tuned_config(d, causal, s):
+    """What the autotuner picked for this grid point, from its store (<cache dir>/tuning/*.json): the winner
+    and the three fastest candidates as it timed them; None where nothing is stored (FLASHJIT_CACHE=0)."""
+    folder = os.path.join(os.environ.get("FLASHJIT_CACHE_DIR") or os.path.expanduser("~/.cache/flashjit"), "tuning")
+    kernel = f"attention_fwd_d{d}_bf16{'_causal_br' if causal else ''}_lse"
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        try:
+            with open(os.path.join(folder, name)) as f:
+                stored = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if stored.get("kernel") == kernel and stored.get("tuned_on", {}).get("seqlen_q") == s:
+            timed = sorted((c for c in stored.get("candidates", []) if c.get("tflops")), key=lambda c: -c["tflops"])
+            return {"best": stored["best"], "top": timed[:3]}
+    return None
+
+
+def config_text(c):
+    flags = [f for f in ("tma", "warp_specialized", "wg_overlap", "persistent") if c.get(f)]
+    return f"{c['block_m']}x{c['block_n']} w{c['warps']} s{c['stages']}" + (" " + ",".join(flags) if flags else "")
+
+
 def grid_tensors(d, s):
     """The papers' grid point at head dim d, seqlen s (16k tokens, hidden 2048): batch, heads, random bf16
     q, k, v [batch, seqlen, heads, d] and an lse buffer [batch, heads, seqlen]."""
@@ -131,6 +154,7 @@ def main():
                 fj.attention(q, k, v, o, lse, causal)  # first call: autotune (or read the stored result)
                 torch.cuda.synchronize()
                 first_call_s = time.perf_counter() - start
+                tuned = tuned_config(d, causal, s)
                 start = time.perf_counter()
                 for _ in range(100):
                     fj.attention(q, k, v, o, lse, causal)
@@ -142,6 +166,8 @@ def main():
                 row = {"head_dim": d, "causal": causal, "seqlen": s, "batch": b, "heads": h,
                        "flashjit_rel_error_vs_fa2": rel, "flashjit_first_call_s": first_call_s,
                        "flashjit_call_overhead_us": call_us}
+                if tuned:
+                    row["flashjit_config"], row["flashjit_tuner_top3"] = tuned["best"], tuned["top"]
                 # Three rounds, each timing every backend in turn, the order rotated: the median of the
                 # rounds is each backend's time, so clock or power drift during a point does not favour one.
                 backends = (("flashjit", lambda: fj.attention(q, k, v, o, lse, causal)),
@@ -168,7 +194,8 @@ def main():
                 points.append(row)
                 print(f"d{d} {'causal' if causal else 'full  '} s{s:>6}: flashjit {row.get('flashjit_tflops', 0):6.1f}"
                       f"  fa2 {row.get('fa2_tflops', 0):6.1f}  cudnn {row.get('cudnn_tflops', 0):6.1f} TFLOP/s"
-                      f"  (x{row.get('ratio_vs_fa2', 0):.2f} fa2)  rel err {rel:.2e}  first call {first_call_s:.1f} s",
+                      f"  (x{row.get('ratio_vs_fa2', 0):.2f} fa2)  rel err {rel:.2e}  first call {first_call_s:.1f} s"
+                      + (f"  [{config_text(tuned['best'])}]" if tuned else ""),
                       flush=True)
                 del q, k, v, o, lse, reference
     result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,

@@ -57,6 +57,9 @@ struct Geometry {
   // (query block, head, batch) tiles; the producer loads the next tile's first K/V blocks while the
   // consumers finish the current one, and the K/V rings' phases run on from tile to tile.
   bool persistent = false;
+  // persistent under a causal mask: the schedule deals its last slices tile by tile (persistentTile).
+  // Without one the tiles are alike and the tail is empty: the runtime passes 0 and the kernel ignores it.
+  bool dealsTail = false;
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
   int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }

@@ -542,9 +542,10 @@ void KernelEmitter::passTurn(Value warpgroup) {
 //    as any other (the head's query blocks + 1), and a head's pairs run side by side (sharing its K and V
 //    in L2);
 //  - where a head has an odd number of query blocks, each lead head's middle one;
-//  - the tail: the last `tailHeads` (head, batch) slices' tiles one by one, longest first under a causal
-//    mask (query blocks from the last, heads fastest), so that the run ends on short tiles that even out
-//    the blocks' sums instead of a last wave of whole pairs on some blocks and none on the others.
+//  - under a causal mask (dealsTail), the tail: the last `tailHeads` (head, batch) slices' tiles one by
+//    one, longest first (query blocks from the last, heads fastest), so that the run ends on short tiles
+//    that even out the blocks' sums instead of a last wave of whole pairs on some blocks and none on the
+//    others. Without a mask the tiles are alike and the tail is empty.
 // The runtime chooses tailHeads for the launch (runtime/PersistentSchedule.h, which mirrors this mapping).
 
 /// Of items 0 .. total - 1, how many block `block` of `step` takes: one a wave, in alternating order.
@@ -585,7 +586,8 @@ Value KernelEmitter::persistentTile(Value k) {
 /// loop and held through the key loops.
 SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
   Value one = constI32(1);
-  Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch), tailHeads = opaqueCopy(this->tailHeads);
+  Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch);
+  Value tailHeads = geometry.dealsTail ? opaqueCopy(this->tailHeads) : constI32(0);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
   Value lastBlock = arith::SubIOp::create(b, loc, queryBlocks, one);
   Value pairsPerHead = arith::ShRUIOp::create(b, loc, queryBlocks, one);
@@ -594,24 +596,26 @@ SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
                                        constI32(0));
   Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
   Value leadPairs = mul(leadHeads, pairsPerHead);
-  Value leadItems = add(leadPairs, mul(leadHeads, arith::AndIOp::create(b, loc, queryBlocks, one)));
   Value isPair = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadPairs);
-  Value isLead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadItems);
   // A pair: query block i from the start or n - 1 - i from the end of head item / pairsPerHead.
   Value pairHead = fastDivide(item, queryBlocksDivisor);
   Value fromStart = arith::SubIOp::create(b, loc, item, mul(pairHead, pairsPerHead));
   Value pairBlock = arith::SelectOp::create(b, loc, second, fromStart,
                                             arith::SubIOp::create(b, loc, lastBlock, fromStart));
-  // The tail: t = wave-major index over (query block from the last, head).
-  Value tail = arith::SubIOp::create(b, loc, item, leadItems);
-  Value tailRank = fastDivide(tail, tailDivisor);
-  Value tailHead = add(leadHeads, arith::SubIOp::create(b, loc, tail, mul(tailRank, tailHeads)));
-  Value tailBlock = arith::SubIOp::create(b, loc, lastBlock, tailRank);
-  Value middleHead = arith::SubIOp::create(b, loc, item, leadPairs);
-  Value headBatch = arith::SelectOp::create(
-      b, loc, isPair, pairHead, arith::SelectOp::create(b, loc, isLead, middleHead, tailHead));
-  Value queryBlock = arith::SelectOp::create(
-      b, loc, isPair, pairBlock, arith::SelectOp::create(b, loc, isLead, pairsPerHead, tailBlock));
+  // A middle query block, else one of the tail's tiles: t = wave-major index over (query block from the
+  // last, head).
+  Value otherHead = arith::SubIOp::create(b, loc, item, leadPairs), otherBlock = pairsPerHead;
+  if (geometry.dealsTail) {
+    Value leadItems = add(leadPairs, mul(leadHeads, arith::AndIOp::create(b, loc, queryBlocks, one)));
+    Value isLead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadItems);
+    Value tail = arith::SubIOp::create(b, loc, item, leadItems);
+    Value tailRank = fastDivide(tail, tailDivisor);
+    Value tailHead = add(leadHeads, arith::SubIOp::create(b, loc, tail, mul(tailRank, tailHeads)));
+    otherHead = arith::SelectOp::create(b, loc, isLead, otherHead, tailHead);
+    otherBlock = arith::SelectOp::create(b, loc, isLead, otherBlock, arith::SubIOp::create(b, loc, lastBlock, tailRank));
+  }
+  Value headBatch = arith::SelectOp::create(b, loc, isPair, pairHead, otherHead);
+  Value queryBlock = arith::SelectOp::create(b, loc, isPair, pairBlock, otherBlock);
   Value batchIndex = fastDivide(headBatch, headsDivisor);
   return {queryBlock, arith::SubIOp::create(b, loc, headBatch, mul(batchIndex, heads)), batchIndex};
 }
@@ -626,6 +630,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   // This block's tiles: its pair items (two tiles each) and its items of all.
   Value one = constI32(1);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
+  Value tailHeads = geometry.dealsTail ? this->tailHeads : constI32(0);
   Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
   Value leadPairs = mul(leadHeads, arith::ShRUIOp::create(b, loc, queryBlocks, one));
   Value items = add(mul(leadHeads, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one)),

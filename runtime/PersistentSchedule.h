@@ -8,7 +8,7 @@
 // The items, in order: the lead slices' pairs of query blocks (i with n - 1 - i: under a causal mask every
 // pair holds about n + 1 key blocks); for odd n, each lead slice's middle query block; then the last
 // tail_slices slices' tiles one by one, from the last query block down, slices fastest (longest first
-// under a causal mask). Equal pairs alone leave the last wave on some blocks only (2048 pairs on 132
+// under a causal mask; a kernel without a mask has no tail). Equal pairs alone leave the last wave on some blocks only (2048 pairs on 132
 // blocks: 68 take 16, 64 take 15, ~3% of the run idle); short tiles at the end even the sums out.
 #pragma once
 
@@ -120,7 +120,7 @@ inline PersistentSchedule planPersistentSchedule(const std::vector<int64_t> &key
     return {n, std::max<int64_t>(0, slices), 0, 0};
   const int64_t longest = std::min({slices, maxTailSlices, std::max<int64_t>(1, 8 * multiprocessors / n)});
   const bool alike = std::equal(keyBlocks.begin() + 1, keyBlocks.end(), keyBlocks.begin()) && n % 2 == 0;
-  const int64_t stride = alike ? longest + 1 : (longest + 47) / 48;
+  const int64_t stride = alike ? longest + 1 : std::max<int64_t>(1, (longest + 47) / 48);
   for (int64_t tail = 0; tail <= longest; tail += stride) {
     PersistentSchedule s{n, slices, tail, 0};
     s.blocks = std::min(s.items(), multiprocessors);

@@ -103,6 +103,12 @@ TEST(PersistentSchedule, EqualTilesKeepPairsAndTheTailRespectsItsBound) {
   // Without a mask and with an even query-block count every item is a pair of equal tiles: no tail helps.
   std::vector<int64_t> keyBlocks = flashjit::keyBlocksPerQueryBlock(Causal::none, 2048, 2048, 128, 128);
   EXPECT_EQ(flashjit::planPersistentSchedule(keyBlocks, 256, 132, 256).tail_slices, 0);
+  // No tail allowed (a kernel without a causal mask), odd query-block counts too.
+  for (int64_t seqlen : {2048, 1300})
+    EXPECT_EQ(flashjit::planPersistentSchedule(
+                  flashjit::keyBlocksPerQueryBlock(Causal::none, seqlen, seqlen, 128, 128), 160, 132, 0)
+                  .tail_slices,
+              0);
   std::vector<int64_t> causal = flashjit::keyBlocksPerQueryBlock(Causal::top_left, 2048, 2048, 128, 128);
   EXPECT_LE(flashjit::planPersistentSchedule(causal, 256, 132, 3).tail_slices, 3);
   // Fewer items than multiprocessors: one block an item.
