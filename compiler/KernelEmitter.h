@@ -358,6 +358,7 @@ private:
   LogicalResult setPipelineBounds(scf::ForOp firstLoop);
   Value pipelineBlocks();
   LogicalResult emitPersistentGrid(scf::ParallelOp parallel);
+  Value slotInWave(Value wave, Value block, Value step);
   Value itemsOfBlock(Value total, Value block, Value step);
   Value persistentTile(Value k);
   SmallVector<Value> mapPersistentTile(Value tile);

@@ -534,9 +534,9 @@ void KernelEmitter::passTurn(Value warpgroup) {
 
 // --- Persistent blocks ---------------------------------------------------------------------------------
 // A grid of at most one block per multiprocessor, each looping over tiles. The tiles come in items, dealt
-// one per wave: in wave w block b takes item G w + b if w is even and G w + G - 1 - b if it is odd (G =
-// gridDim.x: the runtime launches min(items, multiprocessors) blocks), so that what one wave gives a block
-// more the next gives it less. The items, in order:
+// one per wave: in wave w block b takes item G w + b (G = gridDim.x: the runtime launches min(items,
+// multiprocessors) blocks), under a causal mask G w + G - 1 - b if w is odd, so that what one wave gives a
+// block more the next gives it less. The items, in order:
 //  - the lead heads' pairs: a head's query blocks paired from both ends (the last with the first, the last
 //    but one with the second, ...), so that under a causal mask every pair holds about as many key blocks
 //    as any other (the head's query blocks + 1), and a head's pairs run side by side (sharing its K and V
@@ -548,15 +548,22 @@ void KernelEmitter::passTurn(Value warpgroup) {
 //    others. Without a mask the tiles are alike and the tail is empty.
 // The runtime chooses tailHeads for the launch (runtime/PersistentSchedule.h, which mirrors this mapping).
 
-/// Of items 0 .. total - 1, how many block `block` of `step` takes: one a wave, in alternating order.
+/// Where block `block` of `step` takes its item in wave `wave`: at `block`, under a causal mask (dealsTail)
+/// at step - 1 - block in odd waves. (Without one the items are alike and the order does not matter.)
+Value KernelEmitter::slotInWave(Value wave, Value block, Value step) {
+  if (!geometry.dealsTail)
+    return block;
+  Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                    arith::AndIOp::create(b, loc, wave, constI32(1)), constI32(0));
+  return arith::SelectOp::create(
+      b, loc, odd, arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, step, constI32(1)), block), block);
+}
+
+/// Of items 0 .. total - 1, how many block `block` of `step` takes: one a wave.
 Value KernelEmitter::itemsOfBlock(Value total, Value block, Value step) {
   Value waves = arith::DivUIOp::create(b, loc, total, step);
   Value left = arith::SubIOp::create(b, loc, total, mul(waves, step));
-  Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
-                                    arith::AndIOp::create(b, loc, waves, constI32(1)), constI32(0));
-  Value slot = arith::SelectOp::create(
-      b, loc, odd, arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, step, constI32(1)), block), block);
-  Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, slot, left);
+  Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, slotInWave(waves, block, step), left);
   return add(waves, arith::ExtUIOp::create(b, loc, i32, more));
 }
 
@@ -571,11 +578,7 @@ Value KernelEmitter::persistentTile(Value k) {
   Value inPairs = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, k, mul(pairsOfBlock, constI32(2)));
   Value wave = arith::SelectOp::create(b, loc, inPairs, arith::ShRUIOp::create(b, loc, k, one),
                                        arith::SubIOp::create(b, loc, k, pairsOfBlock));
-  Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, arith::AndIOp::create(b, loc, wave, one),
-                                    constI32(0));
-  Value slot = arith::SelectOp::create(
-      b, loc, odd, arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, step, one), block), block);
-  Value item = add(mul(wave, step), slot);
+  Value item = add(mul(wave, step), slotInWave(wave, block, step));
   Value second = arith::SelectOp::create(b, loc, inPairs, arith::AndIOp::create(b, loc, k, one), constI32(0));
   return add(mul(item, constI32(2)), second);
 }

@@ -86,13 +86,16 @@ struct Kernel::Impl {
     const std::array<int64_t, 4> sizes{args.seqlen_q, args.seqlen_k, args.heads, args.batch};
     std::lock_guard<std::mutex> lock(scheduleMutex);
     if (sizes != scheduleSizes || schedule.blocks == 0) {
-      // The tail's K and V (seqlen_k x head_dim x 2 tensors x 2 bytes a slice) within 32 MiB of L2; none
-      // without a causal mask (the kernel has no tail then: its tiles are alike).
+      // Without a causal mask the tiles are alike: pairs in round robin (the kernel has no tail then).
+      // Under one, the tail's K and V (seqlen_k x head_dim x 2 tensors x 2 bytes a slice) within 32 MiB of L2.
+      const int64_t slices = int64_t(args.heads) * args.batch;
       const int64_t sliceBytes = std::max<int64_t>(1, int64_t(args.seqlen_k) * spec.head_dim * 4);
-      const int64_t maxTail = spec.causal == Causal::none ? 0 : std::max<int64_t>(1, (int64_t(32) << 20) / sliceBytes);
-      schedule = planPersistentSchedule(
-          keyBlocksPerQueryBlock(spec.causal, args.seqlen_q, args.seqlen_k, compiled.block_m, compiled.tma_box_rows),
-          int64_t(args.heads) * args.batch, multiprocessors, maxTail);
+      std::vector<int64_t> keyBlocks =
+          keyBlocksPerQueryBlock(spec.causal, args.seqlen_q, args.seqlen_k, compiled.block_m, compiled.tma_box_rows);
+      schedule = spec.causal == Causal::none
+                     ? pairsInRoundRobin(int64_t(keyBlocks.size()), slices, multiprocessors)
+                     : planPersistentSchedule(keyBlocks, slices, multiprocessors,
+                                              std::max<int64_t>(1, (int64_t(32) << 20) / sliceBytes));
       scheduleSizes = sizes;
     }
     return schedule;

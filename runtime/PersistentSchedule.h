@@ -3,8 +3,9 @@
 // compiler/LowerToGPUHopper.cpp); this file mirrors that mapping and chooses its one free parameter, the
 // tail, for each launch. Header-only so that its unit test can reach it.
 //
-// The tiles come in items, dealt one per wave: in wave w block b takes item G w + b if w is even and
-// G w + G - 1 - b if it is odd (G blocks), so that what one wave gives a block more the next gives it less.
+// The tiles come in items, dealt one per wave: in wave w block b takes item G w + b (G blocks), under a
+// causal mask (`alternating`) G w + G - 1 - b if w is odd, so that what one wave gives a block more the
+// next gives it less.
 // The items, in order: the lead slices' pairs of query blocks (i with n - 1 - i: under a causal mask every
 // pair holds about n + 1 key blocks); for odd n, each lead slice's middle query block; then the last
 // tail_slices slices' tiles one by one, from the last query block down, slices fastest (longest first
@@ -25,6 +26,7 @@ struct PersistentSchedule {
   int64_t slices = 0;       ///< heads x batch
   int64_t tail_slices = 0;  ///< the last slices, dealt tile by tile
   int64_t blocks = 0;       ///< the grid: min(items, multiprocessors)
+  bool alternating = true;  ///< odd waves in reverse order (the kernels with a causal mask)
 
   int64_t leadSlices() const { return slices - tail_slices; }
   int64_t leadPairs() const { return leadSlices() * (query_blocks / 2); }
@@ -32,15 +34,19 @@ struct PersistentSchedule {
   int64_t items() const { return leadItems() + tail_slices * query_blocks; }
 };
 
-/// Of items 0 .. total - 1, how many block `block` of `blocks` takes: one a wave, in alternating order.
-inline int64_t itemsOfBlock(int64_t total, int64_t block, int64_t blocks) {
-  const int64_t waves = total / blocks, left = total % blocks;
-  const int64_t slot = waves % 2 == 1 ? blocks - 1 - block : block;
-  return waves + (slot < left ? 1 : 0);
+/// Where block `block` takes its item in wave `wave`.
+inline int64_t slotInWave(const PersistentSchedule &s, int64_t wave, int64_t block) {
+  return s.alternating && wave % 2 == 1 ? s.blocks - 1 - block : block;
+}
+
+/// Of items 0 .. total - 1, how many block `block` takes: one a wave.
+inline int64_t itemsOfBlock(const PersistentSchedule &s, int64_t total, int64_t block) {
+  const int64_t waves = total / s.blocks, left = total % s.blocks;
+  return waves + (slotInWave(s, waves, block) < left ? 1 : 0);
 }
 
 inline int64_t tilesOfBlock(const PersistentSchedule &s, int64_t block) {
-  return itemsOfBlock(s.leadPairs(), block, s.blocks) + itemsOfBlock(s.items(), block, s.blocks);
+  return itemsOfBlock(s, s.leadPairs(), block) + itemsOfBlock(s, s.items(), block);
 }
 
 struct ScheduledTile {
@@ -49,10 +55,10 @@ struct ScheduledTile {
 
 /// Block `block`'s k-th tile (k < tilesOfBlock): its pairs' tiles first, two each, then its single tiles.
 inline ScheduledTile persistentTile(const PersistentSchedule &s, int64_t block, int64_t k) {
-  const int64_t pairs = itemsOfBlock(s.leadPairs(), block, s.blocks);
+  const int64_t pairs = itemsOfBlock(s, s.leadPairs(), block);
   const bool inPairs = k < 2 * pairs;
   const int64_t wave = inPairs ? k / 2 : k - pairs;
-  const int64_t item = wave * s.blocks + (wave % 2 == 1 ? s.blocks - 1 - block : block);
+  const int64_t item = wave * s.blocks + slotInWave(s, wave, block);
   const int64_t n = s.query_blocks, pairsPerSlice = n / 2;
   if (item < s.leadPairs()) {
     const int64_t slice = item / pairsPerSlice, fromStart = item - slice * pairsPerSlice;
@@ -96,18 +102,26 @@ inline double busiestBlock(const PersistentSchedule &s, const std::vector<int64_
   const double middleCost = keyBlocks[n / 2] + kTileOverhead;
   std::vector<double> load(size_t(s.blocks));
   for (int64_t block = 0; block < s.blocks; ++block) {
-    const int64_t pairs = itemsOfBlock(s.leadPairs(), block, s.blocks);
-    load[block] = pairs * pairCost + (itemsOfBlock(s.leadItems(), block, s.blocks) - pairs) * middleCost;
+    const int64_t pairs = itemsOfBlock(s, s.leadPairs(), block);
+    load[block] = pairs * pairCost + (itemsOfBlock(s, s.leadItems(), block) - pairs) * middleCost;
   }
   for (int64_t item = s.leadItems(); item < s.items(); ++item) {
     const int64_t wave = item / s.blocks, slot = item % s.blocks;
     const int64_t queryBlock = n - 1 - (item - s.leadItems()) / s.tail_slices;
-    load[wave % 2 == 1 ? s.blocks - 1 - slot : slot] += keyBlocks[queryBlock] + kTileOverhead;
+    load[slotInWave(s, wave, slot)] += keyBlocks[queryBlock] + kTileOverhead; // its own inverse: that slot's block
   }
   return *std::max_element(load.begin(), load.end());
 }
 
-/// The schedule of `slices` slices of `keyBlocks.size()` query blocks on `multiprocessors` blocks whose
+/// Without a causal mask: equal pairs (and middle blocks) in plain round robin, no tail.
+inline PersistentSchedule pairsInRoundRobin(int64_t queryBlocks, int64_t slices, int64_t multiprocessors) {
+  PersistentSchedule s{queryBlocks, slices, 0, 0, false};
+  s.blocks = std::min(s.items(), multiprocessors);
+  return s;
+}
+
+/// Under a causal mask: the alternating schedule of `slices` slices of `keyBlocks.size()` query blocks on
+/// `multiprocessors` blocks whose
 /// busiest block has the least work, over tails of at most eight waves of tiles and at most
 /// `maxTailSlices` slices (the caller's bound on the tail's K and V in L2), at most 48 of them tried
 /// (~0.1 ms); the shortest tail of equals. Equal pairs alone where every tile is alike.
@@ -117,12 +131,12 @@ inline PersistentSchedule planPersistentSchedule(const std::vector<int64_t> &key
   double bestLoad = 0;
   const int64_t n = int64_t(keyBlocks.size());
   if (slices <= 0 || n == 0 || multiprocessors <= 0)
-    return {n, std::max<int64_t>(0, slices), 0, 0};
+    return {n, std::max<int64_t>(0, slices), 0, 0, true};
   const int64_t longest = std::min({slices, maxTailSlices, std::max<int64_t>(1, 8 * multiprocessors / n)});
   const bool alike = std::equal(keyBlocks.begin() + 1, keyBlocks.end(), keyBlocks.begin()) && n % 2 == 0;
   const int64_t stride = alike ? longest + 1 : std::max<int64_t>(1, (longest + 47) / 48);
   for (int64_t tail = 0; tail <= longest; tail += stride) {
-    PersistentSchedule s{n, slices, tail, 0};
+    PersistentSchedule s{n, slices, tail, 0, true};
     s.blocks = std::min(s.items(), multiprocessors);
     const double load = busiestBlock(s, keyBlocks);
     if (tail == 0 || load < bestLoad - 1e-9) {

@@ -48,6 +48,8 @@ TEST(PersistentSchedule, EveryTileOnceWhateverTheTail) {
           PersistentSchedule s{n, slices, tail, 0};
           s.blocks = std::min(s.items(), multiprocessors);
           expectEveryTileOnce(s);
+          if (tail == 0)
+            expectEveryTileOnce(flashjit::pairsInRoundRobin(n, slices, multiprocessors));
         }
 }
 
@@ -103,12 +105,16 @@ TEST(PersistentSchedule, EqualTilesKeepPairsAndTheTailRespectsItsBound) {
   // Without a mask and with an even query-block count every item is a pair of equal tiles: no tail helps.
   std::vector<int64_t> keyBlocks = flashjit::keyBlocksPerQueryBlock(Causal::none, 2048, 2048, 128, 128);
   EXPECT_EQ(flashjit::planPersistentSchedule(keyBlocks, 256, 132, 256).tail_slices, 0);
-  // No tail allowed (a kernel without a causal mask), odd query-block counts too.
+  // No tail allowed, odd query-block counts too (the planner's step through the tails stays positive).
   for (int64_t seqlen : {2048, 1300})
     EXPECT_EQ(flashjit::planPersistentSchedule(
                   flashjit::keyBlocksPerQueryBlock(Causal::none, seqlen, seqlen, 128, 128), 160, 132, 0)
                   .tail_slices,
               0);
+  // Without a mask: block b takes items b, b + G, ... (no alternation).
+  PersistentSchedule plain = flashjit::pairsInRoundRobin(8, 40, 132);
+  EXPECT_FALSE(plain.alternating);
+  EXPECT_EQ(flashjit::persistentTile(plain, 5, 2).slice, (132 + 5) / 4);
   std::vector<int64_t> causal = flashjit::keyBlocksPerQueryBlock(Causal::top_left, 2048, 2048, 128, 128);
   EXPECT_LE(flashjit::planPersistentSchedule(causal, 256, 132, 3).tail_slices, 3);
   // Fewer items than multiprocessors: one block an item.

@@ -469,8 +469,8 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 
 // persistent (with a producer warpgroup), three computing warpgroups (12 warps, 192 rows, 512 threads):
 // the block's tile count comes from its items (pairs of a head's query blocks from both ends, then middle
-// blocks, then the tail's single tiles), one a wave in alternating order (block, then gridDim.x - 1 -
-// block in the next wave, ... below each count); the producer and the consumers branch off at once, each
+// blocks), one a wave (block, block + gridDim.x, ... below each count: without a mask the tiles are alike,
+// so no alternating order and no tail; SCHED below has both); the producer and the consumers branch off at once, each
 // into a loop over those tiles, with the number of key blocks already gone through carried from tile to
 // tile, and each tile's item computed afresh from the block index. The producer's first thread
 // computes each tile's key range and loads its blocks, and does not exit; the consumers take 160
@@ -484,14 +484,14 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=PERSIST
-// PERSIST:          llvm.func @attention_fwd_d64_bf16_lse({{.*}}nvvm.maxntid = array<i32: 512, 1, 1>
+// PERSIST:          llvm.func @attention_fwd_d64_bf16_lse({{.*}}%{{.*}}: f32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: !llvm.ptr {{.*}}nvvm.maxntid = array<i32: 512, 1, 1>
 // PERSIST:          %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
 // PERSIST:          %[[STEP:.*]] = nvvm.read.ptx.sreg.nctaid.x
 // PERSIST:          %[[PAIRWAVES:.*]] = arith.divui %{{.*}}, %[[STEP]]
-// PERSIST:          %[[REVERSED:.*]] = arith.subi %{{.*}}, %[[BLOCK]]
-// PERSIST:          arith.select %{{.*}}, %[[REVERSED]], %[[BLOCK]]
+// PERSIST:          arith.cmpi ult, %[[BLOCK]], %{{.*}}
 // PERSIST:          %[[PAIRS:.*]] = arith.addi %[[PAIRWAVES]], %{{.*}}
 // PERSIST:          %[[WAVES:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          arith.cmpi ult, %[[BLOCK]], %{{.*}}
 // PERSIST:          %[[ITEMS:.*]] = arith.addi %[[WAVES]], %{{.*}}
 // PERSIST:          %[[TILES:.*]] = arith.addi %[[PAIRS]], %[[ITEMS]]
 // PERSIST:          arith.cmpi uge, %{{.*}}, %c12_i32
@@ -671,3 +671,27 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // AHEAD:           scf.for %{{.*}} = %[[SECOND]] to %[[OWN]] step %c128_i32{{[_0-9]*}} iter_args({{.*}}, %[[ACC:[^ ]*]] = %[[FIRST]]#71)
 // AHEAD:           %[[SCALED:.*]] = arith.extui %[[ACC]] : i1 to i32
 // AHEAD-NEXT:      llvm.inline_asm {{.*}}wgmma.mma_async.sync.aligned.m64n64k16{{.*}}, %[[SCALED]], %{{.*}}
+
+// The persistent schedule under a causal mask (runtime/PersistentSchedule.h): the kernel takes the tail's
+// slice count and divisor after the scale; each block takes its item of a wave at gridDim.x - 1 - block in
+// odd waves, and a tile's item is a pair, a middle block or one of the tail's tiles (the tail divided by
+// its slice count: the wave-major rank of the query block from the last).
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized --wg-overlap --persistent --causal bottom_right | flashjit-opt -flash-lower-to-gpu \
+// RUN:   | FileCheck %s --check-prefix=SCHED
+// SCHED:          llvm.func @attention_fwd_d64_bf16_causal_br_lse({{.*}}%{{.*}}: f32, %[[TAIL:[^:]*]]: i32, %[[TAILMAGIC:[^:]*]]: i32, %[[TAILSHIFT:[^:]*]]: i32, %{{.*}}: !llvm.ptr {{.*}}
+// SCHED:          %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
+// SCHED:          %[[STEP:.*]] = nvvm.read.ptx.sreg.nctaid.x
+// SCHED:          %[[PAIRWAVES:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// SCHED:          %[[REVERSED:.*]] = arith.subi %{{.*}}, %[[BLOCK]]
+// SCHED:          %[[SLOT:.*]] = arith.select %{{.*}}, %[[REVERSED]], %[[BLOCK]]
+// SCHED:          arith.cmpi ult, %[[SLOT]], %{{.*}}
+// SCHED:          scf.for
+// SCHED:          "mov.u32 $0, %ctaid.x;"
+// SCHED:          "mov.u32 $0, %nctaid.x;"
+// SCHED:          arith.select %{{.*}}, %{{.*}}, %{{.*}} : i32
+// SCHED:          "mov.b32 $0, $1;", "=r,r" %[[TAIL]]
+// SCHED:          arith.mului_extended %{{.*}}, %[[TAILMAGIC]]
+// SCHED-NEXT:     %[[RANK:.*]] = arith.shrui %{{.*}}, %[[TAILSHIFT]]
+// SCHED:          %[[TAILBLOCK:.*]] = arith.subi %{{.*}}, %[[RANK]]
+// SCHED-NEXT:     arith.select %{{.*}}, %{{.*}}, %[[TAILBLOCK]]
