@@ -193,6 +193,10 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   // persistent kernel takes a head's query blocks in pairs from both ends (and the middle one alone): its
   // mapping divides by the pairs per head instead.
   const int64_t queryBlockCount = (int64_t(args.seqlen_q) + c.block_m - 1) / c.block_m;
+  const int64_t tiles = queryBlockCount * args.heads * args.batch;
+  if (tiles > 0x7fffffff)
+    throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(tiles) +
+                                              " thread blocks (query blocks x heads x batch); at most 2147483647");
   FastDivisor queryBlocks =
       fastDivisor(uint32_t(c.persistent ? std::max<int64_t>(1, queryBlockCount / 2) : queryBlockCount));
   FastDivisor headCount = fastDivisor(uint32_t(args.heads)), groupSize = fastDivisor(uint32_t(group));
@@ -207,6 +211,12 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   FastDivisor tailDivisor{};
   if (c.persistent) {
     schedule = impl_->scheduleFor(args);
+    // The kernel numbers a tile 2 x item (+ 1 for a pair's second) in 32 bits.
+    if (2 * schedule.items() + 1 > 0x7fffffff)
+      throw Error(Error::Code::Unsupported, "attention arguments: a persistent kernel numbers its tiles in 32 bits: " +
+                                                std::to_string(schedule.items()) +
+                                                " items (query-block pairs and tiles) of at most 1073741823; use a "
+                                                "configuration without persistent");
     tailSlices = int32_t(schedule.tail_slices);
     tailDivisor = fastDivisor(uint32_t(std::max<int64_t>(1, schedule.tail_slices)));
     params.push_back(&tailSlices);
@@ -234,10 +244,7 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
     }
   }
   // One-dimensional grid: (query block, head, batch), query blocks fastest.
-  int64_t blocks = queryBlockCount * args.heads * args.batch;
-  if (blocks > 0x7fffffff)
-    throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(blocks) +
-                                              " thread blocks (query blocks x heads x batch); at most 2147483647");
+  int64_t blocks = tiles;
   if (c.persistent) // one block per multiprocessor (one fits: 1 per SM by registers), each looping over items
     blocks = schedule.blocks;
   cuda.check(cuda.cuLaunchKernel(impl_->function, unsigned(blocks), 1, 1,
