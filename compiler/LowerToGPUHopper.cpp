@@ -615,7 +615,8 @@ SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
     Value tailRank = fastDivide(tail, tailDivisor);
     Value tailHead = add(leadHeads, arith::SubIOp::create(b, loc, tail, mul(tailRank, tailHeads)));
     otherHead = arith::SelectOp::create(b, loc, isLead, otherHead, tailHead);
-    otherBlock = arith::SelectOp::create(b, loc, isLead, otherBlock, arith::SubIOp::create(b, loc, lastBlock, tailRank));
+    otherBlock =
+        arith::SelectOp::create(b, loc, isLead, otherBlock, arith::SubIOp::create(b, loc, lastBlock, tailRank));
   }
   Value headBatch = arith::SelectOp::create(b, loc, isPair, pairHead, otherHead);
   Value queryBlock = arith::SelectOp::create(b, loc, isPair, pairBlock, otherBlock);

@@ -9,8 +9,9 @@
 // The items, in order: the lead slices' pairs of query blocks (i with n - 1 - i: under a causal mask every
 // pair holds about n + 1 key blocks); for odd n, each lead slice's middle query block; then the last
 // tail_slices slices' tiles one by one, from the last query block down, slices fastest (longest first
-// under a causal mask; a kernel without a mask has no tail). Equal pairs alone leave the last wave on some blocks only (2048 pairs on 132
-// blocks: 68 take 16, 64 take 15, ~3% of the run idle); short tiles at the end even the sums out.
+// under a causal mask; a kernel without a mask has no tail). Equal pairs alone leave the last wave on
+// some blocks only (2048 pairs on 132 blocks: 68 take 16, 64 take 15, ~3% of the run idle); short tiles
+// at the end even the sums out.
 #pragma once
 
 #include "runtime/flashjit.h"
