@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace flashjit {
@@ -34,6 +35,15 @@ struct PersistentSchedule {
   int64_t leadItems() const { return leadSlices() * ((query_blocks + 1) / 2); }
   int64_t items() const { return leadItems() + tail_slices * query_blocks; }
 };
+
+/// Why the kernel cannot number `s`'s tiles ("" if it can): it encodes a tile as 2 x item (+ 1 for a
+/// pair's second) in 32 bits.
+inline std::string numberingProblem(const PersistentSchedule &s) {
+  if (2 * s.items() + 1 <= 0x7fffffff)
+    return "";
+  return "a persistent kernel numbers its tiles in 32 bits: " + std::to_string(s.items()) +
+         " items (query-block pairs and tiles) of at most 1073741823; use a configuration without persistent";
+}
 
 /// Where block `block` takes its item in wave `wave`.
 inline int64_t slotInWave(const PersistentSchedule &s, int64_t wave, int64_t block) {

@@ -122,3 +122,13 @@ TEST(PersistentSchedule, EqualTilesKeepPairsAndTheTailRespectsItsBound) {
   EXPECT_LE(small.blocks, small.items());
   expectEveryTileOnce(small);
 }
+
+TEST(PersistentSchedule, RefusesMoreItemsThanTheKernelCanNumber) {
+  // 2 x items + 1 must fit 31 bits: 2^30 - 1 items do, 2^30 do not.
+  PersistentSchedule fits = flashjit::pairsInRoundRobin(2, (int64_t(1) << 30) - 1, 132);
+  EXPECT_EQ(flashjit::numberingProblem(fits), "");
+  PersistentSchedule tooMany = flashjit::pairsInRoundRobin(2, int64_t(1) << 30, 132);
+  EXPECT_EQ(flashjit::numberingProblem(tooMany),
+            "a persistent kernel numbers its tiles in 32 bits: 1073741824 items (query-block pairs and tiles) of "
+            "at most 1073741823; use a configuration without persistent");
+}
