@@ -92,10 +92,9 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
   geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
   geometry.persistent = geometry.producerWarpgroup && config.getPersistent();
-  source.walk([&](flash::MaskOp mask) {
-    if (mask.getCausal() != flash::CausalMode::none)
-      geometry.dealsTail = geometry.persistent;
-  });
+  bool causal = false;
+  source.walk([&](flash::MaskOp mask) { causal |= mask.getCausal() != flash::CausalMode::none; });
+  geometry.dealsTail = geometry.persistent && causal;
   if (geometry.persistent) // the schedule's tail heads and their divisor (magic, shift), after the scale
     argTypes.append(3, i32);
   if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), last

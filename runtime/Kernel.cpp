@@ -85,7 +85,7 @@ struct Kernel::Impl {
   PersistentSchedule scheduleFor(const AttentionArgs &args) {
     const std::array<int64_t, 4> sizes{args.seqlen_q, args.seqlen_k, args.heads, args.batch};
     std::lock_guard<std::mutex> lock(scheduleMutex);
-    if (sizes != scheduleSizes || schedule.blocks == 0) {
+    if (sizes != scheduleSizes) { // the first launch too: validated sizes are positive
       // Without a causal mask the tiles are alike: pairs in round robin (the kernel has no tail then).
       // Under one, the tail's K and V (seqlen_k x head_dim x 2 tensors x 2 bytes a slice) within 32 MiB of L2.
       const int64_t slices = int64_t(args.heads) * args.batch;
