@@ -262,10 +262,10 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
 }
 
 /// (query block, head, batch) of thread block `block` (see the scf.parallel case of emitOp), or of a
-/// persistent block's tile (mapPersistentTile).
+/// persistent block's tile (persistentTile, tileCodeOf).
 SmallVector<Value> KernelEmitter::mapGrid(Value block) {
   if (geometry.persistent)
-    return mapPersistentTile(block);
+    return decodeTileCode(tileCodeOf(block));
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
   Value rest = fastDivide(block, queryBlocksDivisor);
   Value batchIndex = fastDivide(rest, headsDivisor);
@@ -280,7 +280,8 @@ SmallVector<Value> KernelEmitter::mapGrid(Value block) {
 Value KernelEmitter::recompute(Value value, SmallVector<Value> &freshGrid) {
   if (auto found = llvm::find(gridIndices, value); found != gridIndices.end()) {
     if (freshGrid.empty() && geometry.persistent) {
-      freshGrid = mapGrid(persistentTile(opaqueCopy(currentTile)));
+      freshGrid = decodeTileCode(geometry.holdsTileCode() ? opaqueCopy(tileCode)
+                                                          : tileCodeOf(persistentTile(opaqueCopy(currentTile))));
     } else if (freshGrid.empty()) {
       freshGrid = mapGrid(readSpecialRegister("%ctaid.x"));
     }
