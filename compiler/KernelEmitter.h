@@ -61,10 +61,6 @@ struct Geometry {
   // Without one the tiles are alike and the tail is empty: the runtime passes 0 and the kernel ignores it.
   bool dealsTail = false;
   std::string chip;
-  // persistent: the consumers hold the tile's code (tileCodeOf) through its key loops and decode it where
-  // the tile's indices are needed again. Not at head_dim 128 with 192-key blocks, which have no register
-  // to spare (ptxas -v: 8 bytes of spill under a causal mask): they map the tile afresh at each use.
-  bool holdsTileCode() const { return persistent && !(headDim == 128 && blockN == 192); }
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
   int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }
   // With a producer warpgroup (setmaxnreg): 24 registers for it, the rest to the computing warpgroups, at
@@ -172,9 +168,6 @@ private:
   // blocks this block's earlier tiles went through (where the K/V slots and phases go on from), the query
   // mbarrier's parity for this tile, and how many of this block's items are pairs of query blocks.
   Value currentTile, blocksBefore, queryParity, pairsOfBlock;
-  // persistent: the tile's code (tileCodeOf), which the consumers carry from tile to tile (and hold through
-  // its key loops: Geometry::holdsTileCode), and the next tile's, computed by prefetchNextQuery (else null).
-  Value tileCode, nextTileCode;
   // persistent: this block's tile count, and whether each warpgroup copies its next tile's query under the
   // current tile's last block (prefetchNextQuery), from the query read's indices recomputed for that tile.
   Value tileCount;
@@ -368,8 +361,7 @@ private:
   Value slotInWave(Value wave, Value block, Value step);
   Value itemsOfBlock(Value total, Value block, Value step);
   Value persistentTile(Value k);
-  Value tileCodeOf(Value tile);
-  SmallVector<Value> decodeTileCode(Value code);
+  SmallVector<Value> mapPersistentTile(Value tile);
   void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);
   SmallVector<Value> loadQueryRegisters(Value address);
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);

@@ -262,10 +262,10 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
 }
 
 /// (query block, head, batch) of thread block `block` (see the scf.parallel case of emitOp), or of a
-/// persistent block's tile (persistentTile, tileCodeOf).
+/// persistent block's tile (mapPersistentTile).
 SmallVector<Value> KernelEmitter::mapGrid(Value block) {
   if (geometry.persistent)
-    return decodeTileCode(tileCodeOf(block));
+    return mapPersistentTile(block);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
   Value rest = fastDivide(block, queryBlocksDivisor);
   Value batchIndex = fastDivide(rest, headsDivisor);
@@ -280,8 +280,7 @@ SmallVector<Value> KernelEmitter::mapGrid(Value block) {
 Value KernelEmitter::recompute(Value value, SmallVector<Value> &freshGrid) {
   if (auto found = llvm::find(gridIndices, value); found != gridIndices.end()) {
     if (freshGrid.empty() && geometry.persistent) {
-      freshGrid = decodeTileCode(geometry.holdsTileCode() ? opaqueCopy(tileCode)
-                                                          : tileCodeOf(persistentTile(opaqueCopy(currentTile))));
+      freshGrid = mapGrid(persistentTile(opaqueCopy(currentTile)));
     } else if (freshGrid.empty()) {
       freshGrid = mapGrid(readSpecialRegister("%ctaid.x"));
     }

@@ -568,9 +568,9 @@ Value KernelEmitter::itemsOfBlock(Value total, Value block, Value step) {
 }
 
 /// This block's k-th tile, encoded as 2 x item + 1 for the second of a pair; its first `pairsOfBlock`
-/// items are pairs (two tiles each), the rest single tiles. Computed afresh where it is needed (the
-/// special registers read again, pairsOfBlock through an opaque copy), so that only k, pairsOfBlock and
-/// the tile's code are held through the key loops, not what derives from them.
+/// items are pairs (two tiles each), the rest single tiles. Computed afresh wherever it is needed (the
+/// special registers read again, pairsOfBlock through an opaque copy), so that only k and pairsOfBlock are
+/// held through the key loops, not what derives from them.
 Value KernelEmitter::persistentTile(Value k) {
   Value block = readSpecialRegister("%ctaid.x"), step = readSpecialRegister("%nctaid.x");
   Value one = constI32(1);
@@ -583,14 +583,11 @@ Value KernelEmitter::persistentTile(Value k) {
   return add(mul(item, constI32(2)), second);
 }
 
-/// The tile encoded `tile` (persistentTile) as its code: head·batch in the high 16 bits, the query block in
-/// the low 16 (numberingProblem in runtime/PersistentSchedule.h keeps both in range). The launch's
-/// query-block divisor is then that of the pairs per head (at least 1), its tail divisor that of tailHeads
-/// (at least 1). The sizes go through opaque copies: what derives from them alone would otherwise be
-/// hoisted out of the tile loop and held through the key loops. The consumers compute each tile's code
-/// once, before it starts (prefetchNextQuery), and carry it; every later use decodes it (decodeTileCode):
-/// this mapping is ~40 instructions with the tail's, decoding 6.
-Value KernelEmitter::tileCodeOf(Value tile) {
+/// (query block, head, batch) of the tile encoded `tile` (persistentTile). The launch's query-block divisor
+/// is then that of the pairs per head (at least 1), its tail divisor that of tailHeads (at least 1). The
+/// sizes go through opaque copies: what derives from them alone would otherwise be hoisted out of the tile
+/// loop and held through the key loops.
+SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
   Value one = constI32(1);
   Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch);
   Value tailHeads = geometry.dealsTail ? opaqueCopy(this->tailHeads) : constI32(0);
@@ -623,13 +620,6 @@ Value KernelEmitter::tileCodeOf(Value tile) {
   }
   Value headBatch = arith::SelectOp::create(b, loc, isPair, pairHead, otherHead);
   Value queryBlock = arith::SelectOp::create(b, loc, isPair, pairBlock, otherBlock);
-  return arith::OrIOp::create(b, loc, arith::ShLIOp::create(b, loc, headBatch, constI32(16)), queryBlock);
-}
-
-/// (query block, head, batch) of the tile whose code is `code` (tileCodeOf).
-SmallVector<Value> KernelEmitter::decodeTileCode(Value code) {
-  Value queryBlock = arith::AndIOp::create(b, loc, code, constI32(0xffff));
-  Value headBatch = arith::ShRUIOp::create(b, loc, code, constI32(16));
   Value batchIndex = fastDivide(headBatch, headsDivisor);
   return {queryBlock, arith::SubIOp::create(b, loc, headBatch, mul(batchIndex, heads)), batchIndex};
 }
@@ -651,18 +641,13 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
                     mul(tailHeads, queryBlocks));
   Value block = NVVM::BlockIdXOp::create(b, loc, i32), step = NVVM::GridDimXOp::create(b, loc, i32);
   pairsOfBlock = itemsOfBlock(leadPairs, block, step);
-  // A loop over this block's tiles k, carrying the key blocks before them (and for the consumers the
-  // tile's code), its body at the insertion point.
-  auto tileLoop = [&](bool carriesCode) {
-    SmallVector<Value> inits{constI32(0)};
-    if (carriesCode)
-      inits.push_back(tileCodeOf(persistentTile(constI32(0))));
-    auto loop = scf::ForOp::create(b, loc, constI32(0), tileCount, one, inits);
+  // A loop over this block's tiles k, carrying the key blocks before them, its body at the insertion point.
+  auto tileLoop = [&]() {
+    auto loop = scf::ForOp::create(b, loc, constI32(0), tileCount, one, ValueRange{constI32(0)});
     b.setInsertionPointToStart(loop.getBody());
     blocksBefore = loop.getRegionIterArgs()[0];
     currentTile = loop.getInductionVar();
-    tileCode = carriesCode ? loop.getRegionIterArgs()[1] : tileCodeOf(persistentTile(currentTile));
-    for (auto [index, value] : llvm::zip(gridIndices, decodeTileCode(tileCode)))
+    for (auto [index, value] : llvm::zip(gridIndices, mapGrid(persistentTile(currentTile))))
       scalars[index] = value;
     return loop;
   };
@@ -683,7 +668,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
                                                                 constI32(geometry.threads())),
                                     /*withElse=*/false);
     b.setInsertionPoint(leader.thenBlock()->getTerminator());
-    tileLoop(/*carriesCode=*/false);
+    tileLoop();
     for (Operation &op : body) { // the scalars the key range derives from (no tile is read here)
       if (&op == keyLoops.front().getOperation())
         break;
@@ -700,9 +685,8 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters(), NVVM::SetMaxRegisterAction::increase);
   if (geometry.pingPong) // once for all the tiles: the turns run on from tile to tile
     letWarpgroupZeroGoFirst();
-  auto tiles = tileLoop(/*carriesCode=*/true);
+  auto tiles = tileLoop();
   queryParity = arith::AndIOp::create(b, loc, tiles.getInductionVar(), one);
-  nextTileCode = Value();
   if (failed(emitBlock(body)))
     return failure();
   // The warpgroup's staged output is read back before its next query copy lands in those bytes; the other
@@ -710,9 +694,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   // output went from registers.)
   if (!prefetchesQuery)
     warpgroupBarrier();
-  if (!nextTileCode)
-    nextTileCode = tileCodeOf(persistentTile(add(currentTile, one)));
-  scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks()), nextTileCode});
+  scf::YieldOp::create(b, loc, ValueRange{add(blocksBefore, pipelineBlocks())});
   return success();
 }
 
@@ -744,22 +726,16 @@ void KernelEmitter::copyQueryRows(const MemRefArg &memref, Value batch, Value he
 /// prefetchesQuery, after the tile's last Q·Kᵀ: once every warp of the warpgroup is past it, the query rows
 /// are free, and the warpgroup copies its rows of its next tile's query there (the mbarrier's next phase),
 /// so that the copy's latency hides under the last P·V and the epilogue instead of opening the next tile.
-/// The next tile's code, computed for the copy, is what the tile loop carries to it (nextTileCode).
 void KernelEmitter::prefetchNextQuery() {
   Value next = add(opaqueCopy(currentTile), constI32(1));
-  auto more = scf::IfOp::create(b, loc, TypeRange{i32}, lessThan(next, opaqueCopy(tileCount)), /*withElse=*/true);
-  nextTileCode = more.getResult(0);
+  auto more = scf::IfOp::create(b, loc, lessThan(next, opaqueCopy(tileCount)), /*withElse=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&more.getThenRegion().front());
   warpgroupBarrier();
-  Value code = tileCodeOf(persistentTile(next));
-  SmallVector<Value> nextGrid = decodeTileCode(code);
+  SmallVector<Value> nextGrid = mapGrid(persistentTile(next));
   ValueRange indices = queryRead.getIndices();
   copyQueryRows(memrefs[queryRead.getBase()], recompute(indices[0], nextGrid), recompute(indices[1], nextGrid),
                 recompute(indices[2], nextGrid));
-  scf::YieldOp::create(b, loc, code);
-  b.setInsertionPointToStart(&more.getElseRegion().front());
-  scf::YieldOp::create(b, loc, tileCode); // no next tile: the loop ends
 }
 
 /// Producer warpgroup: block `blockStart`'s K slot is free once its Q·Kᵀ has retired (the caller waited).

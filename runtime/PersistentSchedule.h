@@ -37,19 +37,12 @@ struct PersistentSchedule {
 };
 
 /// Why the kernel cannot number `s`'s tiles ("" if it can): it encodes a tile as 2 x item (+ 1 for a
-/// pair's second) in 32 bits, and carries a tile's (slice, query block) in 16 bits each.
+/// pair's second) in 32 bits.
 inline std::string numberingProblem(const PersistentSchedule &s) {
-  const std::string advice = "; use a configuration without persistent";
-  if (s.slices > 0x10000)
-    return "a persistent kernel packs a tile's slice in 16 bits: " + std::to_string(s.slices) +
-           " slices (heads x batch) of at most 65536" + advice;
-  if (s.query_blocks > 0x10000)
-    return "a persistent kernel packs a tile's query block in 16 bits: " + std::to_string(s.query_blocks) +
-           " query blocks (seqlen_q / block_m) of at most 65536" + advice;
   if (2 * s.items() + 1 <= 0x7fffffff)
     return "";
   return "a persistent kernel numbers its tiles in 32 bits: " + std::to_string(s.items()) +
-         " items (query-block pairs and tiles) of at most 1073741823" + advice;
+         " items (query-block pairs and tiles) of at most 1073741823; use a configuration without persistent";
 }
 
 /// Where block `block` takes its item in wave `wave`.

@@ -124,24 +124,11 @@ TEST(PersistentSchedule, EqualTilesKeepPairsAndTheTailRespectsItsBound) {
 }
 
 TEST(PersistentSchedule, RefusesMoreItemsThanTheKernelCanNumber) {
-  // 2 x items + 1 must fit 31 bits: 65536 slices of 32766 query blocks (2^30 - 65536 items) do, of
-  // 32768 (2^30) do not.
-  PersistentSchedule fits = flashjit::pairsInRoundRobin(32766, 65536, 132);
+  // 2 x items + 1 must fit 31 bits: 2^30 - 1 items do, 2^30 do not.
+  PersistentSchedule fits = flashjit::pairsInRoundRobin(2, (int64_t(1) << 30) - 1, 132);
   EXPECT_EQ(flashjit::numberingProblem(fits), "");
-  PersistentSchedule tooMany = flashjit::pairsInRoundRobin(32768, 65536, 132);
+  PersistentSchedule tooMany = flashjit::pairsInRoundRobin(2, int64_t(1) << 30, 132);
   EXPECT_EQ(flashjit::numberingProblem(tooMany),
             "a persistent kernel numbers its tiles in 32 bits: 1073741824 items (query-block pairs and tiles) of "
             "at most 1073741823; use a configuration without persistent");
-}
-
-TEST(PersistentSchedule, RefusesSlicesAndQueryBlocksPastSixteenBits) {
-  // The kernel carries a tile as (slice << 16) | query block.
-  EXPECT_EQ(flashjit::numberingProblem(flashjit::pairsInRoundRobin(65536, 65536, 132)).find("16 bits"),
-            std::string::npos);
-  EXPECT_EQ(flashjit::numberingProblem(flashjit::pairsInRoundRobin(2, 65537, 132)),
-            "a persistent kernel packs a tile's slice in 16 bits: 65537 slices (heads x batch) of at most 65536; "
-            "use a configuration without persistent");
-  EXPECT_EQ(flashjit::numberingProblem(flashjit::pairsInRoundRobin(65537, 2, 132)),
-            "a persistent kernel packs a tile's query block in 16 bits: 65537 query blocks (seqlen_q / block_m) "
-            "of at most 65536; use a configuration without persistent");
 }

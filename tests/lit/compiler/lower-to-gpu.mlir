@@ -472,9 +472,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // blocks), one a wave (block, block + gridDim.x, ... below each count: without a mask the tiles are alike,
 // so no alternating order and no tail; SCHED below has both); the producer and the consumers branch off at once, each
 // into a loop over those tiles, with the number of key blocks already gone through carried from tile to
-// tile; the producer computes each tile's item afresh from the block index, the consumers carry each
-// tile's code ((head, batch) << 16 | query block), computed once (the first before the loop, each next
-// one with its query copy) and decoded where it is used. The producer's first thread
+// tile, and each tile's item computed afresh from the block index. The producer's first thread
 // computes each tile's key range and loads its blocks, and does not exit; the consumers take 160
 // registers, the last warpgroup lets warpgroup 0 go first once before the tile loop, and each hands over
 // to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). Each warpgroup copies its
@@ -509,11 +507,8 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:            nvvm.setmaxregister increase 160
 // PERSIST:            arith.cmpi uge, %{{.*}}, %c8_i32
 // PERSIST:              "bar.arrive $0, $1;", "r,r,~{memory}" %c2_i32{{.*}}, %c256_i32
-// PERSIST:            "mov.u32 $0, %ctaid.x;"
-// PERSIST:            %[[FIRSTCODE:.*]] = arith.ori %{{.*}}, %{{.*}} : i32
-// PERSIST:            scf.for %{{.*}} = %{{.*}} to %[[TILES]] step %{{.*}} iter_args(%{{.*}} = %c0_i32{{.*}}, %[[CODE:.*]] = %[[FIRSTCODE]]) -> (i32, i32)
-// PERSIST-NOT:            %ctaid.x
-// PERSIST:                arith.andi %[[CODE]], %c65535_i32
+// PERSIST:            scf.for %{{.*}} = %{{.*}} to %[[TILES]] step %{{.*}} iter_args({{.*}}) -> (i32)
+// PERSIST:                "mov.u32 $0, %ctaid.x;"
 // PERSIST:                arith.cmpi eq, %[[TILE:arg[0-9]+]], %c0_i32
 // PERSIST-NEXT:           scf.if
 // PERSIST-COUNT-4:          nvvm.cp.async.shared.global
@@ -525,14 +520,11 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST-NOT:          nvvm.barrier
 // PERSIST:              %[[COUNT:.*]] = llvm.inline_asm has_side_effects "mov.b32 $0, $1;", "=r,r" %[[TILES]] :
 // PERSIST-NEXT:         %[[MORE:.*]] = arith.cmpi slt, %{{.*}}, %[[COUNT]] : i32
-// PERSIST-NEXT:         %[[NEXTCODE:.*]] = scf.if %[[MORE]] -> (i32) {
+// PERSIST-NEXT:         scf.if %[[MORE]] {
 // PERSIST:                "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
 // PERSIST:                "mov.u32 $0, %ctaid.x;"
 // PERSIST-COUNT-4:        nvvm.cp.async.shared.global
 // PERSIST:                nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}
-// PERSIST:                scf.yield %{{.*}} : i32
-// PERSIST:              } else {
-// PERSIST-NEXT:           scf.yield %[[CODE]] : i32
 // PERSIST:              nvvm.wgmma.wait.group.sync.aligned 0
 // PERSIST-NOT:          nvvm.barrier
 // PERSIST:              "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
@@ -541,8 +533,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST-COUNT-8:      nvvm.shfl.sync bfly
 // PERSIST-COUNT-2:      llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<1>
 // PERSIST-NOT:          bar.sync
-// PERSIST-NOT:          %ctaid.x
-// PERSIST:              scf.yield %{{.*}}, %[[NEXTCODE]] : i32, i32
+// PERSIST:              scf.yield %{{.*}} : i32
 
 // -----
 
