@@ -343,7 +343,6 @@ private:
   void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys = 0,
                Value accumulate = {});
   bool peelsShortLastBlock(scf::ForOp loop) const;
-  bool peelsPerWarpgroup(scf::ForOp loop) const;
   bool runsFirstBlockAhead() const;
   void pinAfterWait(SmallVector<Value> &regs);
   SmallVector<Value> flattenDeferred(const DeferredPV &state);

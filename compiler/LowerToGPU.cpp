@@ -402,10 +402,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     Value span = arith::SubIOp::create(b, loc, upper, add(lower, constI32(1)));
     lastStart = add(lower, mul(arith::DivSIOp::create(b, loc, span, step), step));
     Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, upper, lower);
-    // Each warpgroup decides from its own rows' last key (peelsPerWarpgroup): the first of a 128-row tile's
-    // two sees at most half of a 128-key diagonal block.
-    Value end = peelsPerWarpgroup(loop) ? warpgroupKeyEnd(loop, lower, upper) : upper;
-    Value left = arith::SubIOp::create(b, loc, end, lastStart);
+    Value left = arith::SubIOp::create(b, loc, upper, lastStart);
     Value isShort = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, left, constI32(geometry.shortBlockKeys()));
     peelLast = arith::AndIOp::create(b, loc, any, isShort);
     ownUpper = arith::SelectOp::create(b, loc, peelLast, lastStart, upper);

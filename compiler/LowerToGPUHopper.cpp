@@ -173,20 +173,6 @@ bool KernelEmitter::peelsShortLastBlock(scf::ForOp loop) const {
          keyLoops.size() == 1 && loop == keyLoops.front() && !skipsKeyBlocksPerWarpgroup(loop);
 }
 
-// With a producer warpgroup the consumers take every block of the tile in turn, so each may run the last one
-// short on its own: where its own rows see no key past the block's first shortBlockKeys() (under a causal
-// mask, the first warpgroup of a 128-row tile on its 128-key diagonal block: 64 keys, ~3% of a d64 tile's
-// work at 2k tokens). The other warpgroups still run that block whole; the copies and turns are the same.
-// Only under a causal mask (without one, only a padding warpgroup would gain, once a head, for the key end
-// computed in every tile); not on d128 128x192, where the warpgroup's key end costs registers (ptxas -v:
-// 8-160 bytes of spill).
-bool KernelEmitter::peelsPerWarpgroup(scf::ForOp loop) const {
-  bool causal = false;
-  loop.walk([&](flash::MaskOp mask) { causal |= mask.getCausal() != flash::CausalMode::none; });
-  const bool tight = geometry.headDim > 64 && geometry.blockN > 128;
-  return causal && geometry.producerWarpgroup && geometry.warps == 8 && !tight && peelsShortLastBlock(loop);
-}
-
 // The pipelined loop's first block ahead of it (see below), but for three consumer warpgroups: at 160
 // registers, d64 192x128 persistent ran 2-4% slower at 2k-4k tokens with it (H200), and its causal form
 // spilled 4 bytes (ptxas -v).

@@ -672,25 +672,6 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // AHEAD:           %[[SCALED:.*]] = arith.extui %[[ACC]] : i1 to i32
 // AHEAD-NEXT:      llvm.inline_asm {{.*}}wgmma.mma_async.sync.aligned.m64n64k16{{.*}}, %[[SCALED]], %{{.*}}
 
-// With a producer warpgroup each consumer warpgroup decides on its own whether the tile's last block runs
-// short (peelsPerWarpgroup): from the last key its own 64 rows see (the first warpgroup of a 128-row tile
-// sees 64 keys of its 128-key diagonal block), not from the tile's.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
-// RUN:   --warp-specialized --wg-overlap --causal bottom_right | flashjit-opt -flash-lower-to-gpu \
-// RUN:   | FileCheck %s --check-prefix=PEELWG
-// PEELWG:          arith.divsi %{{.*}}, %c128_i32
-// PEELWG:          %[[LAST:.*]] = arith.addi %{{.*}}, %{{.*}} : i32
-// PEELWG-NEXT:     %[[ANY:.*]] = arith.cmpi sgt, %[[UPPER:[^,]*]], %{{.*}} : i32
-// PEELWG:          arith.addi %{{.*}}, %c63_i32
-// PEELWG:          %[[VISIBLE:.*]] = arith.minsi %[[UPPER]], %{{.*}} : i32
-// PEELWG-NEXT:     %[[OWN:.*]] = arith.select %{{.*}}, %{{.*}}, %[[VISIBLE]] : i32
-// PEELWG-NEXT:     %[[LEFT:.*]] = arith.subi %[[OWN]], %[[LAST]] : i32
-// PEELWG:          %[[FEW:.*]] = arith.cmpi sle, %[[LEFT]], %c64_i32{{.*}} : i32
-// PEELWG-NEXT:     %[[SHORTLAST:.*]] = arith.andi %[[ANY]], %[[FEW]] : i1
-// PEELWG-NEXT:     %[[END:.*]] = arith.select %[[SHORTLAST]], %[[LAST]], %[[UPPER]] : i32
-// PEELWG:          scf.for %{{.*}} = %{{.*}} to %[[END]] step %c128_i32
-// PEELWG:          scf.if %[[SHORTLAST]] -> (f32
-
 // The persistent schedule under a causal mask (runtime/PersistentSchedule.h): the kernel takes the tail's
 // slice count and divisor after the scale; each block takes its item of a wave at gridDim.x - 1 - block in
 // odd waves, and a tile's item is a pair, a middle block or one of the tail's tiles (the tail divided by
