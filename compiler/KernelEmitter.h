@@ -60,6 +60,10 @@ struct Geometry {
   // persistent under a causal mask: the schedule deals its last slices tile by tile (persistentTile).
   // Without one the tiles are alike and the tail is empty: the runtime passes 0 and the kernel ignores it.
   bool dealsTail = false;
+  // Conditional rescaling (emitOnlineSoftmax, emitRescale): the configuration's conditional_rescale, and
+  // always where the mma.sync path keeps the query tile in shared memory (measured on the H100 at head_dim
+  // 128, 128 rows over 4 warps: +6-12%; on other mma.sync kernels its branch cost 9-11%).
+  bool conditionalRescale = false;
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
   int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }
@@ -95,9 +99,6 @@ struct Geometry {
   // most half of block_n, or 128 of 192 (wgmma n is any multiple of 8; these keep whole 64-key chunks).
   int64_t shortBlockKeys() const { return blockN == 192 ? 128 : blockN / 2; }
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
-  // Conditional rescaling (see emitOnlineSoftmax) where the query tile stays in shared memory: measured on
-  // the H100 at head_dim 128, 128 rows over 4 warps, it gains 6-12%; elsewhere its branch costs 9-11%.
-  bool conditionalRescale() const { return queryStaysInShared(blockM, warps, headDim); }
 };
 
 /// Where a memref argument of the tile-level function went in the kernel's arguments.

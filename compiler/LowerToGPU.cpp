@@ -92,6 +92,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
   geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
   geometry.persistent = geometry.producerWarpgroup && config.getPersistent();
+  geometry.conditionalRescale =
+      config.getConditionalRescale() || queryStaysInShared(geometry.blockM, geometry.warps, geometry.headDim);
   bool causal = false;
   source.walk([&](flash::MaskOp mask) { causal |= mask.getCausal() != flash::CausalMode::none; });
   geometry.dealsTail = geometry.persistent && causal;
@@ -1067,11 +1069,12 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
 
 /// The online softmax of one key block: each row's block maximum m_b (over the row's scores and its
 /// running maximum m) is found with two quad shuffles, and every row moves to m_b. With conditional
-/// rescaling (Geometry::conditionalRescale), rows move only if some row of the warp has
-/// m_b·c − m·c > kRescaleThreshold (c = scale·log2 e); otherwise every row keeps m, so that the
-/// correction is exp2(0) = 1 and flash.rescale skips the accumulator (a warp-uniform branch). A kept
-/// maximum leaves s·c − m·c <= kRescaleThreshold, so p <= 2^8 = 256: safe in f32 and in the 16-bit P.
-/// Exact either way: the output and the running sum share the maximum they use.
+/// rescaling (Geometry::conditionalRescale), a row moves only if m_b·c − m·c > kRescaleThreshold
+/// (c = scale·log2 e); otherwise it keeps m, so that its correction is exp2(0) = 1, and flash.rescale
+/// skips the accumulator unless some row of the warp moved (a warp-uniform branch on a vote). Each row
+/// decides from its own maximum (the same in the four threads of its quad), so its exponentials do not
+/// wait for the vote. A kept maximum leaves s·c − m·c <= kRescaleThreshold, so p <= 2^8 = 256: safe in
+/// f32 and in the 16-bit P. Exact either way: the output and the running sum share the maximum they use.
 LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
   Fragment scores = tiles[op.getScores()], runningMax = tiles[op.getRunningMax()];
   Fragment runningSum = tiles[op.getRunningSum()];
@@ -1082,9 +1085,10 @@ LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
   auto score = [&](int64_t r, int64_t half, int64_t j, int64_t odd) {
     return (r * columnTiles + j) * 4 + half * 2 + odd;
   };
-  // Block maxima, and whether any row of this thread moves past the threshold (-inf - -inf: NaN, false).
-  SmallVector<Value> blockMax(2 * geometry.rowGroups);
-  Value grows = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  // Block maxima; with conditional rescaling, whether each row moves (its maximum grew past the threshold:
+  // -inf - -inf is NaN, false) and whether any row of this thread does.
+  SmallVector<Value> blockMax(2 * geometry.rowGroups), moves(2 * geometry.rowGroups);
+  Value anyMoves;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
       // In four chains, not one: every exponential waits for this maximum (the SASS of d64 128x128 had 32
@@ -1098,21 +1102,25 @@ LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
       rowMax = maxF(rowMax, quadShuffleXor(rowMax, 1));
       rowMax = maxF(rowMax, quadShuffleXor(rowMax, 2));
       blockMax[r * 2 + half] = rowMax;
+      if (!geometry.conditionalRescale)
+        continue;
       Value growth = arith::SubFOp::create(b, loc, arith::MulFOp::create(b, loc, rowMax, c),
                                            arith::MulFOp::create(b, loc, runningMax.regs[r * 2 + half], c));
-      grows = arith::OrIOp::create(
-          b, loc, grows,
-          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, growth, constF32(kRescaleThreshold)));
+      moves[r * 2 + half] =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, growth, constF32(kRescaleThreshold));
+      anyMoves = anyMoves ? Value(arith::OrIOp::create(b, loc, anyMoves, moves[r * 2 + half])) : moves[r * 2 + half];
     }
-  Value update = geometry.conditionalRescale()
-                     ? Value(NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), constI32(-1), grows,
+  Value update = geometry.conditionalRescale
+                     ? Value(NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), constI32(-1), anyMoves,
                                                       NVVM::VoteSyncKindAttr::get(b.getContext(), NVVM::VoteSyncKind::any)))
                      : Value(arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)); // always: folds away
   rescaleNeeded[op.getCorrection()] = update;
   for (int64_t r = 0; r < geometry.rowGroups; ++r) {
     for (int64_t half = 0; half < 2; ++half) {
       Value oldMax = runningMax.regs[r * 2 + half];
-      Value rowMax = arith::SelectOp::create(b, loc, update, blockMax[r * 2 + half], oldMax);
+      Value rowMax = geometry.conditionalRescale
+                         ? Value(arith::SelectOp::create(b, loc, moves[r * 2 + half], blockMax[r * 2 + half], oldMax))
+                         : blockMax[r * 2 + half];
       // m̂ = 0 while the row has seen no key, so that exp2(-inf - m̂) = 0 instead of NaN.
       Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, rowMax, minusInf);
       Value shift = arith::SelectOp::create(b, loc, empty, constF32(0), arith::MulFOp::create(b, loc, rowMax, c));

@@ -39,6 +39,9 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     wgmmas (FlashAttention-3's ping-pong). `persistent` (with `warp_specialized`; printed only when true):
     at most one thread block per multiprocessor, each looping over (query block, head, batch) tiles, so
     that the producer loads a tile's first K/V blocks while the consumers finish the previous tile.
+    `conditional_rescale` (any path; printed only when true): a row keeps its running maximum unless the
+    key block raises it by more than 8 (in log2 units), and the output accumulator is rescaled only when
+    some row of the warp moved (a warp-uniform branch); exact.
 
     ```mlir
     func.func @kernel(...) attributes {
@@ -54,7 +57,8 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     DefaultValuedParameter<"bool", "false", "softmax overlapped with the previous block's P·V (wgmma)">:$wg_overlap,
     DefaultValuedParameter<"bool", "false", "K/V tiles loaded by TMA (wgmma)">:$tma,
     DefaultValuedParameter<"bool", "false", "a producer warpgroup issues the TMA loads (wgmma)">:$warp_specialized,
-    DefaultValuedParameter<"bool", "false", "blocks loop over tiles, one per multiprocessor">:$persistent
+    DefaultValuedParameter<"bool", "false", "blocks loop over tiles, one per multiprocessor">:$persistent,
+    DefaultValuedParameter<"bool", "false", "rescale the output only where a row's maximum grew past 2^8">:$conditional_rescale
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

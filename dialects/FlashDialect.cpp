@@ -31,7 +31,7 @@ void FlashDialect::initialize() {
 LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
                                        int64_t blockN, int64_t warps, int64_t stages,
                                        StringRef chip, bool wgOverlap, bool tma,
-                                       bool warpSpecialized, bool persistent) {
+                                       bool warpSpecialized, bool persistent, bool conditionalRescale) {
   std::string problem = flashjit::kernelConfigError(blockM, blockN, warps, stages, chip);
   if (!problem.empty())
     return emitError() << "#flash.config: " << problem;

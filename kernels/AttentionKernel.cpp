@@ -76,7 +76,8 @@ ModuleOp buildAttentionModule(MLIRContext &context, const AttentionSpec &spec, c
   func->setAttr(flash::FlashDialect::kConfigAttrName,
                 flash::KernelConfigAttr::get(&context, config.block_m, config.block_n, config.warps,
                                              config.stages, config.chip, config.wg_overlap, config.tma,
-                                             config.warp_specialized, config.persistent));
+                                             config.warp_specialized, config.persistent,
+                                             config.conditional_rescale));
   Block *entry = func.addEntryBlock();
   for (auto [arg, argLoc] : llvm::zip(entry->getArguments(), argLocs))
     arg.setLoc(argLoc);

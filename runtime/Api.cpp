@@ -64,7 +64,8 @@ std::string KernelConfig::str() const {
   return "#flash.config<block_m = " + std::to_string(block_m) + ", block_n = " + std::to_string(block_n) +
          ", warps = " + std::to_string(warps) + ", stages = " + std::to_string(stages) + ", chip = \"" +
          chip + "\"" + (wg_overlap ? ", wg_overlap = true" : "") + (tma ? ", tma = true" : "") +
-         (warp_specialized ? ", warp_specialized = true" : "") + (persistent ? ", persistent = true" : "") + ">";
+         (warp_specialized ? ", warp_specialized = true" : "") + (persistent ? ", persistent = true" : "") +
+         (conditional_rescale ? ", conditional_rescale = true" : "") + ">";
 }
 
 Error::Error(Code code, const std::string &message) : std::runtime_error(message), code_(code) {}

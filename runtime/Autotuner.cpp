@@ -47,7 +47,8 @@ std::string configJson(const KernelConfig &c) {
       << ", \"stages\": " << c.stages << ", \"wg_overlap\": " << (c.wg_overlap ? "true" : "false")
       << ", \"tma\": " << (c.tma ? "true" : "false")
       << ", \"warp_specialized\": " << (c.warp_specialized ? "true" : "false")
-      << ", \"persistent\": " << (c.persistent ? "true" : "false");
+      << ", \"persistent\": " << (c.persistent ? "true" : "false")
+      << ", \"conditional_rescale\": " << (c.conditional_rescale ? "true" : "false");
   return out.str();
 }
 
@@ -98,6 +99,8 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
   config.warp_specialized = specialized != std::string::npos && specialized < bestEnd;
   const size_t persistent = text.find("\"persistent\": true", best);
   config.persistent = persistent != std::string::npos && persistent < bestEnd;
+  const size_t conditional = text.find("\"conditional_rescale\": true", best);
+  config.conditional_rescale = conditional != std::string::npos && conditional < bestEnd;
   try {
     validate(config);
   } catch (const Error &) {

@@ -63,6 +63,10 @@ struct KernelConfig {
   /// head, batch) tiles, paired so that causal work is balanced; the producer loads a tile's first K/V
   /// blocks while the consumers finish the previous one.
   bool persistent = false;
+  /// Rescale the output accumulator only where a row's maximum grew by more than a factor 2^8 (each row
+  /// otherwise keeps its old maximum, so that its correction is 1); exact. The mma.sync kernels whose query
+  /// tile stays in shared memory (128 rows over 4 warps at head_dim 128) always do this.
+  bool conditional_rescale = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.
   FLASHJIT_API std::string str() const;

@@ -115,6 +115,38 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         sharp.config = config;
         cases.push_back(sharp);
       }
+  // conditional_rescale (each row keeps its maximum unless it grows past 2^8; the output rescaled only when
+  // a row of the warp moved) on the mma.sync kernel above that rescales every block and, on sm_90a, on the
+  // wgmma kernels: one warpgroup, and two or three fed by a producer with the softmax overlap, one block per
+  // tile and persistent. With the sharp softmax and the default scale, both masks.
+  std::vector<std::pair<int, KernelConfig>> rescaled = {{128, KernelConfig{64, 64, 4, 2, chip}}};
+  if (chip == "sm_90a") {
+    KernelConfig one{64, 128, 4, 2, chip}, two{128, 128, 8, 2, chip}, wide{128, 192, 8, 2, chip};
+    KernelConfig three{192, 128, 12, 2, chip};
+    one.tma = true;
+    for (KernelConfig *c : {&two, &wide, &three})
+      c->tma = c->warp_specialized = c->wg_overlap = true;
+    KernelConfig twoPersistent = two, threePersistent = three;
+    twoPersistent.persistent = threePersistent.persistent = true;
+    for (const KernelConfig &c : {one, two, twoPersistent, three, threePersistent})
+      rescaled.push_back({64, c});
+    for (const KernelConfig &c : {one, wide, twoPersistent})
+      rescaled.push_back({128, c});
+  }
+  for (auto [headDim, config] : rescaled)
+    for (Causal causal : {Causal::none, Causal::bottom_right})
+      for (float scale : {0.0f, 4.0f}) {
+        config.conditional_rescale = true;
+        Case c;
+        c.spec = AttentionSpec{headDim, DType::bf16, causal, true};
+        c.shape = ProblemShape{2, 3, 0, 700, 1000, scale, Layout::BSHD};
+        if (config.persistent) { // more tiles than multiprocessors, so that blocks loop
+          c.shape = ProblemShape{4, 40, 8, 1300, 1500, scale, Layout::BSHD};
+          c.sampledRows = 300;
+        }
+        c.config = config;
+        cases.push_back(c);
+      }
   // Other head dims: 32 and 256 copy whole rows per pass of the thread block; 48, 96 and 160 do not (8
   // elements per copy, so head_dim / 8 does not divide 128 threads) and take the per-copy addressing.
   for (int headDim : {32, 48, 96, 160, 256})

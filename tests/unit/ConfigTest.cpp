@@ -165,6 +165,15 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   KernelConfig two = config(128, 128, 8, 2, "sm_90a");
   two.tma = two.wg_overlap = two.warp_specialized = two.persistent = true;
   EXPECT_EQ(compileError(two), "");
+  // conditional_rescale: on any path, printed last.
+  two.conditional_rescale = true;
+  EXPECT_EQ(two.str(), "#flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = \"sm_90a\", "
+                       "wg_overlap = true, tma = true, warp_specialized = true, persistent = true, "
+                       "conditional_rescale = true>");
+  EXPECT_EQ(compileError(two), "");
+  KernelConfig ampere = config(64, 64, 4, 2, "sm_80");
+  ampere.conditional_rescale = true;
+  EXPECT_EQ(compileError(ampere), "");
   spec.causal = flashjit::Causal::none;
   three.warp_specialized = false;
   EXPECT_NE(compileError(three).find("persistent needs warp_specialized"), std::string::npos);

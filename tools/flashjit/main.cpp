@@ -61,6 +61,8 @@ struct KernelOptions {
                       "ping-pong)");
     command->add_flag("--persistent", config.persistent,
                       "with --warp-specialized: one block per multiprocessor, each looping over tiles");
+    command->add_flag("--conditional-rescale", config.conditional_rescale,
+                      "rescale the output only where a row's maximum grew by more than 2^8 (exact)");
   }
 
   flashjit::AttentionSpec resolvedSpec() const {
@@ -87,6 +89,7 @@ struct KernelOptions {
     resolved.tma = config.tma;
     resolved.warp_specialized = config.warp_specialized;
     resolved.persistent = config.persistent;
+    resolved.conditional_rescale = config.conditional_rescale;
     return resolved;
   }
 };

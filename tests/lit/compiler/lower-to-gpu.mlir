@@ -695,3 +695,24 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // SCHED-NEXT:     %[[RANK:.*]] = arith.shrui %{{.*}}, %[[TAILSHIFT]]
 // SCHED:          %[[TAILBLOCK:.*]] = arith.subi %{{.*}}, %[[RANK]]
 // SCHED-NEXT:     arith.select %{{.*}}, %{{.*}}, %[[TAILBLOCK]]
+
+// conditional_rescale on the wgmma path (producer warpgroup, the softmax overlap): inside the key loop each
+// row keeps its running maximum unless the block raised it past the threshold (2^8), choosing from its own
+// compare rather than the warp's vote (its exponentials do not wait for the vote), and the output is
+// rescaled, after the previous P·V's wait, only where the vote says some row of the warp moved.
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized --wg-overlap --conditional-rescale | flashjit-opt -flash-lower-to-gpu \
+// RUN:   | FileCheck %s --check-prefix=CRESCALE
+// CRESCALE:          scf.for
+// CRESCALE:          nvvm.wgmma.wait.group.sync.aligned 1
+// CRESCALE:          %[[MOVES0:.*]] = arith.cmpf ogt, %{{.*}}, %cst{{[_0-9]*}} : f32
+// CRESCALE:          %[[MOVES1:.*]] = arith.cmpf ogt, %{{.*}}, %cst{{[_0-9]*}} : f32
+// CRESCALE-NEXT:     %[[ANY:.*]] = arith.ori %[[MOVES0]], %[[MOVES1]] : i1
+// CRESCALE:          %[[UPDATE:.*]] = nvvm.vote.sync any %{{.*}}, %[[ANY]] -> i1
+// CRESCALE-NEXT:     arith.select %[[MOVES0]], %{{.*}}, %{{.*}} : f32
+// CRESCALE:          arith.select %[[MOVES1]], %{{.*}}, %{{.*}} : f32
+// CRESCALE:          nvvm.wgmma.wait.group.sync.aligned 0
+// CRESCALE:          scf.if %[[UPDATE]] -> (f32,
+// CRESCALE-NEXT:       arith.mulf
+// CRESCALE:          } else {
+// CRESCALE-NEXT:       scf.yield

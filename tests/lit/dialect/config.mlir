@@ -36,3 +36,8 @@ func.func @tma() attributes {flash.config = #flash.config<block_m = 64, block_n 
 func.func @specialized() attributes {flash.config = #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", warp_specialized = true, tma = true>} {
   return
 }
+// conditional_rescale prints only when true, on any chip.
+// CHECK: #flash.config<block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_80", conditional_rescale = true>
+func.func @conditional_rescale() attributes {flash.config = #flash.config<conditional_rescale = true, block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_80">} {
+  return
+}
