@@ -32,6 +32,19 @@ KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip) {
   return config;
 }
 
+// Conditional rescaling on the wgmma path (the output rescaled only when a row's maximum grew past 2^8)
+// won or lost by configuration on the H200 (benchmarks/results/h200-sm90a-conditional-rescale-ab.txt, 2k
+// and 4k tokens): one warpgroup (d64 64x128) +1.5%, persistent 128x128 over two ping-ponging warpgroups
+// +3-4% at head_dim 128 without a mask and +1.4% with one, but -8.5% at head_dim 64 under a causal mask;
+// 128x192 and three warpgroups within 1%. The tuner tries it where it won: one warpgroup, and persistent
+// blocks of two at head_dim 128.
+namespace {
+KernelConfig withConditionalRescale(KernelConfig config) {
+  config.conditional_rescale = true;
+  return config;
+}
+} // namespace
+
 std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::string &chip) {
   // One 16-row group per warp (64 rows over 4 warps, 128 over 8) keeps Q, the scores and the output
   // accumulator in registers; key blocks from 32 to 128, or to 64 for heads over 64 (128 spills);
@@ -71,6 +84,8 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
         KernelConfig config{blockM, blockN, warps, stages, chip};
         config.tma = usesWgmma(chip, blockM, blockN, warps, spec.head_dim);
         space.push_back(config);
+        if (config.tma && warps == 4) // one warpgroup: also with conditional rescaling (see below)
+          space.push_back(withConditionalRescale(config));
         if (config.tma && warps >= 8) {
           config.warp_specialized = true;
           space.push_back(config);
@@ -80,6 +95,8 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
             if (warps == 8 || spec.head_dim == 64) { // three warpgroups at 128: see above
               config.persistent = true;
               space.push_back(config);
+              if (warps == 8 && spec.head_dim == 128)
+                space.push_back(withConditionalRescale(config));
             }
           }
         }
