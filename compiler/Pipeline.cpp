@@ -208,7 +208,8 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   if (dumpDir && *dumpDir) {
     prefix = std::string(dumpDir) + "/" + spec.name() + "." + config.chip + ".m" + std::to_string(config.block_m) +
              "n" + std::to_string(config.block_n) + "w" + std::to_string(config.warps) + "s" +
-             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") + (config.warp_specialized ? "p" : "") + (config.persistent ? "r" : "") +
+             std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") +
+             (config.warp_specialized ? "p" : "") + (config.persistent ? "r" : "") +
              (config.conditional_rescale ? "c" : "") + ".";
     std::error_code error;
     std::filesystem::create_directories(dumpDir, error);

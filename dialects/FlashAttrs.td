@@ -58,7 +58,7 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     DefaultValuedParameter<"bool", "false", "K/V tiles loaded by TMA (wgmma)">:$tma,
     DefaultValuedParameter<"bool", "false", "a producer warpgroup issues the TMA loads (wgmma)">:$warp_specialized,
     DefaultValuedParameter<"bool", "false", "blocks loop over tiles, one per multiprocessor">:$persistent,
-    DefaultValuedParameter<"bool", "false", "rescale the output only where a row's maximum grew past 2^8">:$conditional_rescale
+    DefaultValuedParameter<"bool", "false", "output rescaled only when a row's maximum grew">:$conditional_rescale
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
