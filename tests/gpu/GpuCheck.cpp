@@ -116,9 +116,9 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         cases.push_back(sharp);
       }
   // conditional_rescale (each row keeps its maximum unless it grows past 2^8; the output rescaled only when
-  // a row of the warp moved) on the mma.sync kernel above that rescales every block and, on sm_90a, on the
-  // wgmma kernels: one warpgroup, and two or three fed by a producer with the softmax overlap, one block per
-  // tile and persistent. With the sharp softmax and the default scale, both masks.
+  // a row of the warp moved) on the kernel above that rescales every block (mma.sync; on sm_90a wgmma with
+  // cp.async copies) and, on sm_90a, on the TMA kernels: one warpgroup, and two or three fed by a producer
+  // with the softmax overlap, one block per tile and persistent. Sharp softmax and default scale, both masks.
   std::vector<std::pair<int, KernelConfig>> rescaled = {{128, KernelConfig{64, 64, 4, 2, chip}}};
   if (chip == "sm_90a") {
     KernelConfig one{64, 128, 4, 2, chip}, two{128, 128, 8, 2, chip}, wide{128, 192, 8, 2, chip};
