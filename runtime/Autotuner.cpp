@@ -91,16 +91,15 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
                   &config.block_m, &config.block_n, &config.warps, &config.stages) != 4)
     return false;
   const size_t bestEnd = text.find('}', best);
-  const size_t overlap = text.find("\"wg_overlap\": true", best);
-  config.wg_overlap = overlap != std::string::npos && overlap < bestEnd; // absent in older results: false
-  const size_t tma = text.find("\"tma\": true", best);
-  config.tma = tma != std::string::npos && tma < bestEnd;
-  const size_t specialized = text.find("\"warp_specialized\": true", best);
-  config.warp_specialized = specialized != std::string::npos && specialized < bestEnd;
-  const size_t persistent = text.find("\"persistent\": true", best);
-  config.persistent = persistent != std::string::npos && persistent < bestEnd;
-  const size_t conditional = text.find("\"conditional_rescale\": true", best);
-  config.conditional_rescale = conditional != std::string::npos && conditional < bestEnd;
+  auto knob = [&](const char *name) { // absent in older results: false
+    const size_t at = text.find("\"" + std::string(name) + "\": true", best);
+    return at != std::string::npos && at < bestEnd;
+  };
+  config.wg_overlap = knob("wg_overlap");
+  config.tma = knob("tma");
+  config.warp_specialized = knob("warp_specialized");
+  config.persistent = knob("persistent");
+  config.conditional_rescale = knob("conditional_rescale");
   try {
     validate(config);
   } catch (const Error &) {
