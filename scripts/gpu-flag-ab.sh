@@ -13,7 +13,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 flag=${FLAG:?FLAG names the option to compare, such as --conditional-rescale}
 source scripts/gpu-unpack.sh   # out, work, bin; a cold kernel cache
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() {
+  tr ' ' '\n' | grep . | sort -g |
+    awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+# TFLOP/s of one bench of head dim $d under mask $causal on $shape, with the options given.
+tflops() {
+  "$bin/flashjit" bench --head-dim "$d" "$@" --causal "$causal" $shape ${BENCH_ARGS:---back-to-back --warmup 300} |
+    grep -oE "[0-9.]+ TFLOP/s" | cut -d' ' -f1
+}
 for cfg in "$@"; do
   set -- $cfg
   d=$1
@@ -21,14 +29,13 @@ for cfg in "$@"; do
   for causal in ${CAUSAL:-none bottom_right}; do
     for s in ${SEQLENS:-2048 4096}; do
       shape="--seqlen-q $s --seqlen-k $s --batch $((16384 / s)) --heads $((2048 / d))"
-      tflops() { "$bin/flashjit" bench --head-dim "$d" "$@" --causal "$causal" $shape ${BENCH_ARGS:---back-to-back --warmup 300} |
-                   grep -oE "[0-9.]+ TFLOP/s" | cut -d' ' -f1; }
       without="" with=""
       for round in $(seq "${ROUNDS:-3}"); do
         without+=" $(tflops "$@")"
         with+=" $(tflops "$@" $flag)"
       done
-      ratio=$(awk -v a="$(echo "$with" | median)" -v b="$(echo "$without" | median)" 'BEGIN {printf "%.3f", b ? a / b : 0}')
+      ratio=$(awk -v a="$(echo "$with" | median)" -v b="$(echo "$without" | median)" \
+                'BEGIN {printf "%.3f", b ? a / b : 0}')
       echo "d$d $* $causal s$s: without$without | with$with | with/without $ratio"
     done
   done

@@ -7,6 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 W="--tma --warp-specialized --wg-overlap"
-FLAG=--persistent SEQLENS=${SEQLENS:-1024 2048 4096 16384} BENCH_ARGS=${BENCH_ARGS:---repeats 50} exec bash scripts/gpu-flag-ab.sh \
+export FLAG=--persistent SEQLENS=${SEQLENS:-1024 2048 4096 16384} BENCH_ARGS=${BENCH_ARGS:---repeats 50}
+exec bash scripts/gpu-flag-ab.sh \
   "128 --block-m 128 --block-n 128 --warps 8 --stages 2 $W" "128 --block-m 128 --block-n 192 --warps 8 --stages 2 $W" \
   "64 --block-m 192 --block-n 128 --warps 12 --stages 2 $W"
