@@ -56,6 +56,12 @@ check memcheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 192
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 8 --block-n 192 --stages 2 $WS --seqlen-q 260 --seqlen-k 1064
 check memcheck --head-dim 128 --dtype bf16 --causal bottom_right --block-m 128 --warps 8 --block-n 128 --stages 2 $WS \
   --persistent --batch 2 --heads 70 --seqlen-q 260 --seqlen-k 1064
+# Conditional rescaling: the output's multiplies behind the warp's vote, one warpgroup and persistent blocks.
+CR="--tma --conditional-rescale"
+check memcheck --head-dim 64 --dtype bf16 --causal bottom_right --block-m 64 --warps 4 --block-n 128 --stages 2 $CR \
+  --heads 2 --seqlen-q 937 --seqlen-k 1000
+check racecheck --head-dim 128 --dtype bf16 --causal bottom_right --block-m 128 --warps 8 --block-n 128 --stages 2 $CR \
+  --warp-specialized --wg-overlap --persistent --batch 2 --heads 40 --seqlen-q 260 --seqlen-k 300
 check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 128 --dtype bf16 --causal top_left --seqlen-q 129 --seqlen-k 200
