@@ -7,7 +7,7 @@
 # kernel, at seqlen 4096 and 16384.
 # Writes $OUT (or gpu-out/): gpu-report-sm90a.json, gpu-check-sm90a.log. Arguments go to flashjit-gpu-check
 # (default --quick --no-timings: the tuning-space timings, the longest part, would not fit in 10 minutes
-# next to the knobs' cases).
+# next to the knobs' cases). CHECK=0: only the benchmarks; BENCH=0: only the check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/gpu-unpack.sh   # out, work, bin; a cold kernel cache
@@ -21,6 +21,7 @@ if [ "${CHECK:-1}" != 0 ]; then # CHECK=0: only the benchmarks
   grep -E "^FAIL" "$out/gpu-check-sm90a.log" | head -20
   tail -n 1 "$out/gpu-check-sm90a.log"
 fi
+[ "${BENCH:-1}" = 0 ] && exit $status # BENCH=0: only the check
 for headDim in 64 128; do
   for causal in none bottom_right; do
     for seqlen in 4096 16384; do
