@@ -35,8 +35,9 @@ KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip) {
 // Conditional rescaling on the wgmma path (the output rescaled only when a row's maximum grew past 2^8)
 // won or lost by configuration on the H200 (benchmarks/results/h200-sm90a-conditional-rescale-ab.txt, 2k
 // and 4k tokens): one warpgroup (d64 64x128) +1.5%, persistent 128x128 over two ping-ponging warpgroups
-// +3-4% at head_dim 128 without a mask and +1.4% with one, but -8.5% at head_dim 64 under a causal mask;
-// 128x192 and three warpgroups within 1%. The tuner tries it where it won: one warpgroup, and persistent
+// +3-4% at head_dim 128 without a mask and +1.4% with one, but -8.5% at head_dim 64 under a causal mask
+// (its branch, benchmarks/results/h100-sm90a-soft-exp2-and-rescale-branch-ab.txt); 128x192 and three
+// warpgroups within 1%. The tuner tries it where it won: one warpgroup, and persistent
 // blocks of two at head_dim 128.
 namespace {
 KernelConfig withConditionalRescale(KernelConfig config) {
