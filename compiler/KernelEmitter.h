@@ -60,6 +60,9 @@ struct Geometry {
   // persistent under a causal mask: the schedule deals its last slices tile by tile (persistentTile).
   // Without one the tiles are alike and the tail is empty: the runtime passes 0 and the kernel ignores it.
   bool dealsTail = false;
+  // persistent without a causal mask: the tiles go round robin, and the last partial wave's tiles (the
+  // runtime's tail, 0 for none) are split along their keys over every block (LowerToGPUSplitTail.cpp).
+  bool splitsTail = false;
   // Conditional rescaling (emitOnlineSoftmax, emitRescale): the configuration's conditional_rescale, and
   // always where the mma.sync path keeps the query tile in shared memory (measured on the H100 at head_dim
   // 128, 128 rows over 4 warps: +6-12%; on other mma.sync kernels its branch cost 9-11%).
@@ -147,6 +150,11 @@ private:
   // (see persistentTile).
   Value tailHeads;
   Divisor tailDivisor;
+  // splitsTail: the launch's tail tiles, the part slots per tail tile, the counters (one per tail tile
+  // and warpgroup) and the parts' slots; this block's whole tiles (its tail pieces follow), the current
+  // tile's key range, and after flash.normalize whether this warpgroup writes the tile.
+  Value tailTiles, partSlots, tailCounters, tailParts;
+  Value fullTilesOfBlock, pieceStart, pieceEnd, writesTile;
   Value keyValueHeads; // heads / kvGroup, the K and V tensors' head count
   SmallVector<Value> gridIndices; // the scf.parallel's (query block, head, batch) induction variables
   // The tile's indices computed afresh for its writes (emitWrite), shared by the writes emitted into the
@@ -202,6 +210,12 @@ private:
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
   Value toI64(Value x) { return arith::ExtSIOp::create(b, loc, i64, x); }
   Value lessThan(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y); }
+  /// Whether the output and logsumexp of query row `row` are stored: below seqlen_q, and where a split
+  /// tail's part leaves the tile to another warpgroup (writesTile false), not at all.
+  Value rowWritten(Value row) {
+    Value below = lessThan(row, seqlenQ);
+    return writesTile ? Value(arith::AndIOp::create(b, loc, below, writesTile)) : below;
+  }
   Value maxF(Value x, Value y) { return arith::MaxNumFOp::create(b, loc, x, y); }
   /// Makes this thread's view of shared memory (copies it waited for) visible to its async-proxy reads
   /// (wgmma).
@@ -362,6 +376,21 @@ private:
   Value slotInWave(Value wave, Value block, Value step);
   Value itemsOfBlock(Value total, Value block, Value step);
   Value persistentTile(Value k);
+  // The split tail (LowerToGPUSplitTail.cpp).
+  struct SplitTailSizes {
+    Value block, blocks, keyBlocks, tailKeyBlocks, first, end, fullTiles;
+  };
+  SplitTailSizes splitTailSizes();
+  Value splitTileCount();
+  Value isTailPiece(Value k);
+  Value tailTileOf(const SplitTailSizes &s, Value k);
+  Value splitTile(Value k);
+  void setPieceKeys(Value k);
+  void clampToPiece(scf::ForOp loop, Value &lower, Value &upper);
+  Value combineTailParts(Fragment &output, Fragment &rowMax, Fragment &rowSum, Value scale);
+  SmallVector<Value> exchangeTailParts(ArrayRef<Value> own, Value tailTile, Value part, Value parts, Value scale);
+  SmallVector<Value> mergePart(ArrayRef<Value> own, Value slot, Value scale);
+  Value tailSlot(Value tailTile, Value part);
   SmallVector<Value> mapPersistentTile(Value tile);
   void loadQueryOperand(const MemRefArg &memref, ValueRange indices, Value result, Fragment &fragment);
   SmallVector<Value> loadQueryRegisters(Value address);

@@ -97,8 +97,13 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   bool causal = false;
   source.walk([&](flash::MaskOp mask) { causal |= mask.getCausal() != flash::CausalMode::none; });
   geometry.dealsTail = geometry.persistent && causal;
+  geometry.splitsTail = geometry.persistent && !causal;
   if (geometry.persistent) // the schedule's tail heads and their divisor (magic, shift), after the scale
     argTypes.append(3, i32);
+  if (geometry.splitsTail) { // the split tail's tiles, part slots per tile, counters and parts
+    argTypes.append(2, i32);
+    argTypes.append(2, global);
+  }
   if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), last
     argTypes.append(2, LLVM::LLVMPointerType::get(context));
   auto moduleOp = source->getParentOfType<ModuleOp>();
@@ -160,6 +165,12 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     tailHeads = entry->getArgument(next++);
     tailDivisor.magic = entry->getArgument(next++);
     tailDivisor.shift = entry->getArgument(next++);
+  }
+  if (geometry.splitsTail) {
+    tailTiles = entry->getArgument(next++);
+    partSlots = entry->getArgument(next++);
+    tailCounters = entry->getArgument(next++);
+    tailParts = entry->getArgument(next++);
   }
   if (geometry.tma) {
     keyMap = entry->getArgument(next++);
@@ -396,6 +407,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
       letWarpgroupZeroGoFirst();
   }
   Value lower = scalars[loop.getLowerBound()], upper = scalars[loop.getUpperBound()];
+  clampToPiece(loop, lower, upper);
   Value step = scalars[loop.getStep()];
   const bool perWarpgroup = skipsKeyBlocksPerWarpgroup(loop);
   Value ownUpper = perWarpgroup ? warpgroupKeyEnd(loop, lower, upper) : upper;
@@ -659,6 +671,14 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
 /// The index of the key block that starts at `blockStart`: from the loop's first block on the wgmma path
 /// (its mbarriers' phases count from there), from key 0 otherwise.
 Value KernelEmitter::blockIndex(Value blockStart) {
+  if (geometry.splitsTail && blocksBefore) {
+    // A piece starts at any key block: blockStart / block_n + (blocksBefore - pipelineStart / block_n),
+    // whose loop-invariant part is one register through the key loop, not blocksBefore and pipelineStart
+    // both (128 x 192 spilled 36 bytes). Exact in 32-bit wrap-around: the sum is the block's index >= 0.
+    Value base = arith::SubIOp::create(b, loc, blocksBefore,
+                                       arith::DivUIOp::create(b, loc, pipelineStart, constI32(geometry.blockN)));
+    return add(arith::DivUIOp::create(b, loc, blockStart, constI32(geometry.blockN)), base);
+  }
   Value index = arith::DivUIOp::create(
       b, loc, geometry.wgmma ? arith::SubIOp::create(b, loc, blockStart, pipelineStart) : blockStart,
       constI32(geometry.blockN));
@@ -755,6 +775,7 @@ LogicalResult KernelEmitter::setPipelineBounds(scf::ForOp firstLoop) {
   valueSlice = sliceBase(memrefs[source.getArgument(2)], scalars[indices[0]], scalars[indices[1]], element);
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
   pipelineStart = scalars[firstLoop.getLowerBound()];
+  clampToPiece(firstLoop, pipelineStart, pipelineEnd);
   return success();
 }
 
@@ -1270,9 +1291,16 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
 
 LogicalResult KernelEmitter::emitNormalize(flash::NormalizeOp op) {
   Fragment output = tiles[op.getAccumulator()];
-  Fragment &rowMax = tiles[op.getRowMax()], &rowSum = tiles[op.getRowSum()];
+  Fragment rowMax = tiles[op.getRowMax()], rowSum = tiles[op.getRowSum()];
   Fragment lse = rowMax;
   Value scale = scalars[op.getScale()];
+  if (geometry.splitsTail) {
+    // A piece of a split tile: the warpgroup that ends the tile's last part combines the parts, and
+    // only it stores the tile (emitWrite). The others normalise too, for nothing: with the normalisation
+    // and the writes under a branch, 128 x 192 at head_dim 128 spilled 44 bytes.
+    writesTile = combineTailParts(output, rowMax, rowSum, scale);
+    lse = rowMax;
+  }
   Value zero = constF32(0), minusInf = constF32(-std::numeric_limits<float>::infinity());
   const int64_t columnTiles = output.cols / 8;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
@@ -1330,7 +1358,7 @@ LogicalResult KernelEmitter::emitWrite(vector::TransferWriteOp op) {
     for (int64_t r = 0; r < geometry.rowGroups; ++r)
       for (int64_t half = 0; half < 2; ++half) {
         Value row = add(q0, tileRow(r, half));
-        Value store = arith::AndIOp::create(b, loc, writer, lessThan(row, seqlenQ));
+        Value store = arith::AndIOp::create(b, loc, writer, rowWritten(row));
         auto guarded = scf::IfOp::create(b, loc, store, /*withElse=*/false);
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(&guarded.getThenRegion().front());

@@ -572,6 +572,8 @@ Value KernelEmitter::itemsOfBlock(Value total, Value block, Value step) {
 /// special registers read again, pairsOfBlock through an opaque copy), so that only k and pairsOfBlock are
 /// held through the key loops, not what derives from them.
 Value KernelEmitter::persistentTile(Value k) {
+  if (geometry.splitsTail)
+    return splitTile(k);
   Value block = readSpecialRegister("%ctaid.x"), step = readSpecialRegister("%nctaid.x");
   Value one = constI32(1);
   Value pairsOfBlock = opaqueCopy(this->pairsOfBlock);
@@ -590,6 +592,13 @@ Value KernelEmitter::persistentTile(Value k) {
 SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
   Value one = constI32(1);
   Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch);
+  if (geometry.splitsTail) { // tile = slice x query blocks + query block (the divisor: query blocks)
+    Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
+    Value slice = fastDivide(tile, queryBlocksDivisor);
+    Value batchIndex = fastDivide(slice, headsDivisor);
+    return {arith::SubIOp::create(b, loc, tile, mul(slice, queryBlocks)),
+            arith::SubIOp::create(b, loc, slice, mul(batchIndex, heads)), batchIndex};
+  }
   Value tailHeads = geometry.dealsTail ? opaqueCopy(this->tailHeads) : constI32(0);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
   Value lastBlock = arith::SubIOp::create(b, loc, queryBlocks, one);
@@ -633,14 +642,18 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   Block &body = *parallel.getBody();
   // This block's tiles: its pair items (two tiles each) and its items of all.
   Value one = constI32(1);
-  Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
-  Value tailHeads = geometry.dealsTail ? this->tailHeads : constI32(0);
-  Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
-  Value leadPairs = mul(leadHeads, arith::ShRUIOp::create(b, loc, queryBlocks, one));
-  Value items = add(mul(leadHeads, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one)),
-                    mul(tailHeads, queryBlocks));
-  Value block = NVVM::BlockIdXOp::create(b, loc, i32), step = NVVM::GridDimXOp::create(b, loc, i32);
-  pairsOfBlock = itemsOfBlock(leadPairs, block, step);
+  if (geometry.splitsTail) { // without a mask: tiles in round robin, then the split tail's pieces
+    tileCount = splitTileCount();
+  } else {
+    Value block = NVVM::BlockIdXOp::create(b, loc, i32), step = NVVM::GridDimXOp::create(b, loc, i32);
+    Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
+    Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
+    Value leadPairs = mul(leadHeads, arith::ShRUIOp::create(b, loc, queryBlocks, one));
+    Value items = add(mul(leadHeads, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one)),
+                      mul(tailHeads, queryBlocks));
+    pairsOfBlock = itemsOfBlock(leadPairs, block, step);
+    tileCount = add(pairsOfBlock, itemsOfBlock(items, block, step));
+  }
   // A loop over this block's tiles k, carrying the key blocks before them, its body at the insertion point.
   auto tileLoop = [&]() {
     auto loop = scf::ForOp::create(b, loc, constI32(0), tileCount, one, ValueRange{constI32(0)});
@@ -649,9 +662,10 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
     currentTile = loop.getInductionVar();
     for (auto [index, value] : llvm::zip(gridIndices, mapGrid(persistentTile(currentTile))))
       scalars[index] = value;
+    if (geometry.splitsTail)
+      setPieceKeys(currentTile);
     return loop;
   };
-  tileCount = add(pairsOfBlock, itemsOfBlock(items, block, step));
   for (auto read : body.getOps<vector::TransferReadOp>())
     if (read.getBase() == source.getArgument(0))
       queryRead = read;
@@ -786,7 +800,7 @@ LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, con
     Value chunk = add(thread, constI32(first));
     Value row = add(firstRow, arith::DivUIOp::create(b, loc, chunk, constI32(chunksPerRow)));
     Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
-    auto guarded = scf::IfOp::create(b, loc, lessThan(add(q0, row), seqlenQ), /*withElse=*/false);
+    auto guarded = scf::IfOp::create(b, loc, rowWritten(add(q0, row)), /*withElse=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&guarded.getThenRegion().front());
     Value values = LLVM::LoadOp::create(b, loc, chunkType, swizzledAddress(queryTile, geometry.blockM, row, column), 16);
@@ -841,7 +855,7 @@ void KernelEmitter::writeOutputFromRegisters(const MemRefArg &memref, const Frag
         chunks.push_back(chunk);
       }
       Value row = add(q0, tileRow(r, half));
-      auto guarded = scf::IfOp::create(b, loc, lessThan(row, seqlenQ), /*withElse=*/false);
+      auto guarded = scf::IfOp::create(b, loc, rowWritten(row), /*withElse=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&guarded.getThenRegion().front());
       Value rowStart = globalElement(base, add(arith::MulIOp::create(b, loc, toI64(row), memref.strides[2]),

@@ -3,6 +3,7 @@
 #include "runtime/CudaDriver.h"
 #include "runtime/FastDivisor.h"
 #include "runtime/PersistentSchedule.h"
+#include "runtime/SplitTail.h"
 #include "runtime/TensorMap.h"
 #include "runtime/flashjit.h"
 
@@ -11,6 +12,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -81,31 +84,93 @@ struct Kernel::Impl {
   std::mutex scheduleMutex;
   std::array<int64_t, 4> scheduleSizes{};
   PersistentSchedule schedule;
+  SplitTail splitTail; // without a causal mask: the split tail for those sizes (tiles 0: none)
 
-  PersistentSchedule scheduleFor(const AttentionArgs &args) {
+  /// The persistent schedule (and split tail) for the launch's sizes.
+  std::pair<PersistentSchedule, SplitTail> scheduleFor(const AttentionArgs &args) {
     const std::array<int64_t, 4> sizes{args.seqlen_q, args.seqlen_k, args.heads, args.batch};
     std::lock_guard<std::mutex> lock(scheduleMutex);
     if (sizes != scheduleSizes) { // the first launch too: validated sizes are positive
-      // Without a causal mask the tiles are alike: pairs in round robin (the kernel has no tail then).
-      // Under one, the tail's K and V (seqlen_k x head_dim x 2 tensors x 2 bytes a slice) within 32 MiB of L2.
+      // Without a causal mask the tiles are alike: round robin, the last partial wave split by keys
+      // (FLASHJIT_SPLIT_TAIL=0: not split; =wave: that wave alone, the most parts). Under one, the tail's K and V (seqlen_k x head_dim x 2 tensors
+      // x 2 bytes a slice) within 32 MiB of L2.
       const int64_t slices = int64_t(args.heads) * args.batch;
       const int64_t sliceBytes = std::max<int64_t>(1, int64_t(args.seqlen_k) * spec.head_dim * 4);
       std::vector<int64_t> keyBlocks =
           keyBlocksPerQueryBlock(spec.causal, args.seqlen_q, args.seqlen_k, compiled.block_m, compiled.tma_box_rows);
-      schedule = spec.causal == Causal::none
-                     ? pairsInRoundRobin(int64_t(keyBlocks.size()), slices, multiprocessors)
-                     : planPersistentSchedule(keyBlocks, slices, multiprocessors,
-                                              std::max<int64_t>(1, (int64_t(32) << 20) / sliceBytes));
+      if (spec.causal == Causal::none) {
+        const int64_t tiles = int64_t(keyBlocks.size()) * slices;
+        schedule = PersistentSchedule{int64_t(keyBlocks.size()), slices, 0, std::min(tiles, int64_t(multiprocessors)),
+                                      false};
+        const char *env = std::getenv("FLASHJIT_SPLIT_TAIL");
+        const std::string mode = env ? env : "";
+        if (mode == "0")
+          splitTail = SplitTail{0, keyBlocks[0], schedule.blocks, 0};
+        else if (mode == "wave")
+          splitTail = lastWaveSplit(tiles, keyBlocks[0], schedule.blocks);
+        else
+          splitTail = planSplitTail(tiles, keyBlocks[0], schedule.blocks);
+      } else {
+        schedule = planPersistentSchedule(keyBlocks, slices, multiprocessors,
+                                          std::max<int64_t>(1, (int64_t(32) << 20) / sliceBytes));
+      }
       scheduleSizes = sizes;
     }
-    return schedule;
+    return {schedule, splitTail};
+  }
+
+  // The split tail's workspace, one per stream (launches on one stream run in order; the last part of a
+  // tile resets its counter for the next), grown as launches need: the counters, zeroed whenever they are
+  // allocated, and the parts' slots.
+  struct Buffer {
+    CUdeviceptr pointer = 0;
+    int64_t bytes = 0;
+  };
+  struct Workspace {
+    Buffer counters, parts;
+  };
+  std::mutex workspaceMutex;
+  std::map<CUstream, Workspace> workspaces;
+
+  /// `buffer` with at least `bytes`, after the stream's earlier launches are done with the old one (zeroed
+  /// in the stream's order if `zero`).
+  static void grow(Buffer &buffer, int64_t bytes, bool zero, CUstream stream) {
+    CudaDriver &cuda = CudaDriver::get();
+    if (buffer.bytes >= bytes)
+      return;
+    if (buffer.pointer) {
+      cuda.check(cuda.cuStreamSynchronize(stream), "synchronising the stream before growing the workspace");
+      cuda.check(cuda.cuMemFree_v2(buffer.pointer), "freeing the split tail's workspace");
+      buffer = {};
+    }
+    cuda.check(cuda.cuMemAlloc_v2(&buffer.pointer, size_t(bytes)), "allocating the split tail's workspace");
+    buffer.bytes = bytes;
+    if (zero)
+      cuda.check(cuda.cuMemsetD32Async(buffer.pointer, 0, size_t(bytes / 4), stream),
+                 "zeroing the split tail's counters");
+  }
+
+  /// The workspace of `stream` for a launch that splits `split`'s tail.
+  Workspace workspaceFor(CUstream stream, const SplitTail &split) {
+    const int64_t warpgroups = compiled.block_m / 64;
+    std::lock_guard<std::mutex> lock(workspaceMutex);
+    Workspace &w = workspaces[stream];
+    grow(w.counters, splitTailCounterBytes(split, warpgroups), /*zero=*/true, stream);
+    grow(w.parts, splitTailPartBytes(split, warpgroups, spec.head_dim), /*zero=*/false, stream);
+    return w;
   }
 };
 
 Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Kernel::~Kernel() {
-  if (impl_ && impl_->module)
+  if (!impl_)
+    return;
+  for (auto &[stream, workspace] : impl_->workspaces)
+    for (Impl::Buffer *buffer : {&workspace.counters, &workspace.parts})
+      if (buffer->pointer)
+        CudaDriver::get().cuMemFree_v2(buffer->pointer);
+  if (impl_->module)
     CudaDriver::get().cuModuleUnload(impl_->module);
 }
 
@@ -197,8 +262,9 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   if (tiles > 0x7fffffff)
     throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(tiles) +
                                               " thread blocks (query blocks x heads x batch); at most 2147483647");
-  FastDivisor queryBlocks =
-      fastDivisor(uint32_t(c.persistent ? std::max<int64_t>(1, queryBlockCount / 2) : queryBlockCount));
+  const bool splitsTail = c.persistent && impl_->spec.causal == Causal::none;
+  FastDivisor queryBlocks = fastDivisor(uint32_t(
+      c.persistent && !splitsTail ? std::max<int64_t>(1, queryBlockCount / 2) : queryBlockCount));
   FastDivisor headCount = fastDivisor(uint32_t(args.heads)), groupSize = fastDivisor(uint32_t(group));
   for (FastDivisor *divisor : {&queryBlocks, &headCount, &groupSize}) {
     params.push_back(&divisor->magic);
@@ -207,11 +273,13 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   params.push_back(&scale);
   // A persistent kernel's schedule: the slices its tail deals tile by tile, and their divisor.
   PersistentSchedule schedule;
-  int32_t tailSlices = 0;
+  SplitTail split;
+  int32_t tailSlices = 0, splitTiles = 0, partSlots = 0;
   FastDivisor tailDivisor{};
+  Impl::Workspace workspace;
   if (c.persistent) {
-    schedule = impl_->scheduleFor(args);
-    const std::string problem = numberingProblem(schedule);
+    std::tie(schedule, split) = impl_->scheduleFor(args);
+    const std::string problem = splitsTail ? "" : numberingProblem(schedule);
     if (!problem.empty())
       throw Error(Error::Code::Unsupported, "attention arguments: " + problem);
     tailSlices = int32_t(schedule.tail_slices);
@@ -219,6 +287,16 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
     params.push_back(&tailSlices);
     params.push_back(&tailDivisor.magic);
     params.push_back(&tailDivisor.shift);
+  }
+  if (splitsTail) { // the kernel reads the workspace only where the tail is split
+    splitTiles = int32_t(split.tiles);
+    partSlots = int32_t(split.part_slots);
+    if (split.tiles > 0)
+      workspace = impl_->workspaceFor(static_cast<CUstream>(stream), split);
+    params.push_back(&splitTiles);
+    params.push_back(&partSlots);
+    params.push_back(&workspace.counters.pointer);
+    params.push_back(&workspace.parts.pointer);
   }
   CUtensorMap keyMap, valueMap; // kernel parameters by value: live until cuLaunchKernel returns
   if (c.tma_box_rows > 0) {

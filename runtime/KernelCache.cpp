@@ -15,8 +15,9 @@ namespace {
 constexpr const char *kMagic = "flashjit-kernel-cache 1";
 /// The kernels' launch contract (their parameters, the grid a launch gives them), part of every key: a new
 /// contract must not launch an entry that an older build compiled. 2: persistent kernels take the
-/// schedule's tail (runtime/PersistentSchedule.h).
-constexpr int kKernelAbi = 2;
+/// schedule's tail (runtime/PersistentSchedule.h); 3: persistent kernels without a causal mask take tiles in
+/// round robin and the split tail's tiles, part slots and workspace (runtime/SplitTail.h).
+constexpr int kKernelAbi = 3;
 
 std::string keyOf(const AttentionSpec &spec, const KernelConfig &config) {
   return std::string("flashjit ") + version() + " abi " + std::to_string(kKernelAbi) + " " + spec.name() + " " +

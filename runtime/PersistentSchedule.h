@@ -1,5 +1,6 @@
-// How a persistent kernel's blocks share a launch's tiles, one tile being (query block, slice), a slice one
-// (head, batch). The kernel computes its k-th tile itself (persistentTile and mapPersistentTile in
+// How a persistent kernel under a causal mask shares a launch's tiles among its blocks, one tile being
+// (query block, slice), a slice one (head, batch); without a mask the tiles are alike and go round robin,
+// the last partial wave split by keys (runtime/SplitTail.h). The kernel computes its k-th tile itself (persistentTile and mapPersistentTile in
 // compiler/LowerToGPUHopper.cpp); this file mirrors that mapping and chooses its one free parameter, the
 // tail, for each launch. Header-only so that its unit test can reach it.
 //
@@ -122,13 +123,6 @@ inline double busiestBlock(const PersistentSchedule &s, const std::vector<int64_
     load[slotInWave(s, wave, slot)] += keyBlocks[queryBlock] + kTileOverhead; // its own inverse: that slot's block
   }
   return *std::max_element(load.begin(), load.end());
-}
-
-/// Without a causal mask: equal pairs (and middle blocks) in plain round robin, no tail.
-inline PersistentSchedule pairsInRoundRobin(int64_t queryBlocks, int64_t slices, int64_t multiprocessors) {
-  PersistentSchedule s{queryBlocks, slices, 0, 0, false};
-  s.blocks = std::min(s.items(), multiprocessors);
-  return s;
 }
 
 /// Under a causal mask: the alternating schedule of `slices` slices of `keyBlocks.size()` query blocks on

@@ -141,12 +141,16 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
     double expectedLse = referenceRow(data, b, h, i, expected);
     const float *o = &output[b * data.qStrides[0] + h * data.qStrides[1] + i * data.qStrides[2]];
     bool empty = std::isinf(expectedLse);
-    bool rowWrong = false;
+    bool rowWrong = false, rowNaN = false;
     double rowError = 0;
     for (int64_t e = 0; e < d; ++e) {
       if (std::isnan(o[e])) {
+        if (!rowNaN && report.first_nan_row < 0) {
+          report.first_nan_row = long(flat);
+          report.first_nan_column = int(e);
+        }
         ++report.nan_count;
-        rowWrong = true;
+        rowWrong = rowNaN = true;
         continue;
       }
       maxReference = std::max(maxReference, std::abs(expected[e]));
@@ -161,8 +165,12 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
     }
     if (data.spec.logsumexp) {
       float got = lse[flat];
-      if (std::isnan(got))
+      if (std::isnan(got)) {
         ++report.nan_count;
+        if (!rowNaN && report.first_nan_row < 0)
+          report.first_nan_row = long(flat);
+        rowNaN = true;
+      }
       else if (empty)
         rowWrong = rowWrong || !(std::isinf(got) && got < 0);
       else
@@ -170,6 +178,9 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
                                         std::abs(double(got) - expectedLse) / std::max(1.0, std::abs(expectedLse)));
     }
     report.rows_checked++;
+    report.nan_rows += rowNaN ? 1 : 0;
+    if (rowNaN && report.nan_row_list.size() < 4096)
+      report.nan_row_list.push_back(long(flat));
     rowErrors.push_back(rowError);
     if (empty) {
       report.empty_rows++;
@@ -191,10 +202,17 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
 }
 
 std::string describeWrongRows(const CheckReport &report, const ProblemShape &shape) {
-  if (report.rows_over_tolerance == 0 || report.worst_row < 0)
-    return "";
   const long rowsPerBatch = long(shape.heads) * shape.seqlen_q;
-  return std::to_string(report.rows_over_tolerance) + " rows over tolerance, worst at batch " +
+  std::string nanRows;
+  if (report.nan_rows > 0)
+    nanRows = std::to_string(report.nan_rows) + " rows with NaN, the first at batch " +
+              std::to_string(report.first_nan_row / rowsPerBatch) + ", head " +
+              std::to_string(report.first_nan_row / shape.seqlen_q % shape.heads) + ", row " +
+              std::to_string(report.first_nan_row % shape.seqlen_q) + ", column " +
+              std::to_string(report.first_nan_column) + (report.rows_over_tolerance > 0 ? "; " : "");
+  if (report.rows_over_tolerance == 0 || report.worst_row < 0)
+    return nanRows;
+  return nanRows + std::to_string(report.rows_over_tolerance) + " rows over tolerance, worst at batch " +
          std::to_string(report.worst_row / rowsPerBatch) + ", head " +
          std::to_string(report.worst_row / shape.seqlen_q % shape.heads) + ", row " +
          std::to_string(report.worst_row % shape.seqlen_q) + ", column " + std::to_string(report.worst_column);

@@ -237,6 +237,10 @@ struct CheckReport {
   /// head_dim (-1: no finite output was compared).
   long worst_row = -1;
   int worst_column = -1;
+  long nan_rows = 0;            ///< rows with a NaN in O or lse; the first of them (as worst_row) and its column
+  long first_nan_row = -1;      ///< (-1 for the lse)
+  int first_nan_column = -1;
+  std::vector<long> nan_row_list; ///< the rows with a NaN, in the order checked (at most 4096)
   double tolerance = 0;         ///< bound on rel_error and lse_rel_error for the dtype
   bool passed = false;
 };

@@ -5,14 +5,16 @@
 //   flashjit-gpu-check --report gpu-report.json [--quick] [--no-timings] [--only REGEX]
 // --no-timings leaves out the timing of every tuning-space configuration (the longest part of a run);
 // --only keeps the correctness cases whose kernel name and configuration (as the report prints them)
-// match REGEX, e.g. 'block_m = 64, block_n = (128|256), warps = 4'.
+// match REGEX, e.g. 'block_m = 64, block_n = (128|256), warps = 4' ('split_tail': the split tail's cases).
 // The kernels are compiled for deviceInfo().chip: with FLASHJIT_CHIP=sm_90a on an H100, the Hopper path's
 // (scripts/gpu-hopper.sh).
+#include "runtime/SplitTail.h"
 #include "runtime/flashjit.h"
 #include "runtime/flashjit_testing.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -60,7 +62,21 @@ struct Case {
   int sampledRows = 0;                // 0: check every row
   std::optional<KernelConfig> config; // default: defaultConfig(spec, chip)
   bool oneCall = false;               // run through attention() instead of compile() + Kernel
+  std::string splitTail;              // persistent without a mask: "plan", "wave" or "off" (FLASHJIT_SPLIT_TAIL
+                                      // unset, wave, 0); plan and wave fail unless the launch splits its tail
 };
+
+/// The split tail the runtime gives `c`'s launch on `multiprocessors` (runtime/SplitTail.h, as
+/// Kernel::launch plans it).
+SplitTail expectedSplit(const Case &c, const KernelConfig &config, int multiprocessors) {
+  const ProblemShape &s = c.shape;
+  const int64_t queryBlocks = (s.seqlen_q + config.block_m - 1) / config.block_m;
+  const int64_t tiles = queryBlocks * s.heads * s.batch, keyBlocks = (s.seqlen_k + config.block_n - 1) / config.block_n;
+  const int64_t blocks = std::min<int64_t>(tiles, multiprocessors);
+  if (c.splitTail == "off")
+    return SplitTail{0, keyBlocks, blocks, 0};
+  return c.splitTail == "wave" ? lastWaveSplit(tiles, keyBlocks, blocks) : planSplitTail(tiles, keyBlocks, blocks);
+}
 
 std::string layoutName(Layout layout) { return layout == Layout::BSHD ? "BSHD" : "BHSD"; }
 
@@ -296,6 +312,57 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
         c.config = config;
         cases.push_back(c);
       }
+  // The split tail (persistent, no mask): the last tiles dealt by key blocks over every block, their parts
+  // combined by the warpgroup that finishes last. As the runtime plans it (2 parts a tile, every tile split
+  // where a grid has under two waves, the benchmark's d128 2k shape) and with the last partial wave alone
+  // (FLASHJIT_SPLIT_TAIL=wave: 2-132 parts a tile), and not split (=0: tiles mod G blocks take one more whole
+  // tile), on two and three consumer warpgroups, 128- and 192-key
+  // blocks, a peeled short last block (seqlen_k 1064), a sharp softmax (the parts' maxima far apart) and
+  // conditional rescaling; each twice in a row, so that the second launch finds the counters the first reset,
+  // and on one kernel tails of 160, 1 and 88 tiles in turn (the workspace kept between launches: its
+  // counters once lay where a smaller tail's parts went, and later tiles were never written).
+  struct Split {
+    int headDim, blockM, blockN, warps;
+    DType dtype;
+    bool rescale;
+    ProblemShape shape;
+    const char *mode;
+  };
+  for (const Split &p : {Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{1, 20, 0, 1000, 1100, 0, Layout::BSHD}, "plan"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{1, 1, 0, 17000, 17000, 0, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{2, 40, 8, 1300, 1500, 4.0f, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{2, 40, 8, 1300, 1501, 4.0f, Layout::BSHD}, "off"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{2, 40, 8, 1300, 1502, 0, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, true, ProblemShape{2, 40, 8, 1300, 1503, 4.0f, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{2, 40, 0, 1300, 1504, 4.0f, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, true, ProblemShape{8, 16, 0, 2048, 2047, 0, Layout::BSHD}, "off"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{1, 20, 0, 1300, 1500, 0, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{1, 20, 0, 1250, 1500, 0, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{1, 20, 0, 1280, 1500, 0, Layout::BSHD}, "wave"},
+                         Split{128, 128, 128, 8, DType::bf16, false, ProblemShape{1, 20, 0, 1300, 1501, 0, Layout::BSHD}, "plan"},
+                         Split{128, 128, 128, 8, DType::bf16, true, ProblemShape{8, 16, 0, 2048, 2048, 0, Layout::BSHD}, "plan"},
+                         Split{128, 128, 128, 8, DType::bf16, true, ProblemShape{1, 20, 0, 1000, 1100, 4.0f, Layout::BHSD}, "wave"},
+                         Split{64, 128, 128, 8, DType::bf16, true, ProblemShape{4, 40, 8, 1300, 1064, 0, Layout::BSHD}, "plan"},
+                         Split{64, 128, 128, 8, DType::f16, false, ProblemShape{1, 9, 0, 2000, 3000, 0, Layout::BSHD}, "wave"},
+                         Split{64, 192, 128, 12, DType::f16, false, ProblemShape{2, 24, 0, 1000, 2000, 0, Layout::BSHD}, "plan"},
+                         Split{64, 192, 128, 12, DType::bf16, true, ProblemShape{2, 24, 0, 1000, 5000, 0, Layout::BSHD}, "wave"},
+                         Split{128, 128, 192, 8, DType::f16, false, ProblemShape{1, 16, 0, 2048, 2048, 0, Layout::BSHD}, "wave"},
+                         Split{128, 128, 192, 8, DType::bf16, false, ProblemShape{2, 16, 0, 2000, 2100, 0, Layout::BSHD}, "wave"}}) {
+    if (chip != "sm_90a")
+      break;
+    KernelConfig config{p.blockM, p.blockN, p.warps, 2, chip};
+    config.tma = config.warp_specialized = config.wg_overlap = config.persistent = true;
+    config.conditional_rescale = p.rescale;
+    Case c;
+    c.spec = AttentionSpec{p.headDim, p.dtype, Causal::none, true};
+    c.shape = p.shape;
+    c.config = config;
+    c.splitTail = p.mode;
+    if (int64_t(p.shape.batch) * p.shape.heads * p.shape.seqlen_q * p.shape.seqlen_k > 20'000'000)
+      c.sampledRows = 2000; // many, so that rows of the split tiles are among them
+    cases.push_back(c);
+    cases.push_back(c);
+  }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};
@@ -358,7 +425,9 @@ int main(int argc, char **argv) {
     bool firstCase = true;
     std::vector<Case> cases = correctnessCases(quick, chip);
     auto selected = [&](const Case &c, const KernelConfig &config) {
-      return !only || std::regex_search(c.spec.name() + " " + config.str().substr(14), *only);
+      return !only || std::regex_search(c.spec.name() + " " + config.str().substr(14) +
+                                            (c.splitTail.empty() ? "" : " split_tail"),
+                                        *only);
     };
     std::vector<std::pair<AttentionSpec, KernelConfig>> needed; // compiled at once, loaded as the cases come
     for (const Case &c : cases) {
@@ -375,6 +444,14 @@ int main(int argc, char **argv) {
       if (!c.oneCall && !kernels.count(key))
         kernels[key] = load(c.spec, config);
       ++seed;
+      SplitTail split;
+      if (!c.splitTail.empty()) {
+        split = expectedSplit(c, config, device.multiprocessors);
+        if (c.splitTail == "plan")
+          unsetenv("FLASHJIT_SPLIT_TAIL");
+        else
+          setenv("FLASHJIT_SPLIT_TAIL", c.splitTail == "off" ? "0" : "wave", 1);
+      }
       CheckReport check =
           c.oneCall ? checkOnDevice(c.spec, c.shape, seed, c.sampledRows,
                                     [&](const AttentionArgs &args) { attention(c.spec, args); })
@@ -386,8 +463,28 @@ int main(int argc, char **argv) {
            << layoutName(s.layout) << ": rel " << check.rel_error << ", lse rel " << check.lse_rel_error
            << ", rows " << check.rows_checked << " (empty " << check.empty_rows << ", wrong "
            << check.empty_rows_wrong << "), NaN " << check.nan_count;
-      if (!check.passed && check.rows_over_tolerance > 0)
+      if (!check.passed && (check.rows_over_tolerance > 0 || check.nan_rows > 0))
         what << "; " << describeWrongRows(check, s);
+      if (!c.splitTail.empty()) {
+        unsetenv("FLASHJIT_SPLIT_TAIL");
+        if (!check.nan_row_list.empty()) { // which tiles and warpgroups: (tile, warpgroup) x rows with NaN
+          std::map<std::pair<long, long>, int> where;
+          const long queryBlocks = (s.seqlen_q + config.block_m - 1) / config.block_m;
+          for (long flat : check.nan_row_list) {
+            const long slice = flat / s.seqlen_q, row = flat % s.seqlen_q;
+            ++where[{slice * queryBlocks + row / config.block_m, row % config.block_m / 64}];
+          }
+          what << "; NaN in (tile, warpgroup) x rows:";
+          int shown = 0;
+          for (const auto &[tileGroup, rows] : where)
+            if (shown++ < 40)
+              what << " (" << tileGroup.first << "," << tileGroup.second << ")x" << rows;
+        }
+        const bool named = (c.splitTail == "off") == (split.tiles == 0);
+        what << "; split tail (" << c.splitTail << ") " << split.tiles << " tiles, up to " << split.part_slots
+             << " parts" << (named ? "" : ": the case does not test what it names");
+        check.passed = check.passed && named;
+      }
       count(check.passed, what.str());
       report << (firstCase ? "" : ",\n") << "    {\"kernel\": " << flashjit::jsonString(c.spec.name())
              << ", \"api\": " << flashjit::jsonString(c.oneCall ? "attention" : "Kernel")
@@ -399,6 +496,7 @@ int main(int argc, char **argv) {
              << ", \"nan\": " << check.nan_count << ", \"rows_over_tolerance\": " << check.rows_over_tolerance
              << ", \"rel_error\": " << check.rel_error
              << ", \"lse_rel_error\": " << check.lse_rel_error << ", \"tolerance\": " << check.tolerance
+             << ", \"split_tail_tiles\": " << split.tiles << ", \"split_tail_parts\": " << split.part_slots
              << ", \"passed\": " << (check.passed ? "true" : "false") << "}";
       firstCase = false;
     }

@@ -48,8 +48,6 @@ TEST(PersistentSchedule, EveryTileOnceWhateverTheTail) {
           PersistentSchedule s{n, slices, tail, 0};
           s.blocks = std::min(s.items(), multiprocessors);
           expectEveryTileOnce(s);
-          if (tail == 0)
-            expectEveryTileOnce(flashjit::pairsInRoundRobin(n, slices, multiprocessors));
         }
 }
 
@@ -111,9 +109,8 @@ TEST(PersistentSchedule, EqualTilesKeepPairsAndTheTailRespectsItsBound) {
                   flashjit::keyBlocksPerQueryBlock(Causal::none, seqlen, seqlen, 128, 128), 160, 132, 0)
                   .tail_slices,
               0);
-  // Without a mask: block b takes items b, b + G, ... (no alternation).
-  PersistentSchedule plain = flashjit::pairsInRoundRobin(8, 40, 132);
-  EXPECT_FALSE(plain.alternating);
+  // Without alternation: block b takes items b, b + G, ...
+  PersistentSchedule plain{8, 40, 0, 132, false};
   EXPECT_EQ(flashjit::persistentTile(plain, 5, 2).slice, (132 + 5) / 4);
   std::vector<int64_t> causal = flashjit::keyBlocksPerQueryBlock(Causal::top_left, 2048, 2048, 128, 128);
   EXPECT_LE(flashjit::planPersistentSchedule(causal, 256, 132, 3).tail_slices, 3);
@@ -125,9 +122,9 @@ TEST(PersistentSchedule, EqualTilesKeepPairsAndTheTailRespectsItsBound) {
 
 TEST(PersistentSchedule, RefusesMoreItemsThanTheKernelCanNumber) {
   // 2 x items + 1 must fit 31 bits: 2^30 - 1 items do, 2^30 do not.
-  PersistentSchedule fits = flashjit::pairsInRoundRobin(2, (int64_t(1) << 30) - 1, 132);
+  PersistentSchedule fits{2, (int64_t(1) << 30) - 1, 0, 132};
   EXPECT_EQ(flashjit::numberingProblem(fits), "");
-  PersistentSchedule tooMany = flashjit::pairsInRoundRobin(2, int64_t(1) << 30, 132);
+  PersistentSchedule tooMany{2, int64_t(1) << 30, 0, 132};
   EXPECT_EQ(flashjit::numberingProblem(tooMany),
             "a persistent kernel numbers its tiles in 32 bits: 1073741824 items (query-block pairs and tiles) of "
             "at most 1073741823; use a configuration without persistent");

@@ -467,39 +467,57 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // WS-NOT:      nvvm.barrier
 // WS:          llvm.return
 
-// persistent (with a producer warpgroup), three computing warpgroups (12 warps, 192 rows, 512 threads):
-// the block's tile count comes from its items (pairs of a head's query blocks from both ends, then middle
-// blocks), one a wave (block, block + gridDim.x, ... below each count: without a mask the tiles are alike,
-// so no alternating order and no tail; SCHED below has both); the producer and the consumers branch off at once, each
-// into a loop over those tiles, with the number of key blocks already gone through carried from tile to
-// tile, and each tile's item computed afresh from the block index. The producer's first thread
-// computes each tile's key range and loads its blocks, and does not exit; the consumers take 160
+// persistent (with a producer warpgroup), three computing warpgroups (12 warps, 192 rows, 512 threads),
+// no mask (LowerToGPUSplitTail.cpp): the tiles go round robin (block, block + gridDim.x, ...), F / G whole
+// ones a block, then the block's pieces of the split tail (the launch's last tiles, dealt by key blocks:
+// block b takes key blocks [b L / G, (b + 1) L / G) of their L, one piece per tail tile its run touches);
+// the block's tile count comes from its run, computed from fresh reads of the block index. The producer and
+// the consumers branch off at once, each into a loop over those tiles, with the number of key blocks
+// already gone through carried from tile to tile, and each tile's index and key range (a piece's key
+// blocks, a whole tile's [0, seqlen_k)) computed afresh. The producer's first thread loads each tile's
+// blocks in that range, and does not exit; the consumers take 160
 // registers, the last warpgroup lets warpgroup 0 go first once before the tile loop, and each hands over
 // to the next one's barrier, round robin (warpgroup 2 to warpgroup 0's, id 2). Each warpgroup copies its
 // rows of the first tile's query at the first tile only: each later tile's it copies after the last Q·Kᵀ
-// of the tile before (after a barrier of its own 128 threads), before that tile's last P·V; it then stores
-// its output straight from registers (after one more barrier of its own: per row, a 4 x 4 word transpose
-// within each quad, two rounds of shuffles, then 16-byte stores) and goes on to its next tile: no barrier
-// of all the computing threads.
+// of the tile before (after a barrier of its own 128 threads), before that tile's last P·V. A piece of a
+// tile that other blocks share then stores its output, maxima and sums (9 chunks of 16 bytes a thread) to
+// the workspace, fences them, and after a barrier of its warpgroup the first thread counts the part in; the
+// warpgroup that counts the last (its answer to all 128 threads through bar.red.or.pred) resets the counter
+// and merges the other parts from L2. The warpgroup stores its output straight from registers (after one
+// more barrier of its own: per row, a 4 x 4 word transpose within each quad, two rounds of shuffles, then
+// 16-byte stores, where it writes the tile) and goes on to its next tile: no barrier of all the computing
+// threads.
 // RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=PERSIST
-// PERSIST:          llvm.func @attention_fwd_d64_bf16_lse({{.*}}%{{.*}}: f32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: !llvm.ptr {{.*}}nvvm.maxntid = array<i32: 512, 1, 1>
-// PERSIST:          %[[BLOCK:.*]] = nvvm.read.ptx.sreg.ctaid.x
-// PERSIST:          %[[STEP:.*]] = nvvm.read.ptx.sreg.nctaid.x
-// PERSIST:          %[[PAIRWAVES:.*]] = arith.divui %{{.*}}, %[[STEP]]
-// PERSIST:          arith.cmpi ult, %[[BLOCK]], %{{.*}}
-// PERSIST:          %[[PAIRS:.*]] = arith.addi %[[PAIRWAVES]], %{{.*}}
-// PERSIST:          %[[WAVES:.*]] = arith.divui %{{.*}}, %[[STEP]]
-// PERSIST:          arith.cmpi ult, %[[BLOCK]], %{{.*}}
-// PERSIST:          %[[ITEMS:.*]] = arith.addi %[[WAVES]], %{{.*}}
-// PERSIST:          %[[TILES:.*]] = arith.addi %[[PAIRS]], %[[ITEMS]]
+// PERSIST:          llvm.func @attention_fwd_d64_bf16_lse({{.*}}%{{.*}}: f32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr {{.*}}nvvm.maxntid = array<i32: 512, 1, 1>
+// PERSIST:          %[[BLOCK:.*]] = llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;"
+// PERSIST:          %[[STEP:.*]] = llvm.inline_asm has_side_effects "mov.u32 $0, %nctaid.x;"
+// PERSIST:          %[[KEYBLOCKS:.*]] = arith.ceildivui %{{.*}}, %c128_i32
+// PERSIST:          %[[TAIL:.*]] = arith.muli %{{.*}}, %[[KEYBLOCKS]]
+// PERSIST:          %[[FIRST:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          arith.addi %[[BLOCK]], %c1_i32
+// PERSIST:          %[[END:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          %[[FULL:.*]] = arith.divui %{{.*}}, %[[STEP]]
+// PERSIST:          arith.divui %[[FIRST]], %[[KEYBLOCKS]]
+// PERSIST:          arith.ceildivui %[[END]], %[[KEYBLOCKS]]
+// PERSIST:          %[[NONEMPTY:.*]] = arith.cmpi ugt, %[[END]], %[[FIRST]]
+// PERSIST:          %[[PIECES:.*]] = arith.select %[[NONEMPTY]]
+// PERSIST:          %[[TILES:.*]] = arith.addi %[[FULL]], %[[PIECES]]
 // PERSIST:          arith.cmpi uge, %{{.*}}, %c12_i32
 // PERSIST:            nvvm.setmaxregister decrease 24
 // PERSIST:            arith.cmpi eq, %0, %c384_i32
-// PERSIST:              scf.for %{{.*}} = %{{.*}} to %[[TILES]] step %{{.*}} iter_args(%{{.*}} = %c0_i32{{.*}}) -> (i32)
+// PERSIST:              scf.for %[[K:.*]] = %{{.*}} to %[[TILES]] step %{{.*}} iter_args(%{{.*}} = %c0_i32{{.*}}) -> (i32)
+// PERSIST:                arith.cmpi uge, %[[K]], %{{.*}}
+// PERSIST-NEXT:           scf.if %{{.*}} -> (i32)
 // PERSIST:                "mov.u32 $0, %ctaid.x;"
 // PERSIST:                "mov.u32 $0, %nctaid.x;"
+// PERSIST:                arith.cmpi uge, %[[K]], %{{.*}}
+// PERSIST-NEXT:           scf.if %{{.*}} -> (i32, i32)
+// PERSIST:                  arith.maxui
+// PERSIST:                  arith.minui
+// PERSIST:                arith.maxsi
+// PERSIST:                arith.minsi
 // PERSIST:                scf.for
 // PERSIST-COUNT-2:          cp.async.bulk.tensor.4d
 // PERSIST:                scf.yield %{{.*}} : i32
@@ -527,6 +545,20 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // PERSIST:                nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}
 // PERSIST:              nvvm.wgmma.wait.group.sync.aligned 0
 // PERSIST-NOT:          nvvm.barrier
+// PERSIST:              %[[KCOPY:.*]] = llvm.inline_asm has_side_effects "mov.b32 $0, $1;", "=r,r" %[[TILE]]
+// PERSIST:              arith.cmpi uge, %[[KCOPY]], %{{.*}}
+// PERSIST:              scf.if
+// PERSIST:                arith.cmpi ugt
+// PERSIST:                scf.if
+// PERSIST-COUNT-9:          llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xf32>, !llvm.ptr<1>
+// PERSIST-NEXT:             "fence.acq_rel.gpu;"
+// PERSIST:                  "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
+// PERSIST:                  "atom.acq_rel.gpu.global.add.u32 $0, [$1], 1;"
+// PERSIST:                  "st.relaxed.gpu.global.u32 [$0], 0;"
+// PERSIST:                  bar.red.or.pred p, $2, 128, q
+// PERSIST:                  "fence.acq_rel.gpu;"
+// PERSIST:                  scf.for
+// PERSIST-COUNT-9:            "ld.global.cg.v4.f32
 // PERSIST:              "bar.sync $0, $1;", "r,r,~{memory}" %{{.*}}, %c128_i32
 // PERSIST-COUNT-8:      nvvm.shfl.sync bfly
 // PERSIST-COUNT-2:      llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<1>
