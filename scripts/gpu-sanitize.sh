@@ -62,6 +62,15 @@ check memcheck --head-dim 64 --dtype bf16 --causal bottom_right --block-m 64 --w
   --heads 2 --seqlen-q 937 --seqlen-k 1000
 check racecheck --head-dim 128 --dtype bf16 --causal bottom_right --block-m 128 --warps 8 --block-n 128 --stages 2 $CR \
   --warp-specialized --wg-overlap --persistent --batch 2 --heads 40 --seqlen-q 260 --seqlen-k 300
+# The split tail (persistent, no mask): the last partial wave alone (FLASHJIT_SPLIT_TAIL=wave), 28 tiles of 9
+# key blocks over 132 blocks, up to 6 parts a tile: the parts' stores, the counters, the merge; a barrier
+# that ORs the last part's answer (synccheck).
+export FLASHJIT_SPLIT_TAIL=wave
+SPLIT="--block-m 128 --warps 8 --block-n 128 --stages 2 --tma --warp-specialized --wg-overlap --persistent"
+check memcheck --head-dim 128 --dtype bf16 $SPLIT --heads 20 --seqlen-q 1000 --seqlen-k 1100
+check racecheck --head-dim 128 --dtype bf16 $SPLIT --heads 20 --seqlen-q 1000 --seqlen-k 1100
+check synccheck --head-dim 64 --dtype f16 $SPLIT --conditional-rescale --heads 20 --seqlen-q 1000 --seqlen-k 1100
+unset FLASHJIT_SPLIT_TAIL
 check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 128 --dtype bf16 --causal top_left --seqlen-q 129 --seqlen-k 200
