@@ -17,7 +17,7 @@ struct CudaDriver {
   X(cuMemAlloc_v2) X(cuMemFree_v2) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) X(cuMemsetD8_v2) X(cuLaunchKernel)   \
   X(cuCtxSynchronize) X(cuGetErrorName) X(cuGetErrorString) X(cuEventCreate) X(cuEventRecord)                 \
   X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventDestroy_v2) X(cuTensorMapEncodeTiled)    \
-  X(cuMemsetD32Async) X(cuStreamSynchronize)
+  X(cuMemsetD32Async)
 #define FLASHJIT_DECLARE(name) decltype(&::name) name = nullptr;
   FLASHJIT_CUDA_FUNCTIONS(FLASHJIT_DECLARE)
 #undef FLASHJIT_DECLARE

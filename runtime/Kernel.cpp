@@ -121,7 +121,8 @@ struct Kernel::Impl {
 
   // The split tail's workspace, one per stream (launches on one stream run in order; the last part of a
   // tile resets its counter for the next), grown as launches need: the counters, zeroed whenever they are
-  // allocated, and the parts' slots.
+  // allocated, and the parts' slots. A buffer outgrown is kept until the kernel is destroyed: launches
+  // already queued (from any thread) may still use it, and freeing it would wait for them.
   struct Buffer {
     CUdeviceptr pointer = 0;
     int64_t bytes = 0;
@@ -131,18 +132,16 @@ struct Kernel::Impl {
   };
   std::mutex workspaceMutex;
   std::map<CUstream, Workspace> workspaces;
+  std::vector<CUdeviceptr> outgrown;
 
-  /// `buffer` with at least `bytes`, after the stream's earlier launches are done with the old one (zeroed
-  /// in the stream's order if `zero`).
-  static void grow(Buffer &buffer, int64_t bytes, bool zero, CUstream stream) {
+  /// `buffer` with at least `bytes` (zeroed in the stream's order if `zero`).
+  void grow(Buffer &buffer, int64_t bytes, bool zero, CUstream stream) {
     CudaDriver &cuda = CudaDriver::get();
     if (buffer.bytes >= bytes)
       return;
-    if (buffer.pointer) {
-      cuda.check(cuda.cuStreamSynchronize(stream), "synchronising the stream before growing the workspace");
-      cuda.check(cuda.cuMemFree_v2(buffer.pointer), "freeing the split tail's workspace");
-      buffer = {};
-    }
+    if (buffer.pointer)
+      outgrown.push_back(buffer.pointer);
+    buffer = {};
     cuda.check(cuda.cuMemAlloc_v2(&buffer.pointer, size_t(bytes)), "allocating the split tail's workspace");
     buffer.bytes = bytes;
     if (zero)
@@ -170,6 +169,8 @@ Kernel::~Kernel() {
     for (Impl::Buffer *buffer : {&workspace.counters, &workspace.parts})
       if (buffer->pointer)
         CudaDriver::get().cuMemFree_v2(buffer->pointer);
+  for (CUdeviceptr pointer : impl_->outgrown)
+    CudaDriver::get().cuMemFree_v2(pointer);
   if (impl_->module)
     CudaDriver::get().cuModuleUnload(impl_->module);
 }
