@@ -57,11 +57,9 @@ struct Geometry {
   // (query block, head, batch) tiles; the producer loads the next tile's first K/V blocks while the
   // consumers finish the current one, and the K/V rings' phases run on from tile to tile.
   bool persistent = false;
-  // persistent under a causal mask: the schedule deals its last slices tile by tile (persistentTile).
-  // Without one the tiles are alike and the tail is empty: the runtime passes 0 and the kernel ignores it.
-  bool dealsTail = false;
   // persistent without a causal mask: the tiles go round robin, and the last partial wave's tiles (the
   // runtime's tail, 0 for none) are split along their keys over every block (LowerToGPUSplitTail.cpp).
+  // Under one, pairs of query blocks and a tail of slices dealt tile by tile (persistentTile).
   bool splitsTail = false;
   // Conditional rescaling (emitOnlineSoftmax, emitRescale): the configuration's conditional_rescale, and
   // always where the mma.sync path keeps the query tile in shared memory (measured on the H100 at head_dim

@@ -96,7 +96,6 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
       config.getConditionalRescale() || queryStaysInShared(geometry.blockM, geometry.warps, geometry.headDim);
   bool causal = false;
   source.walk([&](flash::MaskOp mask) { causal |= mask.getCausal() != flash::CausalMode::none; });
-  geometry.dealsTail = geometry.persistent && causal;
   geometry.splitsTail = geometry.persistent && !causal;
   if (geometry.persistent) // the schedule's tail heads and their divisor (magic, shift), after the scale
     argTypes.append(3, i32);

@@ -533,26 +533,22 @@ void KernelEmitter::passTurn(Value warpgroup) {
 }
 
 // --- Persistent blocks ---------------------------------------------------------------------------------
-// A grid of at most one block per multiprocessor, each looping over tiles. The tiles come in items, dealt
-// one per wave: in wave w block b takes item G w + b (G = gridDim.x: the runtime launches min(items,
-// multiprocessors) blocks), under a causal mask G w + G - 1 - b if w is odd, so that what one wave gives a
-// block more the next gives it less. The items, in order:
+// A grid of at most one block per multiprocessor, each looping over tiles. Without a causal mask the tiles
+// are alike: round robin and the split tail (LowerToGPUSplitTail.cpp). Under one, the tiles come in items,
+// dealt one per wave: in wave w block b takes item G w + b (G = gridDim.x: the runtime launches min(items,
+// multiprocessors) blocks), G w + G - 1 - b if w is odd, so that what one wave gives a block more the next
+// gives it less. The items, in order:
 //  - the lead heads' pairs: a head's query blocks paired from both ends (the last with the first, the last
-//    but one with the second, ...), so that under a causal mask every pair holds about as many key blocks
-//    as any other (the head's query blocks + 1), and a head's pairs run side by side (sharing its K and V
-//    in L2);
+//    but one with the second, ...), so that every pair holds about as many key blocks as any other (the
+//    head's query blocks + 1), and a head's pairs run side by side (sharing its K and V in L2);
 //  - where a head has an odd number of query blocks, each lead head's middle one;
-//  - under a causal mask (dealsTail), the tail: the last `tailHeads` (head, batch) slices' tiles one by
-//    one, longest first (query blocks from the last, heads fastest), so that the run ends on short tiles
-//    that even out the blocks' sums instead of a last wave of whole pairs on some blocks and none on the
-//    others. Without a mask the tiles are alike and the tail is empty.
+//  - the tail: the last `tailHeads` (head, batch) slices' tiles one by one, longest first (query blocks
+//    from the last, heads fastest), so that the run ends on short tiles that even out the blocks' sums
+//    instead of a last wave of whole pairs on some blocks and none on the others.
 // The runtime chooses tailHeads for the launch (runtime/PersistentSchedule.h, which mirrors this mapping).
 
-/// Where block `block` of `step` takes its item in wave `wave`: at `block`, under a causal mask (dealsTail)
-/// at step - 1 - block in odd waves. (Without one the items are alike and the order does not matter.)
+/// Where block `block` of `step` takes its item in wave `wave`: at `block`, at step - 1 - block in odd waves.
 Value KernelEmitter::slotInWave(Value wave, Value block, Value step) {
-  if (!geometry.dealsTail)
-    return block;
   Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
                                     arith::AndIOp::create(b, loc, wave, constI32(1)), constI32(0));
   return arith::SelectOp::create(
@@ -599,7 +595,7 @@ SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
     return {arith::SubIOp::create(b, loc, tile, mul(slice, queryBlocks)),
             arith::SubIOp::create(b, loc, slice, mul(batchIndex, heads)), batchIndex};
   }
-  Value tailHeads = geometry.dealsTail ? opaqueCopy(this->tailHeads) : constI32(0);
+  Value tailHeads = opaqueCopy(this->tailHeads);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
   Value lastBlock = arith::SubIOp::create(b, loc, queryBlocks, one);
   Value pairsPerHead = arith::ShRUIOp::create(b, loc, queryBlocks, one);
@@ -616,17 +612,14 @@ SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
                                             arith::SubIOp::create(b, loc, lastBlock, fromStart));
   // A middle query block, else one of the tail's tiles: t = wave-major index over (query block from the
   // last, head).
-  Value otherHead = arith::SubIOp::create(b, loc, item, leadPairs), otherBlock = pairsPerHead;
-  if (geometry.dealsTail) {
-    Value leadItems = add(leadPairs, mul(leadHeads, arith::AndIOp::create(b, loc, queryBlocks, one)));
-    Value isLead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadItems);
-    Value tail = arith::SubIOp::create(b, loc, item, leadItems);
-    Value tailRank = fastDivide(tail, tailDivisor);
-    Value tailHead = add(leadHeads, arith::SubIOp::create(b, loc, tail, mul(tailRank, tailHeads)));
-    otherHead = arith::SelectOp::create(b, loc, isLead, otherHead, tailHead);
-    otherBlock =
-        arith::SelectOp::create(b, loc, isLead, otherBlock, arith::SubIOp::create(b, loc, lastBlock, tailRank));
-  }
+  Value leadItems = add(leadPairs, mul(leadHeads, arith::AndIOp::create(b, loc, queryBlocks, one)));
+  Value isLead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadItems);
+  Value tail = arith::SubIOp::create(b, loc, item, leadItems);
+  Value tailRank = fastDivide(tail, tailDivisor);
+  Value tailHead = add(leadHeads, arith::SubIOp::create(b, loc, tail, mul(tailRank, tailHeads)));
+  Value otherHead = arith::SelectOp::create(b, loc, isLead, arith::SubIOp::create(b, loc, item, leadPairs), tailHead);
+  Value otherBlock =
+      arith::SelectOp::create(b, loc, isLead, pairsPerHead, arith::SubIOp::create(b, loc, lastBlock, tailRank));
   Value headBatch = arith::SelectOp::create(b, loc, isPair, pairHead, otherHead);
   Value queryBlock = arith::SelectOp::create(b, loc, isPair, pairBlock, otherBlock);
   Value batchIndex = fastDivide(headBatch, headsDivisor);
