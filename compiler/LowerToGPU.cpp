@@ -673,7 +673,8 @@ Value KernelEmitter::blockIndex(Value blockStart) {
   if (geometry.splitsTail && blocksBefore) {
     // A piece starts at any key block: blockStart / block_n + (blocksBefore - pipelineStart / block_n),
     // whose loop-invariant part is one register through the key loop, not blocksBefore and pipelineStart
-    // both (128 x 192 spilled 36 bytes). Exact in 32-bit wrap-around: the sum is the block's index >= 0.
+    // both (not measured apart from the split tail). Exact in 32-bit wrap-around: the sum is the block's
+    // index >= 0.
     Value base = arith::SubIOp::create(b, loc, blocksBefore,
                                        arith::DivUIOp::create(b, loc, pipelineStart, constI32(geometry.blockN)));
     return add(arith::DivUIOp::create(b, loc, blockStart, constI32(geometry.blockN)), base);

@@ -92,8 +92,8 @@ struct Kernel::Impl {
     std::lock_guard<std::mutex> lock(scheduleMutex);
     if (sizes != scheduleSizes) { // the first launch too: validated sizes are positive
       // Without a causal mask the tiles are alike: round robin, the last partial wave split by keys
-      // (FLASHJIT_SPLIT_TAIL=0: not split; =wave: that wave alone, the most parts). Under one, the tail's K and V (seqlen_k x head_dim x 2 tensors
-      // x 2 bytes a slice) within 32 MiB of L2.
+      // (FLASHJIT_SPLIT_TAIL=0: not split; =wave: that wave alone, the most parts). Under one, the tail's
+      // K and V (seqlen_k x head_dim x 2 tensors x 2 bytes a slice) within 32 MiB of L2.
       const int64_t slices = int64_t(args.heads) * args.batch;
       const int64_t sliceBytes = std::max<int64_t>(1, int64_t(args.seqlen_k) * spec.head_dim * 4);
       std::vector<int64_t> keyBlocks =

@@ -57,7 +57,8 @@ private:
 /// first and last part has a piece of it.
 inline bool splitTailFits(const SplitTail &s) {
   const int64_t keyBlocks = s.tailKeyBlocks();
-  return s.tiles > 0 && s.key_blocks > 0 && keyBlocks >= s.blocks && (keyBlocks + s.key_blocks) * s.blocks < (int64_t(1) << 31);
+  return s.tiles > 0 && s.key_blocks > 0 && keyBlocks >= s.blocks &&
+         (keyBlocks + s.key_blocks) * s.blocks < (int64_t(1) << 31);
 }
 
 /// Estimates in key blocks: a tile's prologue and epilogue (as kTileOverhead in PersistentSchedule.h), a
