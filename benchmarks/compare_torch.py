@@ -114,7 +114,7 @@ def tuned_config(d, causal, s):
 
 
 def config_text(c):
-    flags = [f for f in ("tma", "warp_specialized", "wg_overlap", "persistent", "conditional_rescale") if c.get(f)]
+    flags = [f for f in ("tma", "warp_specialized", "wg_overlap", "persistent", "conditional_rescale", "mma_row_sum") if c.get(f)]
     return f"{c['block_m']}x{c['block_n']} w{c['warps']} s{c['stages']}" + (" " + ",".join(flags) if flags else "")
 
 

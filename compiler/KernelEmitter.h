@@ -65,6 +65,10 @@ struct Geometry {
   // always where the mma.sync path keeps the query tile in shared memory (measured on the H100 at head_dim
   // 128, 128 rows over 4 warps: +6-12%; on other mma.sync kernels its branch cost 9-11%).
   bool conditionalRescale = false;
+  // wgmma path, the configuration's mma_row_sum: P·V runs head_dim + 8 columns wide, the last 8 read from a
+  // tile of ones, so that the output accumulator's last column tile holds each row's running sum (complete:
+  // every thread of a quad holds it), rescaled with the output; the softmax adds up no probabilities.
+  bool mmaRowSum = false;
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
   int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }
@@ -78,7 +82,7 @@ struct Geometry {
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   // One K or V buffer: padded rows (mma.sync), or 128-byte swizzled rows without padding (wgmma).
   int64_t sharedTileBytes() const { return blockN * (wgmma ? headDim * 2 : sharedRowBytes()); }
-  int64_t sharedBytes() const { return sharedMemoryBytes(chip, blockM, blockN, warps, stages, headDim); }
+  int64_t sharedBytes() const { return sharedMemoryBytes(chip, blockM, blockN, warps, stages, headDim, mmaRowSum); }
   // mma.sync: the query stays in shared memory (padded rows) and is read by ldmatrix at every Q·Kᵀ. The
   // wgmma path always keeps it there (swizzled), where Q·Kᵀ reads it through a matrix descriptor.
   bool queryInShared() const { return wgmma || queryStaysInShared(blockM, warps, headDim); }
@@ -87,7 +91,9 @@ struct Geometry {
   // wgmma path: the mbarriers after the query tile: full[stages], empty[stages], then one per warpgroup for
   // its query rows; with a producer warpgroup these are the K slots' and the V slots' follow: full[stages],
   // empty[stages].
-  int64_t barrierOffset() const { return queryOffset() + blockM * headDim * 2; }
+  int64_t onesOffset() const { return queryOffset() + blockM * headDim * 2; } // mmaRowSum: 1024-byte aligned
+  int64_t barrierOffset() const { return onesOffset() + (mmaRowSum ? kOnesTileBytes : 0); }
+  int64_t outputColumns() const { return headDim + (mmaRowSum ? 8 : 0); } // the P·V accumulator's
   int64_t barrierCount() const { return (producerWarpgroup ? 4 : 2) * stages + warpgroups(); }
   // Where the V ring's mbarriers start (with a producer warpgroup), and whether mbarrier `i` is a full one
   // or a warpgroup's query barrier.

@@ -73,8 +73,9 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
   geometry.chip = config.getChip().str();
   geometry.wgmma = usesWgmma(geometry.chip, geometry.blockM, geometry.blockN, geometry.warps, geometry.headDim);
+  geometry.mmaRowSum = config.getMmaRowSum();
   error = gpuLoweringError(geometry.blockM, geometry.blockN, geometry.warps, geometry.stages, geometry.headDim,
-                           config.getChip());
+                           config.getChip(), geometry.mmaRowSum);
   if (!error.empty())
     return {};
   if (geometry.headDim % 16 != 0) {
@@ -384,19 +385,26 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
       return fail(loop, "carries a value that is not a tile");
   if (!keyLoops.empty() && loop == keyLoops.front() && failed(startPipeline(loop)))
     return failure();
-  SmallVector<Value> inits = flatten(loop.getInitArgs());
-  // The pipelined key loop (pipelinePV) also carries the deferred P·V: find the output tile it feeds, the
-  // iter_arg that flash.rescale takes and flash.pv's result goes back to.
-  const bool pipelined = pipelinePV && loop == keyLoops.front();
+  // The output tile: the iter_arg that flash.rescale takes and flash.pv's result goes back to.
   int64_t outputIndex = -1;
-  if (pipelined) {
-    for (auto pv : loop.getBody()->getOps<flash::PVOp>()) {
-      auto rescale = pv.getAccumulator().getDefiningOp<flash::RescaleOp>();
-      auto carried = rescale ? dyn_cast<BlockArgument>(rescale.getAccumulator()) : BlockArgument();
-      if (carried && carried.getOwner() == loop.getBody() && carried.getArgNumber() > 0 &&
-          loop.getBody()->getTerminator()->getOperand(carried.getArgNumber() - 1) == pv.getResult())
-        outputIndex = carried.getArgNumber() - 1;
+  for (auto pv : loop.getBody()->getOps<flash::PVOp>()) {
+    auto rescale = pv.getAccumulator().getDefiningOp<flash::RescaleOp>();
+    auto carried = rescale ? dyn_cast<BlockArgument>(rescale.getAccumulator()) : BlockArgument();
+    if (carried && carried.getOwner() == loop.getBody() && carried.getArgNumber() > 0 &&
+        loop.getBody()->getTerminator()->getOperand(carried.getArgNumber() - 1) == pv.getResult())
+      outputIndex = carried.getArgNumber() - 1;
+  }
+  if (geometry.mmaRowSum && outputIndex >= 0) { // its zeros get the row sums' column tile (P·V's last)
+    Fragment &output = tiles[loop.getInitArgs()[outputIndex]];
+    if (output.cols == geometry.headDim) {
+      output.regs.append(geometry.rowGroups * (geometry.outputColumns() - geometry.headDim) / 2, constF32(0));
+      output.cols = geometry.outputColumns();
     }
+  }
+  SmallVector<Value> inits = flatten(loop.getInitArgs());
+  // The pipelined key loop (pipelinePV) also carries the deferred P·V into the output tile.
+  const bool pipelined = pipelinePV && loop == keyLoops.front();
+  if (pipelined) {
     if (outputIndex < 0)
       return fail(loop, "must rescale its carried output tile and accumulate P·V into it (wgmma pipelining)");
     // The first iteration's P = 0 product reads a landed tile: the first V, or with a producer warpgroup
@@ -1146,17 +1154,19 @@ LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
       Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, rowMax, minusInf);
       Value shift = arith::SelectOp::create(b, loc, empty, constF32(0), arith::MulFOp::create(b, loc, rowMax, c));
       Value alpha = exp2(arith::SubFOp::create(b, loc, arith::MulFOp::create(b, loc, oldMax, c), shift));
-      Value sum = arith::MulFOp::create(b, loc, runningSum.regs[r * 2 + half], alpha);
+      Value sum = geometry.mmaRowSum ? Value() : arith::MulFOp::create(b, loc, runningSum.regs[r * 2 + half], alpha);
       Value negShift = arith::NegFOp::create(b, loc, shift);
       for (int64_t j = 0; j < columnTiles; ++j)
         for (int64_t odd = 0; odd < 2; ++odd) {
           // exp2(s·c − m̂·c): one FMA and one MUFU.EX2 per score.
           Value p = exp2(LLVM::FMAOp::create(b, loc, scores.regs[score(r, half, j, odd)], c, negShift));
           probs.regs[score(r, half, j, odd)] = p;
-          sum = arith::AddFOp::create(b, loc, sum, p);
+          if (!geometry.mmaRowSum) // (there P·V sums them)
+            sum = arith::AddFOp::create(b, loc, sum, p);
         }
       newMax.regs[r * 2 + half] = rowMax;
-      newSum.regs[r * 2 + half] = sum; // partial: this thread's columns only
+      newSum.regs[r * 2 + half] = geometry.mmaRowSum ? runningSum.regs[r * 2 + half] // unused
+                                                     : sum; // partial: this thread's columns only
       correction.regs[r * 2 + half] = alpha;
     }
   }
@@ -1294,6 +1304,15 @@ LogicalResult KernelEmitter::emitNormalize(flash::NormalizeOp op) {
   Fragment rowMax = tiles[op.getRowMax()], rowSum = tiles[op.getRowSum()];
   Fragment lse = rowMax;
   Value scale = scalars[op.getScale()];
+  if (geometry.mmaRowSum) { // the sums are the accumulator's last column tile, whole in every thread
+    const int64_t sumTile = geometry.headDim / 8;
+    if (geometry.rowGroups != 1 || output.cols != geometry.outputColumns())
+      return fail(op, "must normalise the P·V accumulator that carries the row sums (mma_row_sum)");
+    for (int64_t half = 0; half < 2; ++half)
+      rowSum.regs[half] = output.regs[sumTile * 4 + half * 2];
+    output.regs.resize(sumTile * 4);
+    output.cols = geometry.headDim;
+  }
   if (geometry.splitsTail) {
     // A piece of a split tile: the warpgroup that ends the tile's last part combines the parts, and
     // only it stores the tile (emitWrite). The others normalise too, for nothing: with the normalisation
@@ -1305,10 +1324,12 @@ LogicalResult KernelEmitter::emitNormalize(flash::NormalizeOp op) {
   const int64_t columnTiles = output.cols / 8;
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
-      // The running sums are per thread: add up the quad's four.
+      // The running sums are per thread (but for mmaRowSum's): add up the quad's four.
       Value sum = rowSum.regs[r * 2 + half];
-      sum = arith::AddFOp::create(b, loc, sum, quadShuffleXor(sum, 1));
-      sum = arith::AddFOp::create(b, loc, sum, quadShuffleXor(sum, 2));
+      if (!geometry.mmaRowSum) {
+        sum = arith::AddFOp::create(b, loc, sum, quadShuffleXor(sum, 1));
+        sum = arith::AddFOp::create(b, loc, sum, quadShuffleXor(sum, 2));
+      }
       Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, sum, zero);
       // 1/l on the MUFU (within 1 ulp; l >= 1 unless the row saw no key): the exact division's Newton step
       // and slow-path branch are ~10 instructions a row for no difference in a 16-bit output.

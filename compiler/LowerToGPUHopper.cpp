@@ -117,15 +117,31 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bo
 /// per 16 keys, A = the probabilities (S's accumulator layout packed to 16-bit pairs is the A layout), B =
 /// the value tile MN-major (head_dim contiguous: transposed B; 16 keys = 2048 bytes further per step,
 /// 64-column chunks block_n x 128 bytes apart).
+/// With mmaRowSum (head_dim 64) the wgmma is 72 columns wide: its second 64-column chunk, of which it reads
+/// 8 columns, is the tile of ones, as every step's leading byte offset says (the ones' distance from that
+/// step's 16 keys: 2048 bytes less per step). Columns 64-71 of O then sum the rows of P.
 void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys,
                             Value accumulate) {
   Value valueDescriptor = matrixDescriptor(valueTile, geometry.blockN * 128);
+  int64_t step = 16 * 128 >> 4; // a step's change of the descriptor, in its address field
+  if (geometry.mmaRowSum) {
+    Value ones = LLVM::PtrToIntOp::create(b, loc, i32, sharedAt(sharedBase, constI32(geometry.onesOffset())));
+    Value distance = arith::SubIOp::create(b, loc, ones, LLVM::PtrToIntOp::create(b, loc, i32, valueTile));
+    Value leading = arith::ShLIOp::create(b, loc, arith::ExtUIOp::create(b, loc, i64, distance),
+                                          arith::ConstantIntOp::create(b, loc, i64, 16 - 4));
+    valueDescriptor = arith::OrIOp::create(b, loc, matrixDescriptor(valueTile, 0), leading);
+    step -= step << 16; // the leading offset's field (bits 16-29) shrinks by as much: no borrow, it stays >= 0
+  }
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t kk = 0; kk < (keys ? keys : geometry.blockN) / 16; ++kk) { // the first `keys` keys
     auto p = [&](int64_t tile, int64_t pair) { return probs[tile * 2 + pair]; };
     SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
-    wgmma(geometry.headDim, a, descriptorPlus(valueDescriptor, kk * 16 * 128), output.regs, /*overwrite=*/false,
-          /*transposeB=*/true, kk == 0 ? accumulate : Value());
+    Value descriptor = kk ? arith::AddIOp::create(b, loc, valueDescriptor,
+                                                  arith::ConstantIntOp::create(b, loc, i64, kk * step))
+                                .getResult()
+                          : valueDescriptor;
+    wgmma(geometry.outputColumns(), a, descriptor, output.regs, /*overwrite=*/false, /*transposeB=*/true,
+          kk == 0 ? accumulate : Value());
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   if (wait) {
@@ -320,6 +336,20 @@ void KernelEmitter::initBarriers() {
         arrivals = 1;
       NVVM::MBarrierInitOp::create(b, loc, barrierAt(i), constI32(arrivals), Value());
     }
+  }
+  if (geometry.mmaRowSum) {
+    // The tile of ones (mmaRowSum): 16 bytes from each of the first 128 threads, then visible to wgmma's
+    // reads (the async proxy) past the barrier below. 1.0 is 0x3F80 in bf16, 0x3C00 in f16.
+    auto writer = scf::IfOp::create(b, loc, lessThan(tid, constI32(kOnesTileBytes / 16)), /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&writer.getThenRegion().front());
+    const int32_t pair = mmaType == NVVM::MMATypes::bf16 ? 0x3F803F80 : 0x3C003C00;
+    Value ones = LLVM::UndefOp::create(b, loc, VectorType::get({4}, i32));
+    for (int64_t e = 0; e < 4; ++e)
+      ones = LLVM::InsertElementOp::create(b, loc, ones, constI32(pair), constI32(e));
+    LLVM::StoreOp::create(b, loc, ones, sharedAt(sharedBase, add(constI32(geometry.onesOffset()), mul(tid, constI32(16)))),
+                          16);
+    fenceAsyncProxy();
   }
   NVVM::Barrier0Op::create(b, loc);
 }

@@ -172,7 +172,8 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
                                                         "runs only in the interpreter (flashjit run --interpret)");
   // What the GPU lowering cannot build from a valid configuration: a user's choice, not a bug.
   std::string unsupported =
-      gpuLoweringError(config.block_m, config.block_n, config.warps, config.stages, spec.head_dim, config.chip);
+      gpuLoweringError(config.block_m, config.block_n, config.warps, config.stages, spec.head_dim, config.chip,
+                       config.mma_row_sum);
   if (unsupported.empty() && (config.wg_overlap || config.tma) &&
       !usesWgmma(config.chip, config.block_m, config.block_n, config.warps, spec.head_dim))
     unsupported = std::string(config.tma ? "tma" : "wg_overlap") + " needs the wgmma path (sm_90a, 16 query rows per warp in whole warpgroups, block_n "
@@ -210,7 +211,7 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
              "n" + std::to_string(config.block_n) + "w" + std::to_string(config.warps) + "s" +
              std::to_string(config.stages) + (config.wg_overlap ? "o" : "") + (config.tma ? "t" : "") +
              (config.warp_specialized ? "p" : "") + (config.persistent ? "r" : "") +
-             (config.conditional_rescale ? "c" : "") + ".";
+             (config.conditional_rescale ? "c" : "") + (config.mma_row_sum ? "s" : "") + ".";
     std::error_code error;
     std::filesystem::create_directories(dumpDir, error);
   }

@@ -42,6 +42,9 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     `conditional_rescale` (any path; printed only when true): a row keeps its running maximum unless the
     key block raises it by more than 8 (in log2 units), and the output accumulator is rescaled only when
     some row of the warp moved (a warp-uniform branch); exact.
+    `mma_row_sum` (sm_90a's wgmma path; printed only when true): each key block's P·V also sums the rows of
+    P, through a column of ones next to V (a wgmma eight columns wider), in place of the softmax's
+    per-score additions; the running sums then ride in the output accumulator and are rescaled with it.
 
     ```mlir
     func.func @kernel(...) attributes {
@@ -58,7 +61,8 @@ def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
     DefaultValuedParameter<"bool", "false", "K/V tiles loaded by TMA (wgmma)">:$tma,
     DefaultValuedParameter<"bool", "false", "a producer warpgroup issues the TMA loads (wgmma)">:$warp_specialized,
     DefaultValuedParameter<"bool", "false", "blocks loop over tiles, one per multiprocessor">:$persistent,
-    DefaultValuedParameter<"bool", "false", "output rescaled only when a row's maximum grew">:$conditional_rescale
+    DefaultValuedParameter<"bool", "false", "output rescaled only when a row's maximum grew">:$conditional_rescale,
+    DefaultValuedParameter<"bool", "false", "row sums of P by the P·V wgmma (wgmma)">:$mma_row_sum
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

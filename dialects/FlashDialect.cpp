@@ -31,7 +31,8 @@ void FlashDialect::initialize() {
 LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
                                        int64_t blockN, int64_t warps, int64_t stages,
                                        StringRef chip, bool wgOverlap, bool tma,
-                                       bool warpSpecialized, bool persistent, bool conditionalRescale) {
+                                       bool warpSpecialized, bool persistent, bool conditionalRescale,
+                                       bool mmaRowSum) {
   std::string problem = flashjit::kernelConfigError(blockM, blockN, warps, stages, chip);
   if (!problem.empty())
     return emitError() << "#flash.config: " << problem;
@@ -40,6 +41,9 @@ LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitEr
   if (persistent && !warpSpecialized)
     return emitError() << "#flash.config: persistent needs warp_specialized (its producer warpgroup loads each "
                           "tile's key blocks ahead)";
+  if (mmaRowSum && chip != "sm_90a")
+    return emitError() << "#flash.config: mma_row_sum needs chip sm_90a (its row sums come from the P·V wgmma), "
+                          "got chip " << chip;
   return success();
 }
 

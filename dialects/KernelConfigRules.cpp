@@ -54,13 +54,14 @@ bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim) {
 }
 
 int64_t sharedMemoryBytes(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
-                          int64_t headDim) {
+                          int64_t headDim, bool mmaRowSum) {
   const int64_t rowBytes = (headDim + 8) * 2, outputStaging = blockM * rowBytes;
-  // wgmma: K/V slots, the query (where each warpgroup also stages its output rows), then mbarriers: a full
-  // and an empty one per K slot and per V slot (one pair per slot where K and V share it), and one per
-  // warpgroup for its query rows.
+  // wgmma: K/V slots, the query (where each warpgroup also stages its output rows), the tile of ones, then
+  // mbarriers: a full and an empty one per K slot and per V slot (one pair per slot where K and V share
+  // it), and one per warpgroup for its query rows.
   if (usesWgmma(chip, blockM, blockN, warps, headDim))
-    return (stages * 2 * blockN + blockM) * headDim * 2 + (4 * stages + warps / 4) * 8;
+    return (stages * 2 * blockN + blockM) * headDim * 2 + (mmaRowSum ? kOnesTileBytes : 0) +
+           (4 * stages + warps / 4) * 8;
   int64_t keyValue = stages * 2 * blockN * rowBytes;
   if (queryStaysInShared(blockM, warps, headDim))
     return keyValue + blockM * rowBytes;
@@ -85,7 +86,7 @@ int64_t sharedMemoryLimit(std::string_view chip) {
 }
 
 std::string gpuLoweringError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim,
-                             std::string_view chip) {
+                             std::string_view chip, bool mmaRowSum) {
   // Each key block's copy group is waited for with stages - 2 newer groups in flight.
   if (stages < 2)
     return "stages = " + std::to_string(stages) +
@@ -95,7 +96,12 @@ std::string gpuLoweringError(int64_t blockM, int64_t blockN, int64_t warps, int6
   if (warps == 12 && !usesWgmma(chip, blockM, blockN, warps, headDim))
     return "warps = 12 (three warpgroups) needs the wgmma path: chip sm_90a, block_m = 192, block_n a multiple "
            "of 64 up to 256 and head_dim 64 or 128";
-  int64_t bytes = sharedMemoryBytes(chip, blockM, blockN, warps, stages, headDim), limit = sharedMemoryLimit(chip);
+  // At head_dim 128 the descriptor's leading offset is V's own second 64-column chunk: no room for ones.
+  if (mmaRowSum && (headDim != 64 || !usesWgmma(chip, blockM, blockN, warps, headDim)))
+    return "mma_row_sum needs the wgmma path at head_dim 64 (got " + std::to_string(headDim) +
+           "): chip sm_90a, block_m = 16 x warps in whole warpgroups, block_n a multiple of 64 up to 256";
+  int64_t bytes = sharedMemoryBytes(chip, blockM, blockN, warps, stages, headDim, mmaRowSum),
+          limit = sharedMemoryLimit(chip);
   if (bytes > limit)
     return "the configuration needs " + std::to_string(bytes) + " bytes of shared memory; " + std::string(chip) +
            " allows " + std::to_string(limit) + ": lower stages or block_n";

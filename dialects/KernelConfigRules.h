@@ -29,9 +29,14 @@ bool queryStaysInShared(int64_t blockM, int64_t warps, int64_t headDim);
 /// tile, each block_n rows of head_dim + 8 16-bit elements (the padding keeps ldmatrix free of bank
 /// conflicts), plus the block_m-row query tile when it stays in shared memory; at least the block_m-row
 /// tile that stages Q in and O out (it reuses the K/V bytes). The wgmma path (usesWgmma): the same
-/// buffers and the query tile, all unpadded (128-byte swizzled rows), then 2 x stages + 1 mbarriers.
+/// buffers and the query tile, all unpadded (128-byte swizzled rows), with `mmaRowSum` a 2048-byte tile of
+/// ones (16 keys of the column of ones that P·V sums the rows of P with), then the mbarriers.
 int64_t sharedMemoryBytes(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
-                          int64_t headDim);
+                          int64_t headDim, bool mmaRowSum = false);
+
+/// The bytes of the tile of ones behind the query tile (KernelConfig::mma_row_sum): two 8-row swizzle
+/// atoms, the 16 keys one wgmma of P·V reads.
+constexpr int64_t kOnesTileBytes = 2048;
 
 /// Whether the GPU lowering runs Q·Kᵀ and P·V on wgmma (the sm_90a path): on sm_90a, with 16 query rows per
 /// warp in whole warpgroups (4 warps), key blocks of a multiple of 64 up to 256 (each K/V buffer then
@@ -48,6 +53,6 @@ int64_t sharedMemoryLimit(std::string_view chip);
 /// Why the GPU lowering cannot build a valid configuration (too few stages for the K/V pipeline, or more
 /// shared memory than `chip` has), with what to change; "" if it can.
 std::string gpuLoweringError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages, int64_t headDim,
-                             std::string_view chip);
+                             std::string_view chip, bool mmaRowSum = false);
 
 } // namespace flashjit

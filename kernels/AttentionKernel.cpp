@@ -77,7 +77,7 @@ ModuleOp buildAttentionModule(MLIRContext &context, const AttentionSpec &spec, c
                 flash::KernelConfigAttr::get(&context, config.block_m, config.block_n, config.warps,
                                              config.stages, config.chip, config.wg_overlap, config.tma,
                                              config.warp_specialized, config.persistent,
-                                             config.conditional_rescale));
+                                             config.conditional_rescale, config.mma_row_sum));
   Block *entry = func.addEntryBlock();
   for (auto [arg, argLoc] : llvm::zip(entry->getArguments(), argLocs))
     arg.setLoc(argLoc);

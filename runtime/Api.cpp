@@ -65,7 +65,8 @@ std::string KernelConfig::str() const {
          ", warps = " + std::to_string(warps) + ", stages = " + std::to_string(stages) + ", chip = \"" +
          chip + "\"" + (wg_overlap ? ", wg_overlap = true" : "") + (tma ? ", tma = true" : "") +
          (warp_specialized ? ", warp_specialized = true" : "") + (persistent ? ", persistent = true" : "") +
-         (conditional_rescale ? ", conditional_rescale = true" : "") + ">";
+         (conditional_rescale ? ", conditional_rescale = true" : "") + (mma_row_sum ? ", mma_row_sum = true" : "") +
+         ">";
 }
 
 Error::Error(Code code, const std::string &message) : std::runtime_error(message), code_(code) {}
@@ -88,6 +89,10 @@ void validate(const KernelConfig &config) {
       kernelConfigError(config.block_m, config.block_n, config.warps, config.stages, config.chip);
   if (!problem.empty())
     throw Error(Error::Code::Unsupported, "kernel config: " + problem);
+  if (config.mma_row_sum && config.chip != "sm_90a")
+    throw Error(Error::Code::Unsupported,
+                "kernel config: mma_row_sum needs chip sm_90a (its row sums come from the P·V wgmma), got chip " +
+                    config.chip);
 }
 
 } // namespace flashjit

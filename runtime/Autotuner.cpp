@@ -48,7 +48,8 @@ std::string configJson(const KernelConfig &c) {
       << ", \"tma\": " << (c.tma ? "true" : "false")
       << ", \"warp_specialized\": " << (c.warp_specialized ? "true" : "false")
       << ", \"persistent\": " << (c.persistent ? "true" : "false")
-      << ", \"conditional_rescale\": " << (c.conditional_rescale ? "true" : "false");
+      << ", \"conditional_rescale\": " << (c.conditional_rescale ? "true" : "false")
+      << ", \"mma_row_sum\": " << (c.mma_row_sum ? "true" : "false");
   return out.str();
 }
 
@@ -100,6 +101,7 @@ bool readStored(const std::string &path, const std::string &key, const std::stri
   config.warp_specialized = knob("warp_specialized");
   config.persistent = knob("persistent");
   config.conditional_rescale = knob("conditional_rescale");
+  config.mma_row_sum = knob("mma_row_sum");
   try {
     validate(config);
   } catch (const Error &) {

@@ -67,6 +67,9 @@ struct KernelConfig {
   /// otherwise keeps its old maximum, so that its correction is 1); exact. The mma.sync kernels whose query
   /// tile stays in shared memory (128 rows over 4 warps at head_dim 128) always do this.
   bool conditional_rescale = false;
+  /// sm_90a's wgmma path only: each key block's P·V also sums the rows of P (a column of ones next to V,
+  /// eight more columns of wgmma), replacing the softmax's per-score additions.
+  bool mma_row_sum = false;
 
   /// The configuration as the IR spells it: #flash.config<block_m = 128, ...>.
   FLASHJIT_API std::string str() const;

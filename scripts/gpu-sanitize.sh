@@ -70,7 +70,14 @@ SPLIT="--block-m 128 --warps 8 --block-n 128 --stages 2 --tma --warp-specialized
 check memcheck --head-dim 128 --dtype bf16 $SPLIT --heads 20 --seqlen-q 1000 --seqlen-k 1100
 check racecheck --head-dim 128 --dtype bf16 $SPLIT --heads 20 --seqlen-q 1000 --seqlen-k 1100
 check synccheck --head-dim 64 --dtype f16 $SPLIT --conditional-rescale --heads 20 --seqlen-q 1000 --seqlen-k 1100
+# The row sums by P·V (head_dim 64): the tile of ones written by 128 threads and fenced for wgmma before the
+# block's barrier; one warpgroup under a causal mask, persistent blocks with the split tail's merge.
+RS="--block-m 128 --warps 8 --block-n 128 --stages 2 --tma --warp-specialized --wg-overlap --persistent --mma-row-sum"
+check racecheck --head-dim 64 --dtype bf16 $RS --heads 20 --seqlen-q 1000 --seqlen-k 1100
+check memcheck --head-dim 64 --dtype bf16 --causal bottom_right $RS --batch 2 --heads 40 --seqlen-q 260 --seqlen-k 1064
 unset FLASHJIT_SPLIT_TAIL
+check racecheck --head-dim 64 --dtype bf16 --causal bottom_right --block-m 64 --warps 4 --block-n 128 --stages 2 $CR \
+  --mma-row-sum --heads 2 --seqlen-q 937 --seqlen-k 1000
 check synccheck --head-dim 64 --dtype bf16 --seqlen-q 700 --seqlen-k 333
 check racecheck --head-dim 128 --dtype bf16 --block-m 128 --warps 4 --block-n 32 --stages 2 --seqlen-q 129 --seqlen-k 200
 check synccheck --head-dim 128 --dtype bf16 --causal top_left --seqlen-q 129 --seqlen-k 200

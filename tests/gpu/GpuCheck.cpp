@@ -363,6 +363,63 @@ std::vector<Case> correctnessCases(bool quick, const std::string &chip) {
     cases.push_back(c);
     cases.push_back(c);
   }
+  // mma_row_sum (the row sums of P from the P·V wgmma, through a tile of ones; head_dim 64): one warpgroup
+  // with and without conditional rescaling (key blocks of 128 and 256), two fed by a producer with the
+  // softmax overlap, one block per tile and persistent (128- and 192-key blocks; without a mask the split
+  // tail's merge, whose sums are these), three persistent ones without a mask. Short last key blocks
+  // (1000 and 1500 keys), rows that see no key (bottom-right, 1000 queries over 700 keys), a sharp
+  // softmax, f16, and a longer shape for the one-warpgroup kernel.
+  if (chip == "sm_90a") {
+    auto config = [&](int blockM, int blockN, int warps, bool producer, bool persistent, bool rescale) {
+      KernelConfig c{blockM, blockN, warps, 2, chip};
+      c.tma = c.mma_row_sum = true;
+      c.warp_specialized = c.wg_overlap = producer;
+      c.persistent = persistent;
+      c.conditional_rescale = rescale;
+      return c;
+    };
+    struct RowSum {
+      KernelConfig config;
+      Causal causal;
+      DType dtype;
+      ProblemShape shape;
+    };
+    const ProblemShape small{2, 3, 0, 700, 1000, 0, Layout::BSHD}, sharp{2, 3, 0, 700, 1000, 4.0f, Layout::BSHD},
+        empty{2, 3, 0, 1000, 700, 0, Layout::BHSD}, looping{4, 40, 8, 1300, 1500, 0, Layout::BSHD},
+        loopingSharp{4, 40, 8, 1300, 1500, 4.0f, Layout::BSHD}, longer{2, 8, 0, 2048, 2048, 0, Layout::BSHD};
+    const KernelConfig one = config(64, 128, 4, false, false, false), oneRescaled = config(64, 128, 4, false, false, true),
+                       oneWide = config(64, 256, 4, false, false, true), two = config(128, 128, 8, true, false, false),
+                       twoPersistent = config(128, 128, 8, true, true, false),
+                       wide = config(128, 192, 8, true, true, false), three = config(192, 128, 12, true, true, false);
+    std::vector<RowSum> rowSums;
+    for (Causal causal : {Causal::none, Causal::bottom_right}) {
+      for (const KernelConfig &c : {one, oneRescaled, oneWide, two})
+        for (const ProblemShape &shape : {small, sharp})
+          rowSums.push_back({c, causal, DType::bf16, shape});
+      for (const KernelConfig &c : {twoPersistent, wide})
+        for (const ProblemShape &shape : {looping, loopingSharp})
+          rowSums.push_back({c, causal, DType::bf16, shape});
+      rowSums.push_back({oneRescaled, causal, DType::f16, small});
+      rowSums.push_back({twoPersistent, causal, DType::f16, looping});
+      rowSums.push_back({oneRescaled, causal, DType::bf16, longer});
+    }
+    rowSums.push_back({three, Causal::none, DType::bf16, looping});
+    rowSums.push_back({oneRescaled, Causal::top_left, DType::bf16, small});
+    rowSums.push_back({twoPersistent, Causal::top_left, DType::bf16, looping});
+    for (const KernelConfig &c : {one, oneRescaled, two, twoPersistent})
+      rowSums.push_back({c, Causal::bottom_right, DType::bf16, empty});
+    for (const RowSum &r : rowSums) {
+      Case c;
+      c.spec = AttentionSpec{64, r.dtype, r.causal, true};
+      c.shape = r.shape;
+      c.config = r.config;
+      if (r.config.persistent && r.causal == Causal::none)
+        c.splitTail = "wave"; // the most parts a tile
+      if (int64_t(r.shape.batch) * r.shape.heads * r.shape.seqlen_q * r.shape.seqlen_k > 20'000'000)
+        c.sampledRows = 2000;
+      cases.push_back(c);
+    }
+  }
   if (!quick) {
     Case longest;
     longest.spec = AttentionSpec{64, DType::bf16, Causal::bottom_right, true};

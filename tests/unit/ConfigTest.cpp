@@ -174,6 +174,22 @@ TEST(KernelConfig, CompileRejectsWhatTheGPUCannotRun) {
   KernelConfig ampere = config(64, 64, 4, 2, "sm_80");
   ampere.conditional_rescale = true;
   EXPECT_EQ(compileError(ampere), "");
+  // mma_row_sum: sm_90a's wgmma path at head_dim 64 only, printed last; its tile of ones in shared memory.
+  two.conditional_rescale = false;
+  two.mma_row_sum = true;
+  EXPECT_EQ(two.str(), "#flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = \"sm_90a\", "
+                       "wg_overlap = true, tma = true, warp_specialized = true, persistent = true, "
+                       "mma_row_sum = true>");
+  EXPECT_NE(compileError(two).find("mma_row_sum needs the wgmma path at head_dim 64 (got 128)"), std::string::npos);
+  spec.head_dim = 64;
+  EXPECT_EQ(compileError(two), "");
+  KernelConfig withoutRowSum = two;
+  withoutRowSum.mma_row_sum = false;
+  EXPECT_EQ(flashjit::compile(spec, two).shared_memory, flashjit::compile(spec, withoutRowSum).shared_memory + 2048);
+  KernelConfig noWgmma = config(64, 64, 4, 2, "sm_90");
+  noWgmma.mma_row_sum = true;
+  EXPECT_NE(rejection(noWgmma).find("mma_row_sum needs chip sm_90a"), std::string::npos);
+  spec.head_dim = 128;
   spec.causal = flashjit::Causal::none;
   three.warp_specialized = false;
   EXPECT_NE(compileError(three).find("persistent needs warp_specialized"), std::string::npos);

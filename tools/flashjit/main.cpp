@@ -63,6 +63,8 @@ struct KernelOptions {
                       "with --warp-specialized: one block per multiprocessor, each looping over tiles");
     command->add_flag("--conditional-rescale", config.conditional_rescale,
                       "rescale the output only where a row's maximum grew by more than 2^8 (exact)");
+    command->add_flag("--mma-row-sum", config.mma_row_sum,
+                      "sm_90a wgmma path: sum the rows of P in the P·V wgmma (a column of ones next to V)");
   }
 
   flashjit::AttentionSpec resolvedSpec() const {
@@ -90,6 +92,7 @@ struct KernelOptions {
     resolved.warp_specialized = config.warp_specialized;
     resolved.persistent = config.persistent;
     resolved.conditional_rescale = config.conditional_rescale;
+    resolved.mma_row_sum = config.mma_row_sum;
     return resolved;
   }
 };

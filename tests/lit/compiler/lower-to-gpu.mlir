@@ -748,3 +748,29 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // CRESCALE-NEXT:       arith.mulf
 // CRESCALE:          } else {
 // CRESCALE-NEXT:       scf.yield
+
+// mma_row_sum (head_dim 64): the first 128 threads fill the tile of ones (bf16 1.0 pairs, 0x3F803F80) and
+// fence it for wgmma before the block's barrier; P·V runs 72 columns wide, its descriptor's leading byte
+// offset (bits 16-29) the ones' distance from V, 2048 bytes less per 16 keys (-128 << 16 + 128 a step);
+// the softmax adds no probabilities (no arith.addf anywhere), and the normalisation reads each row's sum,
+// without shuffles, from the accumulator's column 64 (result 32 for row g, 34 for row g + 8).
+// RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
+// RUN:   --conditional-rescale --mma-row-sum | flashjit-opt -flash-lower-to-gpu \
+// RUN:   | FileCheck %s --check-prefix=ROWSUM --implicit-check-not=arith.addf
+// ROWSUM:          arith.constant 1065369472 : i32
+// ROWSUM:          llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// ROWSUM-NEXT:     nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// ROWSUM:          nvvm.barrier0
+// ROWSUM:          scf.for
+// ROWSUM:          %[[ONES:.*]] = llvm.getelementptr %{{.*}}[%c73728_i32]
+// ROWSUM-NEXT:     %[[ONESADDR:.*]] = llvm.ptrtoint %[[ONES]]
+// ROWSUM-NEXT:     %[[VADDR:.*]] = llvm.ptrtoint
+// ROWSUM-NEXT:     %[[DISTANCE:.*]] = arith.subi %[[ONESADDR]], %[[VADDR]] : i32
+// ROWSUM:          %[[LEAD:.*]] = arith.shli %{{.*}}, %c12_i64 : i64
+// ROWSUM:          arith.ori %{{.*}}, %[[LEAD]] : i64
+// ROWSUM:          wgmma.mma_async.sync.aligned.m64n72k16.f32.bf16.bf16
+// ROWSUM:          arith.constant -8388480 : i64
+// ROWSUM:          wgmma.mma_async.sync.aligned.m64n72k16.f32.bf16.bf16
+// ROWSUM:          "llvm.nvvm.rcp.approx.ftz.f"(%[[OUT:.*]]#32)
+// ROWSUM:          "llvm.nvvm.lg2.approx.ftz.f"(%[[OUT]]#32)
+// ROWSUM:          "llvm.nvvm.rcp.approx.ftz.f"(%[[OUT]]#34)

@@ -95,3 +95,10 @@ module attributes {flash.ptx = 8} {
 // expected-error @+1 {{'flash.shared_memory' must be an integer attribute (bytes) on a kernel function}}
 module attributes {flash.shared_memory = 1024} {
 }
+
+// -----
+
+// expected-error @+1 {{#flash.config: mma_row_sum needs chip sm_90a (its row sums come from the P·V wgmma), got chip sm_90}}
+func.func @mma_row_sum_off_hopper_path() attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_90", mma_row_sum = true>} {
+  return
+}

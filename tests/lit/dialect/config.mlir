@@ -41,3 +41,8 @@ func.func @specialized() attributes {flash.config = #flash.config<block_m = 128,
 func.func @conditional_rescale() attributes {flash.config = #flash.config<conditional_rescale = true, block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_80">} {
   return
 }
+// mma_row_sum prints only when true, last.
+// CHECK: #flash.config<block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", wg_overlap = true, tma = true, warp_specialized = true, persistent = true, mma_row_sum = true>
+func.func @mma_row_sum() attributes {flash.config = #flash.config<mma_row_sum = true, block_m = 128, block_n = 128, warps = 8, stages = 2, chip = "sm_90a", tma = true, warp_specialized = true, wg_overlap = true, persistent = true>} {
+  return
+}
