@@ -31,6 +31,7 @@ Value KernelEmitter::matrixDescriptor(Value address, int64_t leadingBytes) {
 
 /// The descriptor of the operand `bytes` (a multiple of 16) further than the one `descriptor` describes:
 /// one 64-bit add to the address field, which cannot carry out of it (shared memory ends below 2^18).
+/// (wgmmaPV's tile of ones also moves the leading offset: `bytes` then holds that change << 16 too.)
 Value KernelEmitter::descriptorPlus(Value descriptor, int64_t bytes) {
   if (bytes == 0)
     return descriptor;
@@ -123,7 +124,7 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bo
 void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys,
                             Value accumulate) {
   Value valueDescriptor = matrixDescriptor(valueTile, geometry.blockN * 128);
-  int64_t step = 16 * 128 >> 4; // a step's change of the descriptor, in its address field
+  int64_t step = 16 * 128; // bytes a step further
   if (geometry.mmaRowSum) {
     Value ones = LLVM::PtrToIntOp::create(b, loc, i32, sharedAt(sharedBase, constI32(geometry.onesOffset())));
     Value distance = arith::SubIOp::create(b, loc, ones, LLVM::PtrToIntOp::create(b, loc, i32, valueTile));
@@ -136,12 +137,8 @@ void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &ou
   for (int64_t kk = 0; kk < (keys ? keys : geometry.blockN) / 16; ++kk) { // the first `keys` keys
     auto p = [&](int64_t tile, int64_t pair) { return probs[tile * 2 + pair]; };
     SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
-    Value descriptor = kk ? arith::AddIOp::create(b, loc, valueDescriptor,
-                                                  arith::ConstantIntOp::create(b, loc, i64, kk * step))
-                                .getResult()
-                          : valueDescriptor;
-    wgmma(geometry.outputColumns(), a, descriptor, output.regs, /*overwrite=*/false, /*transposeB=*/true,
-          kk == 0 ? accumulate : Value());
+    wgmma(geometry.outputColumns(), a, descriptorPlus(valueDescriptor, kk * step), output.regs, /*overwrite=*/false,
+          /*transposeB=*/true, kk == 0 ? accumulate : Value());
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   if (wait) {
