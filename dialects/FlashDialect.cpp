@@ -33,7 +33,7 @@ LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitEr
                                        StringRef chip, bool wgOverlap, bool tma,
                                        bool warpSpecialized, bool persistent, bool conditionalRescale,
                                        bool mmaRowSum) {
-  std::string problem = flashjit::kernelConfigError(blockM, blockN, warps, stages, chip);
+  std::string problem = flashjit::kernelConfigError(blockM, blockN, warps, stages, chip, mmaRowSum);
   if (!problem.empty())
     return emitError() << "#flash.config: " << problem;
   if (warpSpecialized && !tma)
@@ -41,9 +41,6 @@ LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitEr
   if (persistent && !warpSpecialized)
     return emitError() << "#flash.config: persistent needs warp_specialized (its producer warpgroup loads each "
                           "tile's key blocks ahead)";
-  if (mmaRowSum && chip != "sm_90a")
-    return emitError() << "#flash.config: mma_row_sum needs chip sm_90a (its row sums come from the P·V wgmma), "
-                          "got chip " << chip;
   return success();
 }
 

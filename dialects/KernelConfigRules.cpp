@@ -17,7 +17,7 @@ static std::string joined(const std::vector<std::string> &items) {
 }
 
 std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
-                              std::string_view chip) {
+                              std::string_view chip, bool mmaRowSum) {
   // Tensor-core MMA tiles are 16 rows tall and 16 deep, so both block sizes are multiples of 16.
   if (blockM < 16 || blockM > 256 || blockM % 16 != 0)
     return "block_m = " + std::to_string(blockM) +
@@ -38,6 +38,8 @@ std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int
   const std::vector<std::string> &chips = supportedChips();
   if (std::find(chips.begin(), chips.end(), chip) == chips.end())
     return "chip = \"" + std::string(chip) + "\" is not supported: it must be one of " + joined(chips);
+  if (mmaRowSum && chip != "sm_90a")
+    return "mma_row_sum needs chip sm_90a (its row sums come from the P·V wgmma), got chip " + std::string(chip);
   return "";
 }
 

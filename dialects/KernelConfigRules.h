@@ -13,9 +13,9 @@ namespace flashjit {
 const std::vector<std::string> &supportedChips();
 
 /// An empty string when the configuration is supported; otherwise one sentence naming the offending
-/// parameter, its value and what is allowed.
+/// parameter, its value and what is allowed. (`mmaRowSum`: the configuration's mma_row_sum.)
 std::string kernelConfigError(int64_t blockM, int64_t blockN, int64_t warps, int64_t stages,
-                              std::string_view chip);
+                              std::string_view chip, bool mmaRowSum = false);
 
 /// An empty string when the head dimension is supported; otherwise why not.
 std::string headDimError(int64_t headDim);

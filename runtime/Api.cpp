@@ -86,13 +86,9 @@ void validate(const AttentionSpec &spec) {
 
 void validate(const KernelConfig &config) {
   std::string problem =
-      kernelConfigError(config.block_m, config.block_n, config.warps, config.stages, config.chip);
+      kernelConfigError(config.block_m, config.block_n, config.warps, config.stages, config.chip, config.mma_row_sum);
   if (!problem.empty())
     throw Error(Error::Code::Unsupported, "kernel config: " + problem);
-  if (config.mma_row_sum && config.chip != "sm_90a")
-    throw Error(Error::Code::Unsupported,
-                "kernel config: mma_row_sum needs chip sm_90a (its row sums come from the P·V wgmma), got chip " +
-                    config.chip);
 }
 
 } // namespace flashjit
