@@ -134,11 +134,10 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
   CheckReport report;
   report.tolerance = toleranceFor(data.spec.dtype);
   double maxReference = 0;
-  std::vector<double> expected, rowErrors; // max |O - reference| of each checked row
+  std::vector<double> rowErrors; // max |O - reference| of each checked row
   rowErrors.reserve(rows.empty() ? totalRows : rows.size());
-  auto checkRow = [&](int64_t flat) {
+  auto checkRow = [&](int64_t flat, const std::vector<double> &expected, double expectedLse) {
     int64_t b = flat / (int64_t(s.heads) * s.seqlen_q), h = flat / s.seqlen_q % s.heads, i = flat % s.seqlen_q;
-    double expectedLse = referenceRow(data, b, h, i, expected);
     const float *o = &output[b * data.qStrides[0] + h * data.qStrides[1] + i * data.qStrides[2]];
     bool empty = std::isinf(expectedLse);
     bool rowWrong = false, rowNaN = false;
@@ -187,12 +186,23 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
       report.empty_rows_wrong += rowWrong ? 1 : 0;
     }
   };
-  if (rows.empty())
-    for (int64_t flat = 0; flat < totalRows; ++flat)
-      checkRow(flat);
-  else
-    for (int64_t flat : rows)
-      checkRow(flat);
+  // The float64 references, the check's longest part, on every core: a chunk of rows at a time (bounded
+  // memory for large shapes), compared in order afterwards so that the report does not depend on threads.
+  const int64_t checked = rows.empty() ? totalRows : int64_t(rows.size());
+  const int64_t chunk = 4096;
+  std::vector<std::vector<double>> expected(std::min(chunk, checked));
+  std::vector<double> expectedLse(expected.size());
+  for (int64_t first = 0; first < checked; first += chunk) {
+    const int64_t count = std::min(chunk, checked - first);
+    auto flatRow = [&](int64_t k) { return rows.empty() ? first + k : rows[first + k]; };
+    forEachInParallel(size_t(count), 0, [&](size_t k) {
+      const int64_t flat = flatRow(int64_t(k));
+      expectedLse[k] = referenceRow(data, flat / (int64_t(s.heads) * s.seqlen_q), flat / s.seqlen_q % s.heads,
+                                    flat % s.seqlen_q, expected[k]);
+    });
+    for (int64_t k = 0; k < count; ++k)
+      checkRow(flatRow(k), expected[k], expectedLse[k]);
+  }
   report.rel_error = report.max_abs_error / std::max(maxReference, 1e-30);
   for (double rowError : rowErrors)
     report.rows_over_tolerance += rowError / std::max(maxReference, 1e-30) >= report.tolerance ? 1 : 0;
