@@ -2,6 +2,7 @@
 #include "compiler/Interpreter.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -136,8 +137,12 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
   double maxReference = 0;
   std::vector<double> rowErrors; // max |O - reference| of each checked row
   rowErrors.reserve(rows.empty() ? totalRows : rows.size());
+  auto rowIndex = [&](int64_t flat) { // (batch, head, row) of a row of the [batch, heads, seqlen_q] rows
+    return std::array<int64_t, 3>{flat / (int64_t(s.heads) * s.seqlen_q), flat / s.seqlen_q % s.heads,
+                                  flat % s.seqlen_q};
+  };
   auto checkRow = [&](int64_t flat, const std::vector<double> &expected, double expectedLse) {
-    int64_t b = flat / (int64_t(s.heads) * s.seqlen_q), h = flat / s.seqlen_q % s.heads, i = flat % s.seqlen_q;
+    auto [b, h, i] = rowIndex(flat);
     const float *o = &output[b * data.qStrides[0] + h * data.qStrides[1] + i * data.qStrides[2]];
     bool empty = std::isinf(expectedLse);
     bool rowWrong = false, rowNaN = false;
@@ -196,9 +201,8 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
     const int64_t count = std::min(chunk, checked - first);
     auto flatRow = [&](int64_t k) { return rows.empty() ? first + k : rows[first + k]; };
     forEachInParallel(size_t(count), 0, [&](size_t k) {
-      const int64_t flat = flatRow(int64_t(k));
-      expectedLse[k] = referenceRow(data, flat / (int64_t(s.heads) * s.seqlen_q), flat / s.seqlen_q % s.heads,
-                                    flat % s.seqlen_q, expected[k]);
+      auto [b, h, i] = rowIndex(flatRow(int64_t(k)));
+      expectedLse[k] = referenceRow(data, b, h, i, expected[k]);
     });
     for (int64_t k = 0; k < count; ++k)
       checkRow(flatRow(k), expected[k], expectedLse[k]);
