@@ -140,25 +140,20 @@ double msSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// A kernel from the kernel cache, the wall time the request took (about 0 for a hit), and the kernel
-/// loaded by the driver.
+/// A kernel from the kernel cache and the wall time the request took (about 0 for a hit).
 struct Fetched {
   CompiledKernel kernel;
   double ms = 0;
-  std::shared_ptr<Kernel> loaded;
 };
 
-/// Compiles and loads every configuration at once, a thread each (the kernel cache makes each compile
-/// once): the driver's compilation of the PTX to machine code, ~0.2 s a kernel, then runs beside the others
-/// instead of one after another.
+/// Compiles every configuration at once, a thread each (the kernel cache makes each compile once).
 std::vector<std::future<Fetched>> compileAll(const AttentionSpec &spec, const std::vector<KernelConfig> &configs) {
   std::vector<std::future<Fetched>> compiled;
   for (const KernelConfig &config : configs)
     compiled.push_back(std::async(std::launch::async, [spec, config] {
       auto start = std::chrono::steady_clock::now();
-      Fetched fetched{compileCached(spec, config), 0, nullptr};
+      Fetched fetched{compileCached(spec, config), 0};
       fetched.ms = msSince(start);
-      fetched.loaded = Kernel::load(spec, fetched.kernel);
       return fetched;
     }));
   return compiled;
@@ -235,7 +230,7 @@ TuneResult run(const AttentionSpec &spec, const ProblemShape &shape, const TuneO
       const CompiledKernel &kernel = fetched.kernel;
       candidate.compile_ms = fetched.ms;
       candidate.shared_memory = kernel.shared_memory;
-      const std::shared_ptr<Kernel> &loaded = fetched.loaded;
+      auto loaded = Kernel::load(spec, kernel);
       candidate.registers = loaded->registers();
       candidate.spill_bytes = loaded->spill_bytes();
       if (candidate.spill_bytes > 0) {

@@ -56,29 +56,6 @@ std::vector<bool> compileAll(const std::vector<std::pair<AttentionSpec, KernelCo
   return std::vector<bool>(accepted.begin(), accepted.end());
 }
 
-/// Loads every kernel of `needed` into `kernels` (keyed by spec name + config) on every core: the driver
-/// compiles each one's PTX to machine code, some 100 s one after another for the quick check's 500 kernels.
-/// A kernel that fails to load is left out: the case loop loads it again and reports the error where its
-/// case comes. (Each load_ms is then wall time beside the other loads.)
-void loadAll(const std::vector<std::pair<AttentionSpec, KernelConfig>> &needed,
-             std::map<std::string, std::shared_ptr<Kernel>> &kernels) {
-  std::map<std::string, size_t> first; // each distinct kernel once
-  for (size_t i = 0; i < needed.size(); ++i)
-    first.emplace(needed[i].first.name() + needed[i].second.str(), i);
-  std::vector<std::pair<std::string, size_t>> order(first.begin(), first.end());
-  std::vector<std::shared_ptr<Kernel>> loaded(order.size());
-  forEachInParallel(order.size(), 0, [&](size_t k) {
-    try {
-      const auto &[spec, config] = needed[order[k].second];
-      loaded[k] = load(spec, config);
-    } catch (...) {
-    }
-  });
-  for (size_t k = 0; k < order.size(); ++k)
-    if (loaded[k])
-      kernels[order[k].first] = loaded[k];
-}
-
 struct Case {
   AttentionSpec spec;
   ProblemShape shape;
@@ -516,7 +493,6 @@ int main(int argc, char **argv) {
         needed.push_back({c.spec, config});
     }
     compileAll(needed);
-    loadAll(needed, kernels);
     for (const Case &c : cases) {
       KernelConfig config = c.config ? *c.config : defaultConfig(c.spec, chip);
       if (!selected(c, config))
