@@ -75,16 +75,27 @@ AttentionData randomAttentionData(const AttentionSpec &spec, const ProblemShape 
   const ProblemShape &s = data.shape;
   data.qStrides = layoutStrides(s.layout, s.batch, s.heads, s.seqlen_q, spec.head_dim);
   data.kvStrides = layoutStrides(s.layout, s.batch, s.kv_heads, s.seqlen_k, spec.head_dim);
-  std::mt19937 generator(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto fill = [&](std::vector<float> &values, int64_t count) {
-    values.resize(count);
-    for (float &x : values)
-      x = roundToDType(spec.dtype, normal(generator));
-  };
-  fill(data.q, int64_t(s.batch) * s.heads * s.seqlen_q * spec.head_dim);
-  fill(data.k, int64_t(s.batch) * s.kv_heads * s.seqlen_k * spec.head_dim);
-  fill(data.v, int64_t(s.batch) * s.kv_heads * s.seqlen_k * spec.head_dim);
+  data.q.resize(int64_t(s.batch) * s.heads * s.seqlen_q * spec.head_dim);
+  data.k.resize(int64_t(s.batch) * s.kv_heads * s.seqlen_k * spec.head_dim);
+  data.v.resize(data.k.size());
+  // Chunks of values, each from its own generator seeded by (seed, tensor, chunk), on every core: the same
+  // values whatever the number of threads, and the 100M values of a 16k-token problem at hidden 2048 in a
+  // fraction of the ~3 s one generator takes.
+  constexpr size_t kChunk = size_t(1) << 16;
+  std::vector<float> *tensors[] = {&data.q, &data.k, &data.v};
+  std::vector<std::pair<int, size_t>> chunks; // (tensor, first value)
+  for (int t = 0; t < 3; ++t)
+    for (size_t first = 0; first < tensors[t]->size(); first += kChunk)
+      chunks.push_back({t, first});
+  forEachInParallel(chunks.size(), 0, [&](size_t i) {
+    auto [t, first] = chunks[i];
+    std::seed_seq seeds{seed, unsigned(t), unsigned(first / kChunk)};
+    std::mt19937 generator(seeds);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> &values = *tensors[t];
+    for (size_t j = first; j < std::min(values.size(), first + kChunk); ++j)
+      values[j] = roundToDType(spec.dtype, normal(generator));
+  });
   return data;
 }
 
