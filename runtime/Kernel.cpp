@@ -102,14 +102,8 @@ struct Kernel::Impl {
         const int64_t tiles = int64_t(keyBlocks.size()) * slices;
         schedule = PersistentSchedule{int64_t(keyBlocks.size()), slices, 0, std::min(tiles, int64_t(multiprocessors)),
                                       false};
-        const char *env = std::getenv("FLASHJIT_SPLIT_TAIL");
-        const std::string mode = env ? env : "";
-        if (mode == "0")
-          splitTail = SplitTail{0, keyBlocks[0], schedule.blocks, 0};
-        else if (mode == "wave")
-          splitTail = lastWaveSplit(tiles, keyBlocks[0], schedule.blocks);
-        else
-          splitTail = planSplitTail(tiles, keyBlocks[0], schedule.blocks);
+        const char *mode = std::getenv("FLASHJIT_SPLIT_TAIL");
+        splitTail = splitTailFor(mode ? mode : "", tiles, keyBlocks[0], schedule.blocks);
       } else {
         schedule = planPersistentSchedule(keyBlocks, slices, multiprocessors,
                                           std::max<int64_t>(1, (int64_t(32) << 20) / sliceBytes));

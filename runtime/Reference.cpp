@@ -160,7 +160,7 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
     double rowError = 0;
     for (int64_t e = 0; e < d; ++e) {
       if (std::isnan(o[e])) {
-        if (!rowNaN && report.first_nan_row < 0) {
+        if (report.first_nan_row < 0) {
           report.first_nan_row = long(flat);
           report.first_nan_column = int(e);
         }
@@ -182,7 +182,7 @@ CheckReport compareWithReference(const AttentionData &data, const std::vector<fl
       float got = lse[flat];
       if (std::isnan(got)) {
         ++report.nan_count;
-        if (!rowNaN && report.first_nan_row < 0)
+        if (report.first_nan_row < 0)
           report.first_nan_row = long(flat);
         rowNaN = true;
       }

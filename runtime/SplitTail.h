@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace flashjit {
@@ -120,6 +121,14 @@ inline SplitTail planSplitTail(int64_t tiles, int64_t keyBlocks, int64_t blocks)
 inline SplitTail lastWaveSplit(int64_t tiles, int64_t keyBlocks, int64_t blocks) {
   SplitTail s{blocks > 0 && tiles > blocks ? tiles % blocks : 0, keyBlocks, blocks, 0};
   return splitTailFits(s) ? withPartSlots(s) : SplitTail{0, keyBlocks, blocks, 0};
+}
+
+/// The tail a launch gets under FLASHJIT_SPLIT_TAIL's value `mode`: "0" none, "wave" lastWaveSplit, anything
+/// else (unset) planSplitTail.
+inline SplitTail splitTailFor(const std::string &mode, int64_t tiles, int64_t keyBlocks, int64_t blocks) {
+  if (mode == "0")
+    return SplitTail{0, keyBlocks, blocks, 0};
+  return mode == "wave" ? lastWaveSplit(tiles, keyBlocks, blocks) : planSplitTail(tiles, keyBlocks, blocks);
 }
 
 /// The workspace of a kernel with `warpgroups` consumer warpgroups at `headDim`, in two buffers: the

@@ -73,9 +73,7 @@ SplitTail expectedSplit(const Case &c, const KernelConfig &config, int multiproc
   const int64_t queryBlocks = (s.seqlen_q + config.block_m - 1) / config.block_m;
   const int64_t tiles = queryBlocks * s.heads * s.batch, keyBlocks = (s.seqlen_k + config.block_n - 1) / config.block_n;
   const int64_t blocks = std::min<int64_t>(tiles, multiprocessors);
-  if (c.splitTail == "off")
-    return SplitTail{0, keyBlocks, blocks, 0};
-  return c.splitTail == "wave" ? lastWaveSplit(tiles, keyBlocks, blocks) : planSplitTail(tiles, keyBlocks, blocks);
+  return splitTailFor(c.splitTail == "off" ? "0" : c.splitTail == "wave" ? "wave" : "", tiles, keyBlocks, blocks);
 }
 
 std::string layoutName(Layout layout) { return layout == Layout::BSHD ? "BSHD" : "BHSD"; }

@@ -100,4 +100,15 @@ TEST(SplitTail, WorkspaceHasACounterPerTileAndWarpgroupAndASlotPerPart) {
   EXPECT_EQ(flashjit::splitTailPartBytes(SplitTail{}, 2, 128), 0);
 }
 
+TEST(SplitTail, TheEnvironmentsModeChoosesThePlan) {
+  const SplitTail planned = flashjit::planSplitTail(2048, 16, 132), wave = flashjit::lastWaveSplit(2048, 16, 132);
+  auto same = [](const SplitTail &a, const SplitTail &b) {
+    return a.tiles == b.tiles && a.key_blocks == b.key_blocks && a.blocks == b.blocks && a.part_slots == b.part_slots;
+  };
+  EXPECT_TRUE(same(flashjit::splitTailFor("", 2048, 16, 132), planned));
+  EXPECT_TRUE(same(flashjit::splitTailFor("wave", 2048, 16, 132), wave));
+  EXPECT_EQ(flashjit::splitTailFor("0", 2048, 16, 132).tiles, 0);
+  EXPECT_EQ(flashjit::splitTailFor("0", 2048, 16, 132).key_blocks, 16);
+}
+
 } // namespace
