@@ -6,10 +6,11 @@ autotuned configuration, kept across runs), torch SDPA's FlashAttention-2 backen
 Grid (../shared/PERF.md): 16k tokens (batch = 16384 / seqlen), hidden 2048 (heads = 2048 / head_dim),
 seqlen 512..16k, head dim 64 and 128, causal off and on, bf16, BSHD tensors. FLOPs: 4 b h s^2 d, halved
 when causal. Time: CUDA events around a burst of back-to-back calls (>= 10 calls and >= 50 ms), after
-0.5 s idle and a warm-up of >= 200 ms on the same backend; the median of three rounds, each timing every
-backend in turn, the order rotated from round to round. The idle gap matters: on the H100 every backend
-here runs at or near the 700 W power cap, and the clock a backend gets depends on what ran before it (after
-cuDNN, the next backend runs 10-30% slow for ~100 ms). A rotated order alone does not even this out: each
+0.5 s idle and a warm-up of >= 200 ms on the same backend; the median of three rounds (--rounds), each timing
+every backend in turn, the order rotated from round to round (every round's time is in the JSON), after one
+untimed call of each. The idle gap matters: on the H100 every backend here runs at or near the 700 W power
+cap, and the clock a backend gets depends on what ran before it (after cuDNN, the next backend runs 10-30%
+slow for ~100 ms). A rotated order alone does not even this out: each
 backend keeps the same predecessor, so flashjit followed cuDNN in two rounds of three. Starting every
 timing from idle gives each backend the same start. flashjit's output is checked against the
 FlashAttention-2 backend's (relative error < 1e-2). Each point also records the autotuner's pick and its three
@@ -138,13 +139,18 @@ def main():
     parser.add_argument("--out", default=".", help="folder for compare-torch.json and compare-torch.png")
     parser.add_argument("--seqlens", default="512,1024,2048,4096,8192,16384")
     parser.add_argument("--head-dims", default="64,128")
+    parser.add_argument("--masks", default="none,causal", help="none, causal or both")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds a point (the median is reported)")
     a = parser.parse_args()
+    masks = a.masks.split(",")
+    if a.rounds < 1 or not masks or any(m not in ("none", "causal") for m in masks):
+        parser.error("--rounds must be >= 1 and --masks a list of none and causal")
     os.makedirs(a.out, exist_ok=True)
     fj = Flashjit(a.lib)
     torch.manual_seed(0)
     points = []
     for d in [int(x) for x in a.head_dims.split(",")]:
-        for causal in (False, True):
+        for causal in [m == "causal" for m in masks]:
             for s in [int(x) for x in a.seqlens.split(",")]:
                 b, h, q, k, v, lse = grid_tensors(d, s)
                 o = torch.full_like(q, float("nan"))
@@ -168,14 +174,24 @@ def main():
                        "flashjit_call_overhead_us": call_us}
                 if tuned:
                     row["flashjit_config"], row["flashjit_tuner_top3"] = tuned["best"], tuned["top"]
-                # Three rounds, each timing every backend in turn, the order rotated: the median of the
-                # rounds is each backend's time, so clock or power drift during a point does not favour one.
+                # Rounds, each timing every backend in turn, the order rotated: the median of the rounds is
+                # each backend's time, so clock or power drift during a point does not favour one.
                 backends = (("flashjit", lambda: fj.attention(q, k, v, o, lse, causal)),
                             ("fa2", lambda: sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, causal)),
                             ("cudnn", lambda: sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, causal)))
+                # One untimed call of each backend first: cuDNN builds its plan for a shape at its first call.
+                # Without this call that happened in round 0's warm-up, and cuDNN's round 0 read 6-12% faster
+                # than its other ten (2k tokens, H100): the host time left the GPU idle, as in a burst.
+                for name, fn in backends:
+                    try:
+                        fn()
+                    except RuntimeError as error:
+                        row[name + "_error"] = str(error)[:200]
+                torch.cuda.synchronize()
                 rounds = {name: [] for name, _ in backends}
-                for r in range(3):
-                    for name, fn in backends[r:] + backends[:r]:
+                for r in range(a.rounds):
+                    first = r % len(backends)
+                    for name, fn in backends[first:] + backends[:first]:
                         if name + "_error" in row:
                             continue
                         try:
@@ -185,6 +201,7 @@ def main():
                 for name, times in rounds.items():
                     if times and name + "_error" not in row:
                         ms = statistics.median(times)
+                        row[name + "_round_ms"] = times
                         row[name + "_ms"], row[name + "_tflops"] = ms, flops / ms / 1e9
                 if "fa2_tflops" in row and "flashjit_tflops" in row:
                     row["ratio_vs_fa2"] = row["flashjit_tflops"] / row["fa2_tflops"]
@@ -194,7 +211,8 @@ def main():
                 points.append(row)
                 print(f"d{d} {'causal' if causal else 'full  '} s{s:>6}: flashjit {row.get('flashjit_tflops', 0):6.1f}"
                       f"  fa2 {row.get('fa2_tflops', 0):6.1f}  cudnn {row.get('cudnn_tflops', 0):6.1f} TFLOP/s"
-                      f"  (x{row.get('ratio_vs_fa2', 0):.2f} fa2)  rel err {rel:.2e}  first call {first_call_s:.1f} s"
+                      f"  (x{row.get('ratio_vs_fa2', 0):.2f} fa2, x{row.get('ratio_vs_cudnn', 0):.3f} cudnn)"
+                      f"  rel err {rel:.2e}  first call {first_call_s:.1f} s"
                       + (f"  [{config_text(tuned['best'])}]" if tuned else ""),
                       flush=True)
                 del q, k, v, o, lse, reference
