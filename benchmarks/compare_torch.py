@@ -181,7 +181,7 @@ def main():
                             ("cudnn", lambda: sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, causal)))
                 # One untimed call of each backend first: cuDNN builds its plan for a shape at its first call.
                 # Without this call that happened in round 0's warm-up, and cuDNN's round 0 read 6-12% faster
-                # than its other ten (2k tokens, H100): the host time left the GPU idle, as in a burst.
+                # than its other ten (2k tokens, H100), most likely because the host time left the GPU idle.
                 for name, fn in backends:
                     try:
                         fn()
