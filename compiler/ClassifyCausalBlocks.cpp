@@ -1,13 +1,15 @@
 // flash-classify-causal-blocks: mask only the key blocks that need it, skip hidden ones (see Passes.td).
 //
-// Query i sees key j iff j < seqlen_k and (no causal mask, or j <= i + d), with d = 0 (top_left) or
-// seqlen_k - seqlen_q (bottom_right). For the query block [q0, q0 + block_m):
-//   full keys   = min(seqlen_k, max(0, q0 + d + 1))            every row of the block sees all of them
-//   needed keys = min(seqlen_k, max(0, last_row + d + 1))      no row sees a key at or past this point
-// with last_row = min(q0 + block_m, seqlen_q) - 1. Key blocks that lie wholly inside the full keys need no
-// mask; blocks from the needed keys on are skipped; the rest (diagonal and tail blocks) keep the mask,
-// which moves into an scf.if on the block's start.
-// Without a causal mask, full keys = needed keys = seqlen_k: only a tail block is masked.
+// The mask's formulas (dialects/Mask.h, emitted by MaskFormulaIR) give the keys that the query block's
+// rows [q0, last_row] see, last_row = min(q0 + block_m, seqlen_q) - 1: some row sees [begin, end), every
+// row [full_begin, full_end); under a causal mask
+//   full_end = min(seqlen_k, max(0, q0 + d + 1)),   end = min(seqlen_k, max(0, last_row + d + 1)),
+// with d = 0 (top_left) or seqlen_k - seqlen_q (bottom_right), and begin = full_begin = 0. Key blocks that
+// lie wholly inside the full keys need no mask; blocks outside [begin, end) are skipped (the loop runs
+// from begin's block to end); the rest (diagonal, window-edge and tail blocks) keep the mask, which moves
+// into an scf.if on the block's start. Without a mask, full_end = end = seqlen_k: only a tail block is
+// masked.
+#include "compiler/MaskArithmetic.h"
 #include "compiler/Passes.h"
 #include "dialects/FlashDialect.h"
 
@@ -73,23 +75,32 @@ private:
     auto add = [&](Value x, Value y) { return arith::AddIOp::create(b, loc, x, y).getResult(); };
     auto sub = [&](Value x, Value y) { return arith::SubIOp::create(b, loc, x, y).getResult(); };
     auto min = [&](Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y).getResult(); };
-    auto max = [&](Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y).getResult(); };
 
     Value seqlenQ = mask.getSeqlenQ(), seqlenK = mask.getSeqlenK(), q0 = mask.getQueryOffset();
-    Value fullKeys = seqlenK, neededKeys = seqlenK;
-    flash::CausalMode causal = mask.getCausal();
-    if (causal != flash::CausalMode::none) {
-      Value c0 = index(0), c1 = index(1);
-      Value diagonal = causal == flash::CausalMode::bottom_right ? sub(seqlenK, seqlenQ) : c0;
-      Value lastRow = sub(min(add(q0, index(blockM)), seqlenQ), c1);
-      fullKeys = min(seqlenK, max(c0, add(add(q0, diagonal), c1)));
-      neededKeys = min(seqlenK, max(c0, add(add(lastRow, diagonal), c1)));
+    mask::KeyRange<Value> keys{/*begin=*/{}, /*end=*/seqlenK, /*fullBegin=*/{}, /*fullEnd=*/seqlenK};
+    const mask::Mask hiding = mask.getMaskAttr() ? mask.getMaskAttr().getMask() : mask::Mask::none();
+    if (hiding.hidesKeys()) {
+      MaskArithmetic arithmetic{b, loc, b.getIndexType()};
+      MaskFormulaIR formula(hiding, arithmetic);
+      Value diagonal = formula.diagonal(seqlenQ, seqlenK);
+      Value rowsEnd = min(add(q0, index(blockM)), seqlenQ);
+      Value lastRow = sub(rowsEnd, index(1));
+      keys = formula.keysOfRows(q0, lastRow, diagonal, seqlenK);
     }
     Value blockNValue = index(blockN);
-    Value fullEnd =
-        arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, fullKeys, blockNValue), blockNValue);
-    Value end = min(loop.getUpperBound(), neededKeys);
+    auto roundDown = [&](Value keys) {
+      return arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, keys, blockNValue), blockNValue);
+    };
+    Value fullEnd = roundDown(keys.fullEnd);
+    Value end = min(loop.getUpperBound(), keys.end);
     Value split = min(fullEnd, end);
+    // With a left bound (a sliding window): the loop starts at the first block any row sees, and blocks
+    // before the first wholly inside every row's window are masked too.
+    Value fullStart;
+    if (hiding.hasLeft()) {
+      loop.setLowerBound(roundDown(keys.begin));
+      fullStart = roundDown(add(keys.fullBegin, index(blockN - 1)));
+    }
 
     // One loop to the last needed block; the blocks from the split on take the mask, in a branch that is
     // the same for the whole thread block. (Two loops, full then masked, ran 1-5% slower on the H100 under
@@ -97,6 +108,9 @@ private:
     loop.setUpperBound(end);
     b.setInsertionPoint(mask);
     Value masked = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, loop.getInductionVar(), split);
+    if (fullStart)
+      masked = arith::OrIOp::create(
+          b, loc, masked, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, loop.getInductionVar(), fullStart));
     auto branch = scf::IfOp::create(b, loc, TypeRange{mask.getType()}, masked, /*withElseRegion=*/true);
     b.setInsertionPointToStart(branch.thenBlock());
     scf::YieldOp::create(b, loc, b.clone(*mask)->getResults());

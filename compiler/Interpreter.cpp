@@ -149,8 +149,8 @@ private:
         .Case<arith::ConstantOp>([&](auto c) { return constant(c); })
         .Case<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::DivUIOp, arith::DivSIOp,
               arith::CeilDivUIOp, arith::CeilDivSIOp, arith::FloorDivSIOp, arith::RemUIOp, arith::RemSIOp,
-              arith::MinSIOp, arith::MaxSIOp, arith::MinUIOp, arith::MaxUIOp>(
-            [&](Operation *o) { return integerBinary(o); })
+              arith::MinSIOp, arith::MaxSIOp, arith::MinUIOp, arith::MaxUIOp, arith::AndIOp, arith::OrIOp,
+              arith::XOrIOp>([&](Operation *o) { return integerBinary(o); })
         .Case<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp>(
             [&](Operation *o) { return floatBinary(o); })
         .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *o) { return convert(o); })
@@ -225,6 +225,9 @@ private:
                     })
                     .Case<arith::RemUIOp>([&](auto) { return int64_t(ua % ub); })
                     .Case<arith::RemSIOp>([&](auto) { return a % b; })
+                    .Case<arith::AndIOp>([&](auto) { return a & b; })
+                    .Case<arith::OrIOp>([&](auto) { return a | b; })
+                    .Case<arith::XOrIOp>([&](auto) { return a ^ b; })
                     .Case<arith::MinSIOp>([&](auto) { return std::min(a, b); })
                     .Case<arith::MaxSIOp>([&](auto) { return std::max(a, b); })
                     .Case<arith::MinUIOp>([&](auto) { return int64_t(std::min(ua, ub)); })
@@ -424,12 +427,11 @@ private:
     auto result = std::make_shared<Tile>(tile(op.getScores()));
     int64_t q0 = integer(op.getQueryOffset()), k0 = integer(op.getKeyOffset());
     int64_t seqlenQ = integer(op.getSeqlenQ()), seqlenK = integer(op.getSeqlenK());
-    flash::CausalMode causal = op.getCausal();
-    int64_t diagonal = causal == flash::CausalMode::bottom_right ? seqlenK - seqlenQ : 0;
+    const mask::Mask hiding = op.getMaskAttr() ? op.getMaskAttr().getMask() : mask::Mask::none();
     for (int64_t r = 0; r < result->rows(); ++r)
       for (int64_t c = 0; c < result->cols(); ++c) {
         int64_t i = q0 + r, j = k0 + c;
-        if (j >= seqlenK || (causal != flash::CausalMode::none && j > i + diagonal))
+        if (j >= seqlenK || !mask::visible(hiding, seqlenQ, seqlenK, i, j))
           result->at(r, c) = kMinusInf;
       }
     env[op.getMasked()] = Val::ofTile(result);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "dialects/FlashDialect.h"
+#include "compiler/MaskArithmetic.h"
 #include "dialects/KernelConfigRules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

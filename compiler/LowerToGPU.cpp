@@ -84,33 +84,81 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     return {};
   }
 
-  // The kernel: pointers, strides, sizes, scale.
-  auto global = LLVM::LLVMPointerType::get(context, 1);
-  SmallVector<Type> argTypes(hasLse ? 5 : 4, global);
-  argTypes.append(12 + (hasLse ? 2 : 0), i64);
-  argTypes.append({i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, f32});
   geometry.tma = geometry.wgmma && config.getTma();
   geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
   geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
   geometry.persistent = geometry.producerWarpgroup && config.getPersistent();
   geometry.conditionalRescale =
       config.getConditionalRescale() || queryStaysInShared(geometry.blockM, geometry.warps, geometry.headDim);
-  bool causal = false;
-  source.walk([&](flash::MaskOp mask) { causal |= mask.getCausal() != flash::CausalMode::none; });
-  geometry.splitsTail = geometry.persistent && !causal;
-  if (geometry.persistent) // the schedule's tail heads and their divisor (magic, shift), after the scale
-    argTypes.append(3, i32);
-  if (geometry.splitsTail) { // the split tail's tiles, part slots per tile, counters and parts
-    argTypes.append(2, i32);
-    argTypes.append(2, global);
+  bool masked = false, window = false;
+  source.walk([&](flash::MaskOp mask) {
+    masked |= bool(mask.getMaskAttr());
+    window |= mask.getMaskAttr() && !mask.getMaskAttr().getMask().isCausal();
+  });
+  if (window) {
+    error = "the GPU lowering takes causal masks (or none); window(...) masks run in the interpreter only so far";
+    return {};
   }
-  if (geometry.tma) // the K and V tensor maps (CUtensorMap, 128 bytes), last
-    argTypes.append(2, LLVM::LLVMPointerType::get(context));
+  geometry.splitsTail = geometry.persistent && !masked;
+
+  // The kernel's parameters, in order: each one's name (the kernel's ABI, recorded on the kernel in
+  // flash.parameters, from which the launcher packs its arguments), type and the value it becomes.
+  struct Parameter {
+    std::string name;
+    Type type;
+    Value *value;
+  };
+  SmallVector<Parameter> parameters;
+  auto global = LLVM::LLVMPointerType::get(context, 1);
+  const unsigned tensors = hasLse ? 5 : 4;
+  static const char *const kTensorNames[] = {"q", "k", "v", "o", "lse"};
+  static const char *const kStrideNames[] = {"batch", "head", "row"};
+  SmallVector<Value> pointers(tensors);
+  SmallVector<SmallVector<Value, 3>> strides(tensors);
+  for (unsigned i = 0; i < tensors; ++i)
+    parameters.push_back({kTensorNames[i], global, &pointers[i]});
+  for (unsigned i = 0; i < tensors; ++i) { // (batch, head, row) element strides; the logsumexp's (batch, head)
+    strides[i].resize(i == 4 ? 2 : 3);
+    for (unsigned s = 0; s < strides[i].size(); ++s)
+      parameters.push_back({std::string(kTensorNames[i]) + "_stride_" + kStrideNames[s], i64, &strides[i][s]});
+  }
+  for (auto [name, value] : {std::pair<const char *, Value *>{"seqlen_q", &seqlenQ}, {"seqlen_k", &seqlenK},
+                             {"group", &kvGroup}, {"heads", &heads}, {"batch", &batch}})
+    parameters.push_back({name, i32, value});
+  for (auto [name, divisor] : {std::pair<const char *, Divisor *>{"query_blocks", &queryBlocksDivisor},
+                               {"heads", &headsDivisor}, {"group", &groupDivisor}}) {
+    parameters.push_back({std::string(name) + "_magic", i32, &divisor->magic});
+    parameters.push_back({std::string(name) + "_shift", i32, &divisor->shift});
+  }
+  Value scale;
+  parameters.push_back({"scale", f32, &scale});
+  if (geometry.persistent) { // the schedule's tail slices and their divisor
+    parameters.push_back({"tail_slices", i32, &tailHeads});
+    parameters.push_back({"tail_slices_magic", i32, &tailDivisor.magic});
+    parameters.push_back({"tail_slices_shift", i32, &tailDivisor.shift});
+  }
+  if (geometry.splitsTail) { // the split tail's tiles, part slots per tile, counters and parts
+    parameters.push_back({"split_tiles", i32, &tailTiles});
+    parameters.push_back({"split_part_slots", i32, &partSlots});
+    parameters.push_back({"split_counters", global, &tailCounters});
+    parameters.push_back({"split_parts", global, &tailParts});
+  }
+  if (geometry.tma) { // the K and V tensor maps (CUtensorMap, 128 bytes, by value)
+    parameters.push_back({"k_tensor_map", LLVM::LLVMPointerType::get(context), &keyMap});
+    parameters.push_back({"v_tensor_map", LLVM::LLVMPointerType::get(context), &valueMap});
+  }
+  SmallVector<Type> argTypes;
+  SmallVector<StringRef> parameterNames;
+  for (const Parameter &parameter : parameters) {
+    argTypes.push_back(parameter.type);
+    parameterNames.push_back(parameter.name);
+  }
   auto moduleOp = source->getParentOfType<ModuleOp>();
   b.setInsertionPoint(source);
   auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
                                          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
   kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
+  kernel->setAttr(flash::FlashDialect::kParametersAttrName, b.getStrArrayAttr(parameterNames));
   for (unsigned i = argTypes.size() - (geometry.tma ? 2 : 0); i < argTypes.size(); ++i) {
     // By value in the parameter space, where TMA reads them: grid_constant keeps NVPTX from copying them
     // to local memory (TMA would get that copy's address).
@@ -135,47 +183,11 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
 
   Block *entry = kernel.addEntryBlock(b);
   b.setInsertionPointToStart(entry);
-  unsigned next = 0;
-  SmallVector<Value> pointers;
-  for (unsigned i = 0; i < (hasLse ? 5u : 4u); ++i)
-    pointers.push_back(entry->getArgument(next++));
-  for (unsigned i = 0; i < 4; ++i) {
-    MemRefArg arg{pointers[i], {}, i == 1 || i == 2};
-    for (int s = 0; s < 3; ++s)
-      arg.strides.push_back(entry->getArgument(next++));
-    memrefs[source.getArgument(i)] = arg;
-  }
-  if (hasLse) {
-    MemRefArg arg{pointers[4], {}, false};
-    for (int s = 0; s < 2; ++s)
-      arg.strides.push_back(entry->getArgument(next++));
-    memrefs[source.getArgument(4)] = arg;
-  }
-  seqlenQ = entry->getArgument(next++);
-  seqlenK = entry->getArgument(next++);
-  kvGroup = entry->getArgument(next++);
-  heads = entry->getArgument(next++);
-  batch = entry->getArgument(next++);
-  for (Divisor *divisor : {&queryBlocksDivisor, &headsDivisor, &groupDivisor}) {
-    divisor->magic = entry->getArgument(next++);
-    divisor->shift = entry->getArgument(next++);
-  }
-  scalars[source.getArguments().back()] = entry->getArgument(next++);
-  if (geometry.persistent) {
-    tailHeads = entry->getArgument(next++);
-    tailDivisor.magic = entry->getArgument(next++);
-    tailDivisor.shift = entry->getArgument(next++);
-  }
-  if (geometry.splitsTail) {
-    tailTiles = entry->getArgument(next++);
-    partSlots = entry->getArgument(next++);
-    tailCounters = entry->getArgument(next++);
-    tailParts = entry->getArgument(next++);
-  }
-  if (geometry.tma) {
-    keyMap = entry->getArgument(next++);
-    valueMap = entry->getArgument(next++);
-  }
+  for (auto [parameter, argument] : llvm::zip_equal(parameters, entry->getArguments()))
+    *parameter.value = argument;
+  for (unsigned i = 0; i < tensors; ++i)
+    memrefs[source.getArgument(i)] = MemRefArg{pointers[i], SmallVector<Value>(strides[i].begin(), strides[i].end()), i == 1 || i == 2};
+  scalars[source.getArguments().back()] = scale;
 
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
@@ -1045,7 +1057,9 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   SmallVector<Value> freshGrid;
   Value q0 = recompute(op.getQueryOffset(), freshGrid), k0 = scalars[op.getKeyOffset()];
   Value rowsQ = scalars[op.getSeqlenQ()], rowsK = scalars[op.getSeqlenK()];
-  flash::CausalMode causal = op.getCausal();
+  const mask::Mask hiding = op.getMaskAttr() ? op.getMaskAttr().getMask() : mask::Mask::none();
+  MaskArithmetic arithmetic{b, loc, i32};
+  MaskFormulaIR formula(hiding, arithmetic);
   // Persistent on three computing warpgroups (160 registers each): seqlen_k − seqlen_q from an opaque
   // copy. Hoisted out of the key loop it stayed live through the tile loop, and they spilled 44-104 bytes
   // at head_dim 64 (ptxas -v; now 0).
@@ -1053,10 +1067,11 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   // an opaque copy. As a constant, LLVM folded it into loop-invariant values hoisted out of the key loop,
   // and d128 128x192 (ws, ov; persistent or not) spilled 88-128 bytes (ptxas -v; now 0).
   const bool recomputeDiagonal = geometry.persistent && geometry.warps == 12;
-  Value diagonal = causal == flash::CausalMode::bottom_right
-                       ? Value(arith::SubIOp::create(b, loc, recomputeDiagonal ? opaqueCopy(rowsK) : rowsK, rowsQ))
-                       : (causal == flash::CausalMode::top_left && geometry.producerWarpgroup ? opaqueCopy(constI32(0))
-                                                                                               : constI32(0));
+  Value diagonal;
+  if (hiding.hidesKeys() && hiding.alignment == mask::Alignment::top_left && geometry.producerWarpgroup)
+    diagonal = opaqueCopy(constI32(0));
+  else if (hiding.hidesKeys())
+    diagonal = formula.diagonal(rowsQ, recomputeDiagonal ? opaqueCopy(rowsK) : rowsK);
   Value minusInf = constF32(-std::numeric_limits<float>::infinity());
   const int64_t columnTiles = masked.cols / 8;
   // Key k0 + 2·quadLane + c of this thread's column c is hidden from a row when it is at or past the row's
@@ -1068,11 +1083,12 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   Value firstKey = geometry.producerWarpgroup ? Value() : add(k0, mul(quadLane, constI32(2)));
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
-      Value lastVisible = add(add(q0, tileRow(r, half)), diagonal); // keys j <= this are visible
+      // keys j <= lastVisible are visible
+      Value lastVisible = hiding.hidesKeys() ? formula.lastVisibleKey(add(q0, tileRow(r, half)), diagonal) : Value();
       Value visibleColumns;
       if (firstKey) {
         Value end = rowsK;
-        if (causal != flash::CausalMode::none)
+        if (lastVisible)
           end = arith::MinSIOp::create(b, loc, end, add(lastVisible, constI32(1)));
         visibleColumns = arith::SubIOp::create(b, loc, end, firstKey);
       }
@@ -1084,7 +1100,7 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
           } else {
             Value key = add(k0, add(mul(quadLane, constI32(2)), column));
             hidden = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, key, rowsK);
-            if (causal != flash::CausalMode::none)
+            if (lastVisible)
               hidden = arith::OrIOp::create(
                   b, loc, hidden, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, key, lastVisible));
           }

@@ -516,13 +516,14 @@ Value KernelEmitter::warpgroupKeyEnd(scf::ForOp loop, Value lower, Value upper) 
                        mul(warpgroupIndex(), constI32(64)));
   Value padding = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, firstRow, seqlenQ);
   Value end = upper;
-  if (mask && mask.getCausal() != flash::CausalMode::none) {
-    // Keys j <= i + d are visible to row i (d = seqlen_k - seqlen_q for bottom_right, else 0).
+  if (mask && mask.getMaskAttr()) {
     Value lastRow = arith::MinSIOp::create(b, loc, add(firstRow, constI32(63)),
                                            arith::SubIOp::create(b, loc, seqlenQ, constI32(1)));
-    Value visibleEnd = add(lastRow, constI32(1));
-    if (mask.getCausal() == flash::CausalMode::bottom_right)
-      visibleEnd = add(visibleEnd, arith::SubIOp::create(b, loc, seqlenK, seqlenQ));
+    MaskArithmetic arithmetic{b, loc, i32};
+    MaskFormulaIR formula(mask.getMaskAttr().getMask(), arithmetic);
+    Value diagonal = formula.diagonal(seqlenQ, seqlenK);
+    Value lastVisible = formula.lastVisibleKey(lastRow, diagonal);
+    Value visibleEnd = add(lastVisible, constI32(1));
     end = arith::MinSIOp::create(b, loc, upper, visibleEnd);
   }
   return arith::SelectOp::create(b, loc, padding, lower, end);

@@ -90,6 +90,28 @@ public:
 
   func::FuncOp function() { return *module->getOps<func::FuncOp>().begin(); }
 
+  /// The kernel's parameters: the names the lowering recorded, the kinds its signature gives.
+  std::vector<KernelParameter> parametersOf(LLVM::LLVMFuncOp kernel, ArrayAttr names) {
+    std::vector<KernelParameter> parameters;
+    for (auto [name, type] : llvm::zip_equal(names, kernel.getFunctionType().getParams())) {
+      KernelParameter parameter{cast<StringAttr>(name).str()};
+      if (auto pointer = dyn_cast<LLVM::LLVMPointerType>(type))
+        // Global memory, or (generic, by value) a TMA tensor map in the parameter space.
+        parameter.kind = pointer.getAddressSpace() == 1 ? KernelParameter::Kind::pointer
+                                                        : KernelParameter::Kind::tensor_map;
+      else if (type.isInteger(64))
+        parameter.kind = KernelParameter::Kind::i64;
+      else if (type.isInteger(32))
+        parameter.kind = KernelParameter::Kind::i32;
+      else if (type.isF32())
+        parameter.kind = KernelParameter::Kind::f32;
+      else
+        fail("kernel parameter '" + parameter.name + "' has a type the launcher cannot pass");
+      parameters.push_back(parameter);
+    }
+    return parameters;
+  }
+
   /// PTX of the kernel, which must be at the llvm stage.
   CompiledKernel toPTX(const KernelConfig &config, PhaseTimes *phases = nullptr) {
     std::string error;
@@ -106,6 +128,8 @@ public:
         compiled.threads = threads.asArrayRef()[0];
       if (auto bytes = kernel->getAttrOfType<IntegerAttr>(flash::FlashDialect::kSharedMemoryAttrName))
         compiled.shared_memory = int(bytes.getInt());
+      if (auto names = kernel->getAttrOfType<ArrayAttr>(flash::FlashDialect::kParametersAttrName))
+        compiled.parameters = parametersOf(kernel, names);
     }
     compiled.ptx = emitPTX(*module, config.chip, error, phases);
     if (compiled.ptx.empty())
@@ -170,6 +194,10 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   if (spec.dtype == DType::f32)
     throw Error(Error::Code::Unsupported, spec.name() + ": GPU kernels support f16 and bf16 data; f32 "
                                                         "runs only in the interpreter (flashjit run --interpret)");
+  if (spec.window_left >= 0)
+    throw Error(Error::Code::Unsupported, spec.name() + ": GPU kernels take causal masks (none, top_left, "
+                                                        "bottom_right) without a window so far; sliding windows "
+                                                        "(window_left) run in the interpreter (flashjit run --interpret)");
   // What the GPU lowering cannot build from a valid configuration: a user's choice, not a bug.
   std::string unsupported =
       gpuLoweringError(config.block_m, config.block_n, config.warps, config.stages, spec.head_dim, config.chip,

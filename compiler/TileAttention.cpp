@@ -109,7 +109,7 @@ private:
                                                      ValueRange{batch, head, q0, c0}, pad,
                                                      ArrayRef<bool>(rowsMayOverrun));
     Value scale = op.getScale();
-    flash::CausalMode causal = op.getCausal();
+    flash::MaskAttr mask = op.getMaskAttr();
 
     // The masked scores of key block k0, and its value tile.
     auto maskedScores = [&](OpBuilder &lb, Location lloc, Value k0) {
@@ -117,7 +117,7 @@ private:
                                                      ValueRange{batch, kvHead, k0, c0}, pad,
                                                      ArrayRef<bool>(rowsMayOverrun));
       Value scores = flash::QKOp::create(lb, lloc, queryTile, keyTile);
-      return flash::MaskOp::create(lb, lloc, scores, q0, k0, seqlenQ, seqlenK, causal).getResult();
+      return flash::MaskOp::create(lb, lloc, scores, q0, k0, seqlenQ, seqlenK, mask).getResult();
     };
 
     Value minusInf = arith::ConstantOp::create(

@@ -7,19 +7,38 @@ include "FlashDialect.td"
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/EnumAttr.td"
 
-def Flash_CausalMode : I32EnumAttr<"CausalMode", "causal masking of attention scores", [
-    I32EnumAttrCase<"none", 0>,
-    // key j is visible to query i iff j <= i (the masks' top-left corners coincide)
-    I32EnumAttrCase<"top_left", 1>,
-    // key j is visible to query i iff j <= i + seqlen_k - seqlen_q (bottom-right corners coincide;
+def Flash_MaskAlignment : I32EnumAttr<"MaskAlignment", "where a mask's diagonal lies", [
+    // key j is on query i's diagonal iff j = i (the masks' top-left corners coincide)
+    I32EnumAttrCase<"top_left", 0>,
+    // key j is on query i's diagonal iff j = i + seqlen_k - seqlen_q (bottom-right corners coincide;
     // FlashAttention >= 2.1 and cuDNN)
-    I32EnumAttrCase<"bottom_right", 2>]> {
+    I32EnumAttrCase<"bottom_right", 1>]> {
   let cppNamespace = "::flashjit::flash";
   let genSpecializedAttr = 0;
 }
 
-def Flash_CausalAttr : EnumAttr<Flash_Dialect, Flash_CausalMode, "causal"> {
-  let summary = "causal masking and its alignment: none, top_left or bottom_right";
+def Flash_MaskAttr : AttrDef<Flash_Dialect, "Mask"> {
+  let mnemonic = "mask";
+  let summary = "which keys each query row sees: bounds left and right of a diagonal";
+  let description = [{
+    Query row i sees key j iff j < seqlen_k and, for each bound that is set (-1: unbounded),
+    i + d - left <= j <= i + d + right, with the diagonal d = 0 (`top_left`) or seqlen_k - seqlen_q
+    (`bottom_right`). A causal mask is right = 0 with no left bound; a sliding window of w keys to the
+    left is left = w, right = 0. The formulas live in `dialects/Mask.h` (`getMask()` gives that form).
+    On ops it prints as `causal(bottom_right)` or `window(bottom_right, left = 128, right = 0)`.
+  }];
+  let parameters = (ins
+    EnumParameter<Flash_MaskAlignment>:$alignment,
+    "int64_t":$left,
+    "int64_t":$right
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The mask in the plain-C++ form that its formulas take (dialects/Mask.h).
+    ::flashjit::mask::Mask getMask() const;
+    static MaskAttr get(::mlir::MLIRContext *context, const ::flashjit::mask::Mask &mask);
+  }];
 }
 
 def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {

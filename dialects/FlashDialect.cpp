@@ -28,6 +28,27 @@ void FlashDialect::initialize() {
       >();
 }
 
+static_assert(int(MaskAlignment::top_left) == int(flashjit::mask::Alignment::top_left) &&
+              int(MaskAlignment::bottom_right) == int(flashjit::mask::Alignment::bottom_right));
+
+LogicalResult MaskAttr::verify(function_ref<InFlightDiagnostic()> emitError, MaskAlignment, int64_t left,
+                               int64_t right) {
+  std::string problem = flashjit::mask::maskError({flashjit::mask::Alignment::top_left, left, right});
+  if (!problem.empty())
+    return emitError() << "#flash.mask: " << problem;
+  if (left == flashjit::mask::kUnbounded && right == flashjit::mask::kUnbounded)
+    return emitError() << "#flash.mask: a mask with neither bound hides no key; leave the mask out";
+  return success();
+}
+
+flashjit::mask::Mask MaskAttr::getMask() const {
+  return {flashjit::mask::Alignment(getAlignment()), getLeft(), getRight()};
+}
+
+MaskAttr MaskAttr::get(MLIRContext *context, const flashjit::mask::Mask &mask) {
+  return get(context, MaskAlignment(mask.alignment), mask.left, mask.right);
+}
+
 LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
                                        int64_t blockN, int64_t warps, int64_t stages,
                                        StringRef chip, bool wgOverlap, bool tma,
@@ -56,10 +77,21 @@ LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribu
                              << "' must be an integer attribute (bytes) on a kernel function";
     return success();
   }
+  if (attribute.getName() == kParametersAttrName) {
+    auto names = dyn_cast<ArrayAttr>(attribute.getValue());
+    auto function = dyn_cast<FunctionOpInterface>(op);
+    if (!function || !names || !llvm::all_of(names, [](Attribute name) { return isa<StringAttr>(name); }))
+      return op->emitError() << "'" << kParametersAttrName
+                             << "' must be an array of strings (the parameters' names) on a kernel function";
+    if (names.size() != function.getNumArguments())
+      return op->emitError() << "'" << kParametersAttrName << "' names " << names.size()
+                             << " parameters; the function has " << function.getNumArguments();
+    return success();
+  }
   if (attribute.getName() != kConfigAttrName)
     return op->emitError() << "unknown attribute '" << attribute.getName().getValue()
-                           << "' of the flash dialect; expected '" << kConfigAttrName << "', '"
-                           << kPTXAttrName << "' or '" << kSharedMemoryAttrName << "'";
+                           << "' of the flash dialect; expected '" << kConfigAttrName << "', '" << kPTXAttrName
+                           << "', '" << kSharedMemoryAttrName << "' or '" << kParametersAttrName << "'";
   if (!isa<KernelConfigAttr>(attribute.getValue()))
     return op->emitError() << "'" << kConfigAttrName << "' must be a #flash.config<...> attribute, got "
                            << attribute.getValue();

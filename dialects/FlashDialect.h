@@ -9,6 +9,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "dialects/Mask.h"
+
 #include "dialects/FlashEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

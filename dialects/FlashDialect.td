@@ -46,6 +46,9 @@ def Flash_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kPTXAttrName = "flash.ptx";
     /// Name of the kernel attribute that gives the bytes of dynamic shared memory a launch needs.
     static constexpr ::llvm::StringLiteral kSharedMemoryAttrName = "flash.shared_memory";
+    /// Name of the kernel attribute that names its parameters, in order (the kernel's ABI, which the
+    /// launcher packs arguments from).
+    static constexpr ::llvm::StringLiteral kParametersAttrName = "flash.parameters";
     /// The configuration of the kernel function that holds `op` (or is `op`), or null if it has none.
     static KernelConfigAttr lookupConfig(::mlir::Operation *op);
   }];

@@ -9,26 +9,41 @@
 using namespace mlir;
 using namespace flashjit::flash;
 
-/// ` causal(top_left)` or ` causal(bottom_right)`; nothing for the default, `none`. The printer writes
-/// its own leading space so that the default leaves no double space behind.
-static ParseResult parseCausal(OpAsmParser &parser, CausalModeAttr &attr) {
-  if (failed(parser.parseOptionalKeyword("causal")))
+/// ` causal(top_left)`, ` causal(bottom_right)` (a causal mask) or ` window(bottom_right, left = 128,
+/// right = 0)` (any other); nothing without a mask. The printer writes its own leading space so that no
+/// mask leaves no double space behind.
+static ParseResult parseMask(OpAsmParser &parser, MaskAttr &attr) {
+  bool causal = succeeded(parser.parseOptionalKeyword("causal"));
+  if (!causal && failed(parser.parseOptionalKeyword("window")))
     return success();
   StringRef keyword;
   SMLoc loc = parser.getCurrentLocation();
-  if (parser.parseLParen() || parser.parseKeyword(&keyword) || parser.parseRParen())
+  if (parser.parseLParen() || parser.parseKeyword(&keyword))
     return failure();
-  std::optional<CausalMode> mode = symbolizeCausalMode(keyword);
-  if (!mode)
-    return parser.emitError(loc) << "unknown causal mode '" << keyword
-                                 << "'; expected none, top_left or bottom_right";
-  attr = CausalModeAttr::get(parser.getContext(), *mode);
-  return success();
+  std::optional<MaskAlignment> alignment = symbolizeMaskAlignment(keyword);
+  if (!alignment)
+    return parser.emitError(loc) << "unknown mask alignment '" << keyword
+                                 << "'; expected top_left or bottom_right";
+  flashjit::mask::Mask mask = flashjit::mask::Mask::causal(flashjit::mask::Alignment(*alignment));
+  if (!causal && (parser.parseComma() || parser.parseKeyword("left") || parser.parseEqual() ||
+                  parser.parseInteger(mask.left) || parser.parseComma() || parser.parseKeyword("right") ||
+                  parser.parseEqual() || parser.parseInteger(mask.right)))
+    return failure();
+  if (parser.parseRParen())
+    return failure();
+  attr = MaskAttr::getChecked([&] { return parser.emitError(loc); }, parser.getContext(), *alignment, mask.left,
+                              mask.right);
+  return success(bool(attr));
 }
 
-static void printCausal(OpAsmPrinter &printer, Operation *, CausalModeAttr attr) {
-  if (attr && attr.getValue() != CausalMode::none)
-    printer << " causal(" << stringifyCausalMode(attr.getValue()) << ")";
+static void printMask(OpAsmPrinter &printer, Operation *, MaskAttr attr) {
+  if (!attr)
+    return;
+  flashjit::mask::Mask mask = attr.getMask();
+  printer << (mask.isCausal() ? " causal(" : " window(") << stringifyMaskAlignment(attr.getAlignment());
+  if (!mask.isCausal())
+    printer << ", left = " << mask.left << ", right = " << mask.right;
+  printer << ")";
 }
 
 #define GET_OP_CLASSES

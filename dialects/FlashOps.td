@@ -33,7 +33,9 @@ def Flash_AttentionOp : Flash_Op<"attention"> {
     natural-log logsumexp of each query row's scaled scores, [batch, heads, seqlen_q] in f32.
 
     `causal(top_left)` hides key j from query i when j > i; `causal(bottom_right)` when
-    j > i + seqlen_k − seqlen_q. A query row that sees no key gets output 0 and logsumexp −inf.
+    j > i + seqlen_k − seqlen_q; `window(bottom_right, left = w, right = 0)` also hides the keys more than
+    w left of that diagonal (a sliding window; see `#flash.mask`). A query row that sees no key gets
+    output 0 and logsumexp −inf.
 
     ```mlir
     flash.attention %q, %k, %v scale %scale into %o, lse %lse causal(bottom_right)
@@ -48,11 +50,11 @@ def Flash_AttentionOp : Flash_Op<"attention"> {
     F32:$scale,
     Arg<Flash_MemRef<"output">, "O [batch, heads, seqlen_q, head_dim]", [MemWrite]>:$output,
     Arg<Optional<Flash_MemRef<"logsumexp">>, "[batch, heads, seqlen_q] in f32", [MemWrite]>:$logsumexp,
-    DefaultValuedAttr<Flash_CausalAttr, "::flashjit::flash::CausalMode::none">:$causal
+    OptionalAttr<Flash_MaskAttr>:$mask
   );
   let assemblyFormat = [{
     $query `,` $key `,` $value `scale` $scale `into` $output (`,` `lse` $logsumexp^)?
-    `` custom<Causal>($causal) attr-dict
+    `` custom<Mask>($mask) attr-dict
     `:` type($query) `,` type($key) `,` type($value) `->` type($output) (`,` type($logsumexp)^)?
   }];
   let hasVerifier = 1;
@@ -97,11 +99,12 @@ def Flash_QKOp : Flash_TileOp<"qk"> {
 }
 
 def Flash_MaskOp : Flash_TileOp<"mask", [AllTypesMatch<["scores", "masked"]>]> {
-  let summary = "sets the scores of hidden keys to −inf: keys past seqlen_k and, if causal, future keys";
+  let summary = "sets the scores of hidden keys to −inf: keys past seqlen_k and those the mask hides";
   let description = [{
     Element (r, c) of the tile is the score of query i = query_offset + r against key
-    j = key_offset + c. It becomes −inf when j ≥ seqlen_k (a tail past the keys), or when the mask is
-    causal and j > i + d, with d = 0 for `top_left` and d = seqlen_k − seqlen_q for `bottom_right`.
+    j = key_offset + c. It becomes −inf when j ≥ seqlen_k (a tail past the keys), or when the mask
+    (`#flash.mask`) hides key j from query i: under `causal(...)` when j > i + d, with d = 0 for
+    `top_left` and d = seqlen_k − seqlen_q for `bottom_right`.
 
     ```mlir
     %m = flash.mask %s at [%q0, %k0] seqlens [%sq, %sk] causal(bottom_right) : vector<128x64xf32>
@@ -110,18 +113,18 @@ def Flash_MaskOp : Flash_TileOp<"mask", [AllTypesMatch<["scores", "masked"]>]> {
   let arguments = (ins
     Flash_Vector<"scores">:$scores,
     Index:$query_offset, Index:$key_offset, Index:$seqlen_q, Index:$seqlen_k,
-    DefaultValuedAttr<Flash_CausalAttr, "::flashjit::flash::CausalMode::none">:$causal
+    OptionalAttr<Flash_MaskAttr>:$mask
   );
   let results = (outs Flash_Vector<"masked scores">:$masked);
   let builders = [OpBuilder<(ins "::mlir::Value":$scores, "::mlir::Value":$query_offset,
       "::mlir::Value":$key_offset, "::mlir::Value":$seqlen_q, "::mlir::Value":$seqlen_k,
-      "::flashjit::flash::CausalMode":$causal), [{
+      "::flashjit::flash::MaskAttr":$mask), [{
     build($_builder, $_state, scores.getType(), scores, query_offset, key_offset, seqlen_q, seqlen_k,
-          causal);
+          mask);
   }]>];
   let assemblyFormat = [{
     $scores `at` ` ` `[` $query_offset `,` $key_offset `]` `seqlens` ` ` `[` $seqlen_q `,` $seqlen_k `]`
-    `` custom<Causal>($causal) attr-dict `:` type($scores)
+    `` custom<Mask>($mask) attr-dict `:` type($scores)
   }];
 }
 

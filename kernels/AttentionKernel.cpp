@@ -8,6 +8,7 @@
 // whose head_dim is contiguous), so one kernel serves every shape and both BSHD and BHSD layouts.
 #include "kernels/AttentionKernel.h"
 #include "dialects/FlashDialect.h"
+#include "runtime/SpecMask.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -20,16 +21,10 @@ namespace flashjit {
 
 namespace {
 
-flash::CausalMode toCausalMode(Causal causal) {
-  switch (causal) {
-  case Causal::none:
-    return flash::CausalMode::none;
-  case Causal::top_left:
-    return flash::CausalMode::top_left;
-  case Causal::bottom_right:
-    return flash::CausalMode::bottom_right;
-  }
-  return flash::CausalMode::none;
+/// The spec's mask as the IR carries it: none, or #flash.mask.
+flash::MaskAttr maskAttr(MLIRContext *context, const AttentionSpec &spec) {
+  mask::Mask mask = maskOf(spec);
+  return mask.hidesKeys() ? flash::MaskAttr::get(context, mask) : flash::MaskAttr();
 }
 
 Type elementType(OpBuilder &b, DType dtype) {
@@ -86,7 +81,7 @@ ModuleOp buildAttentionModule(MLIRContext &context, const AttentionSpec &spec, c
   Value lse = spec.logsumexp ? entry->getArgument(4) : Value();
   flash::AttentionOp::create(b, loc, entry->getArgument(0), entry->getArgument(1), entry->getArgument(2),
                              entry->getArguments().back(), entry->getArgument(3), lse,
-                             toCausalMode(spec.causal));
+                             maskAttr(b.getContext(), spec));
   func::ReturnOp::create(b, loc);
   return module;
 }

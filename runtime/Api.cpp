@@ -57,7 +57,8 @@ const std::vector<Stage> &allStages() {
 std::string AttentionSpec::name() const {
   static const char *const causalTags[] = {"", "_causal_tl", "_causal_br"};
   return "attention_fwd_d" + std::to_string(head_dim) + "_" + toString(dtype) +
-         causalTags[static_cast<int>(causal)] + (logsumexp ? "_lse" : "");
+         causalTags[static_cast<int>(causal)] + (window_left >= 0 ? "_wl" + std::to_string(window_left) : "") +
+         (logsumexp ? "_lse" : "");
 }
 
 std::string KernelConfig::str() const {
@@ -82,6 +83,12 @@ void validate(const AttentionSpec &spec) {
       spec.causal != Causal::bottom_right)
     throw Error(Error::Code::Unsupported,
                 "attention spec: causal must be none, top_left or bottom_right");
+  if (spec.window_left < -1)
+    throw Error(Error::Code::InvalidArgument, "attention spec: window_left must be -1 (no window) or at least 0, got " +
+                                                  std::to_string(spec.window_left));
+  if (spec.window_left >= 0 && spec.causal == Causal::none)
+    throw Error(Error::Code::Unsupported, "attention spec: window_left needs a causal mask (top_left or "
+                                          "bottom_right): the window lies to the left of its diagonal");
 }
 
 void validate(const KernelConfig &config) {

@@ -14,7 +14,7 @@ namespace {
 
 /// What picks the kernel of a call: the context, the spec and the sequence lengths (the tuning key's
 /// buckets are coarser; exact lengths keep this lookup trivial).
-using CallKey = std::tuple<CUcontext, int, int, int, bool, int64_t, int64_t>;
+using CallKey = std::tuple<CUcontext, int, int, int, bool, int64_t, int64_t, int>; // ..., window_left
 
 /// The kernel for a call not seen before: the tuned (or default) configuration, compiled through the
 /// kernel cache and loaded once per (context, kernel, configuration).
@@ -59,7 +59,8 @@ void attention(const AttentionSpec &spec, const AttentionArgs &args, void *strea
   // cost of a call stays that of the launch.
   static std::mutex mutex;
   static std::map<CallKey, std::shared_ptr<Kernel>> calls;
-  CallKey key{context, spec.head_dim, int(spec.dtype), int(spec.causal), spec.logsumexp, args.seqlen_q, args.seqlen_k};
+  CallKey key{context, spec.head_dim, int(spec.dtype), int(spec.causal), spec.logsumexp, args.seqlen_q, args.seqlen_k,
+              spec.window_left};
   std::shared_ptr<Kernel> kernel;
   {
     std::lock_guard<std::mutex> lock(mutex);

@@ -3,6 +3,7 @@
 #include "runtime/CudaDriver.h"
 #include "runtime/FastDivisor.h"
 #include "runtime/PersistentSchedule.h"
+#include "runtime/SpecMask.h"
 #include "runtime/SplitTail.h"
 #include "runtime/TensorMap.h"
 #include "runtime/flashjit.h"
@@ -71,9 +72,64 @@ void validate(const AttentionSpec &spec, const AttentionArgs &args) {
   checkStrides(args.o_strides, "o");
 }
 
+// Every value a launch can supply, each under the name the lowering gives the kernel parameter it is passed
+// to (CompiledKernel::parameters), with its kind. A kernel's parameters are matched to these once, when it
+// is loaded; a launch fills in the values and passes those the kernel takes, in its order.
+#define FLASHJIT_LAUNCH_VALUES(X)                                                                                \
+  X(q, pointer) X(k, pointer) X(v, pointer) X(o, pointer) X(lse, pointer)                                        \
+  X(q_stride_batch, i64) X(q_stride_head, i64) X(q_stride_row, i64)                                              \
+  X(k_stride_batch, i64) X(k_stride_head, i64) X(k_stride_row, i64)                                              \
+  X(v_stride_batch, i64) X(v_stride_head, i64) X(v_stride_row, i64)                                              \
+  X(o_stride_batch, i64) X(o_stride_head, i64) X(o_stride_row, i64)                                              \
+  X(lse_stride_batch, i64) X(lse_stride_head, i64)                                                               \
+  X(seqlen_q, i32) X(seqlen_k, i32) X(group, i32) X(heads, i32) X(batch, i32)                                    \
+  X(query_blocks_magic, i32) X(query_blocks_shift, i32) X(heads_magic, i32) X(heads_shift, i32)                  \
+  X(group_magic, i32) X(group_shift, i32) X(scale, f32)                                                          \
+  X(tail_slices, i32) X(tail_slices_magic, i32) X(tail_slices_shift, i32)                                        \
+  X(split_tiles, i32) X(split_part_slots, i32) X(split_counters, pointer) X(split_parts, pointer)                \
+  X(k_tensor_map, tensor_map) X(v_tensor_map, tensor_map)
+
+namespace {
+
+enum class Supplied : int {
+#define FLASHJIT_VALUE(name, kind) name,
+  FLASHJIT_LAUNCH_VALUES(FLASHJIT_VALUE)
+#undef FLASHJIT_VALUE
+      count
+};
+
+struct SuppliedValue {
+  const char *name;
+  KernelParameter::Kind kind;
+};
+constexpr SuppliedValue kSupplied[] = {
+#define FLASHJIT_VALUE(name, kind) {#name, KernelParameter::Kind::kind},
+    FLASHJIT_LAUNCH_VALUES(FLASHJIT_VALUE)
+#undef FLASHJIT_VALUE
+};
+
+/// Where each of `compiled`'s parameters comes from; throws if the launcher supplies no such value.
+std::vector<Supplied> resolveParameters(const CompiledKernel &compiled) {
+  std::vector<Supplied> slots;
+  for (const KernelParameter &parameter : compiled.parameters) {
+    const SuppliedValue *found = std::find_if(std::begin(kSupplied), std::end(kSupplied), [&](const SuppliedValue &v) {
+      return parameter.name == v.name && parameter.kind == v.kind;
+    });
+    if (found == std::end(kSupplied))
+      throw Error(Error::Code::Internal, "loading " + compiled.name + ": its parameter '" + parameter.name +
+                                             "' is not one this launcher supplies with that type");
+    slots.push_back(Supplied(found - std::begin(kSupplied)));
+  }
+  return slots;
+}
+
+} // namespace
+
 struct Kernel::Impl {
   AttentionSpec spec;
   CompiledKernel compiled;
+  std::vector<Supplied> parameterSlots; // where each parameter's value comes from (resolveParameters)
+  bool takesSplitTail = false, takesTensorMaps = false;
   CUmodule module = nullptr;
   CUfunction function = nullptr;
   double load_ms = 0;
@@ -97,7 +153,7 @@ struct Kernel::Impl {
       const int64_t slices = int64_t(args.heads) * args.batch;
       const int64_t sliceBytes = std::max<int64_t>(1, int64_t(args.seqlen_k) * spec.head_dim * 4);
       std::vector<int64_t> keyBlocks =
-          keyBlocksPerQueryBlock(spec.causal, args.seqlen_q, args.seqlen_k, compiled.block_m, compiled.tma_box_rows);
+          keyBlocksPerQueryBlock(maskOf(spec), args.seqlen_q, args.seqlen_k, compiled.block_m, compiled.tma_box_rows);
       if (spec.causal == Causal::none) {
         const int64_t tiles = int64_t(keyBlocks.size()) * slices;
         schedule = PersistentSchedule{int64_t(keyBlocks.size()), slices, 0, std::min(tiles, int64_t(multiprocessors)),
@@ -200,6 +256,11 @@ std::shared_ptr<Kernel> Kernel::load(const AttentionSpec &spec, const CompiledKe
   auto impl = std::make_unique<Impl>();
   impl->spec = spec;
   impl->compiled = compiled;
+  impl->parameterSlots = resolveParameters(compiled);
+  for (Supplied slot : impl->parameterSlots) {
+    impl->takesSplitTail |= slot == Supplied::split_tiles;
+    impl->takesTensorMaps |= slot == Supplied::k_tensor_map || slot == Supplied::v_tensor_map;
+  }
   loadModule(compiled, impl->module);
   std::shared_ptr<Kernel> kernel(new Kernel(std::move(impl)));
   cuda.check(cuda.cuModuleGetFunction(&kernel->impl_->function, kernel->impl_->module, compiled.name.c_str()),
@@ -231,24 +292,28 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   int32_t group = args.heads / (args.kv_heads == 0 ? args.heads : args.kv_heads);
   float scale = args.softmax_scale == 0 ? 1.0f / std::sqrt(float(impl_->spec.head_dim)) : args.softmax_scale;
   long long lseStrides[2] = {(long long)args.heads * args.seqlen_q, args.seqlen_q};
-  const void *pointers[] = {args.q, args.k, args.v, args.o, args.lse};
-  std::vector<void *> params;
-  for (int i = 0; i < (impl_->spec.logsumexp ? 5 : 4); ++i)
-    params.push_back(const_cast<void **>(&pointers[i]));
-  for (const long long *strides : {args.q_strides, args.k_strides, args.v_strides, args.o_strides})
-    for (int i = 0; i < 3; ++i)
-      params.push_back(const_cast<long long *>(&strides[i]));
-  if (impl_->spec.logsumexp) {
-    params.push_back(&lseStrides[0]);
-    params.push_back(&lseStrides[1]);
-  }
   int32_t heads = args.heads, batch = args.batch;
-  params.push_back(&seqlenQ);
-  params.push_back(&seqlenK);
-  params.push_back(&group);
-  params.push_back(&heads);
-  params.push_back(&batch);
   const CompiledKernel &c = impl_->compiled;
+  std::array<void *, size_t(Supplied::count)> supplied{};
+  auto supply = [&](Supplied slot, const void *value) { supplied[size_t(slot)] = const_cast<void *>(value); };
+  supply(Supplied::q, &args.q);
+  supply(Supplied::k, &args.k);
+  supply(Supplied::v, &args.v);
+  supply(Supplied::o, &args.o);
+  supply(Supplied::lse, &args.lse);
+  for (int i = 0; i < 3; ++i) {
+    supply(Supplied(int(Supplied::q_stride_batch) + i), &args.q_strides[i]);
+    supply(Supplied(int(Supplied::k_stride_batch) + i), &args.k_strides[i]);
+    supply(Supplied(int(Supplied::v_stride_batch) + i), &args.v_strides[i]);
+    supply(Supplied(int(Supplied::o_stride_batch) + i), &args.o_strides[i]);
+  }
+  supply(Supplied::lse_stride_batch, &lseStrides[0]);
+  supply(Supplied::lse_stride_head, &lseStrides[1]);
+  supply(Supplied::seqlen_q, &seqlenQ);
+  supply(Supplied::seqlen_k, &seqlenK);
+  supply(Supplied::group, &group);
+  supply(Supplied::heads, &heads);
+  supply(Supplied::batch, &batch);
   // The kernel's divisors (the grid mapping's query blocks and heads, the query heads per K/V head). A
   // persistent kernel takes a head's query blocks in pairs from both ends (and the middle one alone): its
   // mapping divides by the pairs per head instead.
@@ -261,11 +326,12 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   FastDivisor queryBlocks = fastDivisor(uint32_t(
       c.persistent && !splitsTail ? std::max<int64_t>(1, queryBlockCount / 2) : queryBlockCount));
   FastDivisor headCount = fastDivisor(uint32_t(args.heads)), groupSize = fastDivisor(uint32_t(group));
-  for (FastDivisor *divisor : {&queryBlocks, &headCount, &groupSize}) {
-    params.push_back(&divisor->magic);
-    params.push_back(&divisor->shift);
+  for (auto [magic, divisor] : {std::pair{Supplied::query_blocks_magic, &queryBlocks},
+                                {Supplied::heads_magic, &headCount}, {Supplied::group_magic, &groupSize}}) {
+    supply(magic, &divisor->magic);
+    supply(Supplied(int(magic) + 1), &divisor->shift); // its _shift follows
   }
-  params.push_back(&scale);
+  supply(Supplied::scale, &scale);
   // A persistent kernel's schedule: the slices its tail deals tile by tile, and their divisor.
   PersistentSchedule schedule;
   SplitTail split;
@@ -279,25 +345,26 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
       throw Error(Error::Code::Unsupported, "attention arguments: " + problem);
     tailSlices = int32_t(schedule.tail_slices);
     tailDivisor = fastDivisor(uint32_t(std::max<int64_t>(1, schedule.tail_slices)));
-    params.push_back(&tailSlices);
-    params.push_back(&tailDivisor.magic);
-    params.push_back(&tailDivisor.shift);
+    supply(Supplied::tail_slices, &tailSlices);
+    supply(Supplied::tail_slices_magic, &tailDivisor.magic);
+    supply(Supplied::tail_slices_shift, &tailDivisor.shift);
   }
-  if (splitsTail) { // the kernel reads the workspace only where the tail is split
+  if (impl_->takesSplitTail) { // the kernel reads the workspace only where the tail is split
     splitTiles = int32_t(split.tiles);
     partSlots = int32_t(split.part_slots);
     if (split.tiles > 0)
       workspace = impl_->workspaceFor(static_cast<CUstream>(stream), split);
-    params.push_back(&splitTiles);
-    params.push_back(&partSlots);
-    params.push_back(&workspace.counters.pointer);
-    params.push_back(&workspace.parts.pointer);
+    supply(Supplied::split_tiles, &splitTiles);
+    supply(Supplied::split_part_slots, &partSlots);
+    supply(Supplied::split_counters, &workspace.counters.pointer);
+    supply(Supplied::split_parts, &workspace.parts.pointer);
   }
   CUtensorMap keyMap, valueMap; // kernel parameters by value: live until cuLaunchKernel returns
-  if (c.tma_box_rows > 0) {
+  if (impl_->takesTensorMaps) {
     const int kvHeads = args.kv_heads == 0 ? args.heads : args.kv_heads;
-    for (auto [map, pointer, strides, name] : {std::tuple{&keyMap, args.k, args.k_strides, "K"},
-                                               std::tuple{&valueMap, args.v, args.v_strides, "V"}}) {
+    for (auto [map, pointer, strides, name, parameter] :
+         {std::tuple{&keyMap, args.k, args.k_strides, "K", Supplied::k_tensor_map},
+          std::tuple{&valueMap, args.v, args.v_strides, "V", Supplied::v_tensor_map}}) {
       TensorMapLayout layout;
       std::string problem = tensorMapLayout(impl_->spec.head_dim, args.seqlen_k, kvHeads, args.batch, strides, 2,
                                             c.tma_box_rows, layout);
@@ -310,8 +377,15 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
                      elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                      CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
                  (std::string("encoding the TMA tensor map of ") + name).c_str());
-      params.push_back(map);
+      supply(parameter, map);
     }
+  }
+  std::vector<void *> params;
+  for (Supplied slot : impl_->parameterSlots) {
+    if (!supplied[size_t(slot)]) // a value this launch did not compute (a schedule the kernel does not have)
+      throw Error(Error::Code::Internal, "launching " + c.name + ": no value for its parameter '" +
+                                             kSupplied[size_t(slot)].name + "'");
+    params.push_back(supplied[size_t(slot)]);
   }
   // One-dimensional grid: (query block, head, batch), query blocks fastest.
   int64_t blocks = tiles;

@@ -3,7 +3,9 @@
 #include "runtime/DiskCache.h"
 #include "runtime/flashjit.h"
 
+#include <algorithm>
 #include <future>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -13,11 +15,39 @@ namespace flashjit {
 namespace {
 
 constexpr const char *kMagic = "flashjit-kernel-cache 1";
-/// The kernels' launch contract (their parameters, the grid a launch gives them), part of every key: a new
-/// contract must not launch an entry that an older build compiled. 2: persistent kernels take the
-/// schedule's tail (runtime/PersistentSchedule.h); 3: persistent kernels without a causal mask take tiles in
-/// round robin and the split tail's tiles, part slots and workspace (runtime/SplitTail.h).
-constexpr int kKernelAbi = 3;
+/// The kernels' launch contract beyond their parameter lists (which every entry carries: the launcher packs
+/// arguments by their names), such as the grid a launch gives them and what a parameter means; part of
+/// every key, so that a new contract does not launch an entry that an older build compiled. 2: persistent
+/// kernels take the schedule's tail (runtime/PersistentSchedule.h); 3: persistent kernels without a causal
+/// mask take tiles in round robin and the split tail's tiles, part slots and workspace
+/// (runtime/SplitTail.h); 4: entries carry the kernel's parameters.
+constexpr int kKernelAbi = 4;
+
+const char *const kParameterKinds[] = {"pointer", "i64", "i32", "f32", "tensor_map"};
+
+/// "q:pointer,k:pointer,...,scale:f32": a kernel's parameters as an entry holds them.
+std::string encodeParameters(const std::vector<KernelParameter> &parameters) {
+  std::string text;
+  for (const KernelParameter &parameter : parameters)
+    text += (text.empty() ? "" : ",") + parameter.name + ":" + kParameterKinds[int(parameter.kind)];
+  return text;
+}
+
+/// The parameters encodeParameters wrote; false if `text` is malformed.
+bool decodeParameters(const std::string &text, std::vector<KernelParameter> &parameters) {
+  std::istringstream items(text);
+  for (std::string item; std::getline(items, item, ',');) {
+    const size_t colon = item.find(':');
+    if (colon == std::string::npos || colon == 0)
+      return false;
+    const std::string kind = item.substr(colon + 1);
+    auto found = std::find(std::begin(kParameterKinds), std::end(kParameterKinds), kind);
+    if (found == std::end(kParameterKinds))
+      return false;
+    parameters.push_back({item.substr(0, colon), KernelParameter::Kind(found - std::begin(kParameterKinds))});
+  }
+  return !parameters.empty();
+}
 
 std::string keyOf(const AttentionSpec &spec, const KernelConfig &config) {
   return std::string("flashjit ") + version() + " abi " + std::to_string(kKernelAbi) + " " + spec.name() + " " +
@@ -34,6 +64,7 @@ std::map<std::string, std::string> fieldsOf(const CompiledKernel &kernel) {
           {"shared_memory", std::to_string(kernel.shared_memory)},
           {"tma_box_rows", std::to_string(kernel.tma_box_rows)},
           {"persistent", kernel.persistent ? "1" : "0"},
+          {"parameters", encodeParameters(kernel.parameters)},
           {"compile_ms", compileMs.str()}};
 }
 
@@ -48,6 +79,8 @@ bool kernelOf(const std::map<std::string, std::string> &fields, std::string ptx,
     kernel.tma_box_rows = fields.count("tma_box_rows") ? std::stoi(fields.at("tma_box_rows")) : 0;
     kernel.persistent = fields.count("persistent") && fields.at("persistent") == "1";
     kernel.compile_ms = std::stod(fields.at("compile_ms"));
+    if (!decodeParameters(fields.at("parameters"), kernel.parameters))
+      return false;
   } catch (const std::exception &) {
     return false;
   }

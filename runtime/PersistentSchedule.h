@@ -15,6 +15,7 @@
 // at the end even the sums out.
 #pragma once
 
+#include "dialects/Mask.h"
 #include "runtime/flashjit.h"
 
 #include <algorithm>
@@ -82,21 +83,19 @@ inline ScheduledTile persistentTile(const PersistentSchedule &s, int64_t block, 
   return {n - 1 - tail / s.tail_slices, s.leadSlices() + tail % s.tail_slices};
 }
 
-/// The key blocks each query block's tile goes through: seqlen_k / block_n without a mask; under a causal
-/// mask up to the diagonal of the block's last row (top-left: key j for row i when j <= i; bottom-right:
-/// when j <= i + seqlen_k - seqlen_q).
-inline std::vector<int64_t> keyBlocksPerQueryBlock(Causal causal, int64_t seqlenQ, int64_t seqlenK, int64_t blockM,
-                                                    int64_t blockN) {
+/// The key blocks each query block's tile goes through (dialects/Mask.h): seqlen_k / block_n without a
+/// mask; under a causal mask up to the diagonal of the block's last row.
+inline std::vector<int64_t> keyBlocksPerQueryBlock(const mask::Mask &mask, int64_t seqlenQ, int64_t seqlenK,
+                                                    int64_t blockM, int64_t blockN) {
+  mask::HostArithmetic arithmetic;
+  mask::MaskFormula<mask::HostArithmetic> formula(mask, arithmetic);
+  const int64_t diagonal = formula.diagonal(seqlenQ, seqlenK);
   std::vector<int64_t> keyBlocks;
-  for (int64_t end = blockM;; end += blockM) {
-    const int64_t lastRow = std::min(end, seqlenQ) - 1;
-    int64_t keys = seqlenK;
-    if (causal == Causal::top_left)
-      keys = std::min(seqlenK, lastRow + 1);
-    else if (causal == Causal::bottom_right)
-      keys = std::max<int64_t>(0, std::min(seqlenK, lastRow + 1 + seqlenK - seqlenQ));
-    keyBlocks.push_back((keys + blockN - 1) / blockN);
-    if (end >= seqlenQ)
+  for (int64_t first = 0;; first += blockM) {
+    const int64_t last = std::min(first + blockM, seqlenQ) - 1;
+    const mask::KeyRange<int64_t> keys = formula.keysOfRows(first, last, diagonal, seqlenK);
+    keyBlocks.push_back(std::max<int64_t>(0, (keys.end + blockN - 1) / blockN - keys.begin / blockN));
+    if (first + blockM >= seqlenQ)
       return keyBlocks;
   }
 }

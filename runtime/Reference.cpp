@@ -105,18 +105,22 @@ namespace {
 double referenceRow(const AttentionData &data, int64_t b, int64_t h, int64_t i, std::vector<double> &out) {
   const ProblemShape &s = data.shape;
   const int64_t d = data.spec.head_dim, hkv = h / (s.heads / s.kv_heads);
-  int64_t visible = s.seqlen_k; // keys [0, visible) are seen by row i
+  // Keys [first, visible) are seen by row i: written out here rather than taken from dialects/Mask.h,
+  // so that the reference checks the mask's formulas instead of sharing them.
+  int64_t first = 0, visible = s.seqlen_k;
   if (data.spec.causal != Causal::none) {
     int64_t diagonal = data.spec.causal == Causal::bottom_right ? s.seqlen_k - s.seqlen_q : 0;
     visible = std::clamp<int64_t>(i + diagonal + 1, 0, s.seqlen_k);
+    if (data.spec.window_left >= 0)
+      first = std::clamp<int64_t>(i + diagonal - data.spec.window_left, 0, visible);
   }
   out.assign(d, 0.0);
-  if (visible == 0)
+  if (visible == first)
     return -std::numeric_limits<double>::infinity();
   const float *q = &data.q[b * data.qStrides[0] + h * data.qStrides[1] + i * data.qStrides[2]];
   std::vector<double> scores(visible);
   double maxScore = -std::numeric_limits<double>::infinity();
-  for (int64_t j = 0; j < visible; ++j) {
+  for (int64_t j = first; j < visible; ++j) {
     const float *k = &data.k[b * data.kvStrides[0] + hkv * data.kvStrides[1] + j * data.kvStrides[2]];
     double dot = 0;
     for (int64_t e = 0; e < d; ++e)
@@ -125,7 +129,7 @@ double referenceRow(const AttentionData &data, int64_t b, int64_t h, int64_t i, 
     maxScore = std::max(maxScore, scores[j]);
   }
   double sum = 0;
-  for (int64_t j = 0; j < visible; ++j) {
+  for (int64_t j = first; j < visible; ++j) {
     double p = std::exp(scores[j] - maxScore);
     sum += p;
     const float *v = &data.v[b * data.kvStrides[0] + hkv * data.kvStrides[1] + j * data.kvStrides[2]];

@@ -37,8 +37,12 @@ struct AttentionSpec {
   DType dtype = DType::bf16;
   Causal causal = Causal::none;
   bool logsumexp = true; ///< also write the logsumexp of each query row
+  /// With a causal mask: keys more than this many to the left of the diagonal are hidden too (a sliding
+  /// window, FlashAttention's window_size = (window_left, 0)); -1: no window. The CPU interpreter runs
+  /// it; GPU kernels do not yet.
+  int window_left = -1;
 
-  /// A short stable name, e.g. "attention_fwd_d128_bf16_causal_br_lse".
+  /// A short stable name, e.g. "attention_fwd_d128_bf16_causal_br_lse" (a window adds "_wl128").
   FLASHJIT_API std::string name() const;
 };
 
@@ -101,18 +105,22 @@ FLASHJIT_API void validate(const KernelConfig &config);
 FLASHJIT_API std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config,
                                      Stage stage = Stage::flash);
 
+/// One parameter of a compiled kernel, as the lowering recorded it (names such as "q", "q_stride_row",
+/// "seqlen_k", "scale", "k_tensor_map"): Kernel::launch packs a kernel's arguments from its list.
+struct KernelParameter {
+  enum class Kind { pointer, i64, i32, f32, tensor_map }; ///< tensor_map: a 128-byte CUtensorMap by value
+  std::string name;
+  Kind kind = Kind::pointer;
+  bool operator==(const KernelParameter &other) const { return name == other.name && kind == other.kind; }
+};
+
 /// A kernel compiled to PTX, and how to launch it.
 ///
 /// Grid: (ceil(seqlen_q / block_m) * heads * batch, 1, 1), query blocks fastest (the last query block
-/// first); block: (threads, 1, 1); dynamic shared memory: shared_memory bytes. Arguments, in order:
-/// pointers to Q, K, V, O (and lse if the spec writes it); the (batch, head, row) element strides of Q,
-/// K, V, O as int64 (then of lse: batch, head); seqlen_q, seqlen_k, heads / kv_heads, heads and batch as
-/// int32; the (magic, shift) pairs of the query-block, head and group divisors (runtime/FastDivisor.h);
-/// the softmax scale as float; persistent only, the schedule's tail slices as int32 and their divisor's
-/// (magic, shift); with tma_box_rows > 0, the TMA tensor maps of K and V (runtime/TensorMap.h), 128-byte
-/// CUtensorMap values. A persistent kernel's grid is min(items, multiprocessors) and its query-block
-/// divisor that of the pairs per head (at least 1): runtime/PersistentSchedule.h says what an item is and
-/// how the launch chooses the tail.
+/// first); block: (threads, 1, 1); dynamic shared memory: shared_memory bytes. Arguments: `parameters`,
+/// in order. A persistent kernel's grid is min(items, multiprocessors) and its query-block divisor that of
+/// the pairs per head (at least 1): runtime/PersistentSchedule.h says what an item is and how the launch
+/// chooses the tail.
 struct CompiledKernel {
   std::string name; ///< the entry point in the PTX
   std::string ptx;
@@ -122,6 +130,7 @@ struct CompiledKernel {
   int shared_memory = 0;
   int tma_box_rows = 0;  ///< > 0: the kernel takes TMA tensor maps of K and V with boxes of this many rows
   bool persistent = false; ///< the kernel loops over tiles: launch at most one block per multiprocessor
+  std::vector<KernelParameter> parameters; ///< the kernel's parameters, in order (its ABI)
   double compile_ms = 0; ///< flash IR to PTX, in this process
   /// Where compile_ms went, in order: building the flash IR, each lowering stage, translation to LLVM IR,
   /// LLVM's optimisation, the NVPTX backend, and "dump" after each stage written to FLASHJIT_DUMP_DIR

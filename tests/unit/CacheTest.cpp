@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
 #include <unistd.h>
 
@@ -68,8 +70,52 @@ TEST_F(KernelCacheTest, MemoryThenDiskHitsSkipTheCompiler) {
   EXPECT_EQ(fromDisk.shared_memory, first.shared_memory);
   EXPECT_EQ(fromDisk.threads, first.threads);
   EXPECT_EQ(fromDisk.block_m, first.block_m);
+  EXPECT_EQ(fromDisk.parameters, first.parameters);
   EXPECT_EQ(stats.directory, dir.string());
   EXPECT_GT(stats.disk_bytes, (long long)first.ptx.size());
+}
+
+/// "name:kind" of each parameter, in order.
+std::vector<std::string> describe(const std::vector<KernelParameter> &parameters) {
+  const char *const kinds[] = {"pointer", "i64", "i32", "f32", "tensor_map"};
+  std::vector<std::string> described;
+  for (const KernelParameter &parameter : parameters)
+    described.push_back(parameter.name + ":" + kinds[int(parameter.kind)]);
+  return described;
+}
+
+// The kernel's parameters are what its lowering recorded (the launcher packs arguments from them), and a
+// disk entry keeps them: the tensors, their strides, the sizes, the divisors, the scale; then what a
+// persistent kernel without a causal mask takes (its schedule's tail and the split tail's workspace) and,
+// with TMA, the K and V tensor maps.
+TEST_F(KernelCacheTest, KernelsCarryTheirParameters) {
+  using Names = std::vector<std::string>;
+  const Names common = {"q:pointer", "k:pointer", "v:pointer", "o:pointer", "lse:pointer",
+                        "q_stride_batch:i64", "q_stride_head:i64", "q_stride_row:i64",
+                        "k_stride_batch:i64", "k_stride_head:i64", "k_stride_row:i64",
+                        "v_stride_batch:i64", "v_stride_head:i64", "v_stride_row:i64",
+                        "o_stride_batch:i64", "o_stride_head:i64", "o_stride_row:i64",
+                        "lse_stride_batch:i64", "lse_stride_head:i64",
+                        "seqlen_q:i32", "seqlen_k:i32", "group:i32", "heads:i32", "batch:i32",
+                        "query_blocks_magic:i32", "query_blocks_shift:i32", "heads_magic:i32", "heads_shift:i32",
+                        "group_magic:i32", "group_shift:i32", "scale:f32"};
+  EXPECT_EQ(describe(compileCached(spec, config).parameters), common);
+
+  AttentionSpec plain{64, DType::bf16, Causal::none, /*logsumexp=*/false};
+  KernelConfig persistent{128, 128, 8, 2, "sm_90a"};
+  persistent.tma = persistent.warp_specialized = persistent.persistent = true;
+  Names expected = common;
+  expected.erase(std::remove_if(expected.begin(), expected.end(),
+                                [](const std::string &name) { return name.rfind("lse", 0) == 0; }),
+                 expected.end());
+  for (const char *name : {"tail_slices:i32", "tail_slices_magic:i32", "tail_slices_shift:i32", "split_tiles:i32",
+                           "split_part_slots:i32", "split_counters:pointer", "split_parts:pointer",
+                           "k_tensor_map:tensor_map", "v_tensor_map:tensor_map"})
+    expected.push_back(name);
+  EXPECT_EQ(describe(compileCached(plain, persistent).parameters), expected);
+  clearCache(false);
+  EXPECT_EQ(describe(compileCached(plain, persistent).parameters), expected);
+  EXPECT_EQ(cacheStats().disk_hits, 1);
 }
 
 // A kernel that takes TMA tensor maps says so from the disk as well (its launch appends them).

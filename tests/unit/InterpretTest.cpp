@@ -193,4 +193,76 @@ TEST(Reference, LayoutStrides) {
   EXPECT_EQ(layoutStrides(Layout::BHSD, 2, 3, 5, 8), (std::array<int64_t, 4>{120, 40, 8, 1}));
 }
 
+
+// A sliding window (keys at most `window_left` left of the causal diagonal) runs through the same mask
+// interface as the causal masks: its block classes skip the blocks left of every row's window, mask the
+// window's edges and leave the blocks inside every row's window unmasked.
+using WindowCase = std::tuple<Lengths, Causal, int, std::tuple<int, int>>; // lengths, alignment, window, blocks
+
+class InterpretWindow : public ::testing::TestWithParam<WindowCase> {};
+
+std::string windowCaseName(const ::testing::TestParamInfo<WindowCase> &info) {
+  auto [lengths, causal, window, blocks] = info.param;
+  return "q" + std::to_string(std::get<0>(lengths)) + "_k" + std::to_string(std::get<1>(lengths)) + "_" +
+         toString(causal) + "_w" + std::to_string(window) + "_m" + std::to_string(std::get<0>(blocks)) + "_n" +
+         std::to_string(std::get<1>(blocks));
+}
+
+TEST_P(InterpretWindow, MatchesFloat64Reference) {
+  auto [lengths, causal, window, blocks] = GetParam();
+  AttentionSpec spec{32, DType::f32, causal, true, window};
+  ProblemShape shape;
+  shape.batch = 2;
+  shape.heads = 2;
+  shape.seqlen_q = std::get<0>(lengths);
+  shape.seqlen_k = std::get<1>(lengths);
+  for (Stage stage : {Stage::fused, Stage::causal}) {
+    CheckReport report =
+        interpretAndCheck(spec, smallConfig(std::get<0>(blocks), std::get<1>(blocks)), shape, /*seed=*/9, stage);
+    EXPECT_TRUE(report.passed) << toString(stage) << ": " << describe(report);
+    EXPECT_LT(report.rel_error, 1e-5) << toString(stage) << ": " << describe(report);
+    EXPECT_EQ(report.nan_count, 0);
+    EXPECT_EQ(report.rows_checked, 4L * shape.seqlen_q);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    TailsAlignmentsAndWidths, InterpretWindow,
+    ::testing::Combine(::testing::Values(Lengths{1, 1}, Lengths{7, 7}, Lengths{64, 64}, Lengths{127, 129},
+                                         Lengths{129, 127}, Lengths{33, 200}, Lengths{200, 33}),
+                       ::testing::Values(Causal::top_left, Causal::bottom_right), ::testing::Values(0, 5, 40, 1000),
+                       ::testing::Values(std::tuple<int, int>{16, 16}, std::tuple<int, int>{64, 32})),
+    windowCaseName);
+
+TEST(Interpret, WindowRowsThatSeeNoKeyGiveZeroAndMinusInfinity) {
+  // Bottom-right, seqlen_q > seqlen_k: rows i < seqlen_q - seqlen_k see no key, window or not.
+  AttentionSpec spec{64, DType::f32, Causal::bottom_right, true, /*window_left=*/8};
+  ProblemShape shape;
+  shape.heads = 2;
+  shape.seqlen_q = 100;
+  shape.seqlen_k = 30;
+  CheckReport report = interpretAndCheck(spec, smallConfig(32, 16), shape, 3);
+  EXPECT_TRUE(report.passed) << describe(report);
+  EXPECT_EQ(report.empty_rows, 2L * 70);
+  EXPECT_EQ(report.empty_rows_wrong, 0);
+}
+
+TEST(Interpret, WindowNeedsACausalMaskAndRunsOnlyInTheInterpreter) {
+  AttentionSpec spec{64, DType::bf16, Causal::none, true, /*window_left=*/8};
+  EXPECT_THROW(validate(spec), Error);
+  spec.causal = Causal::top_left;
+  spec.window_left = -2;
+  EXPECT_THROW(validate(spec), Error);
+  spec.window_left = 8;
+  EXPECT_NO_THROW(validate(spec));
+  EXPECT_EQ(spec.name(), "attention_fwd_d64_bf16_causal_tl_wl8_lse");
+  try {
+    compile(spec, defaultConfig(spec, "sm_80"));
+    FAIL() << "a window compiled for the GPU";
+  } catch (const Error &error) {
+    EXPECT_EQ(error.code(), Error::Code::Unsupported);
+    EXPECT_NE(std::string(error.what()).find("window_left"), std::string::npos) << error.what();
+  }
+}
+
 } // namespace

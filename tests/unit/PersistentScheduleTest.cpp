@@ -7,10 +7,14 @@
 #include <set>
 #include <utility>
 
-using flashjit::Causal;
+using flashjit::mask::Alignment;
+using flashjit::mask::Mask;
 using flashjit::PersistentSchedule;
 
 namespace {
+
+const Mask kNone = Mask::none(), kTopLeft = Mask::causal(Alignment::top_left),
+           kBottomRight = Mask::causal(Alignment::bottom_right);
 
 /// Each block's tiles, in the order it runs them, checked to cover every (query block, slice) once.
 void expectEveryTileOnce(const PersistentSchedule &s) {
@@ -73,13 +77,13 @@ TEST(PersistentSchedule, PairsFirstThenTheTailLongestFirst) {
 
 TEST(PersistentSchedule, KeyBlocksFollowTheMask) {
   using V = std::vector<int64_t>;
-  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(Causal::none, 300, 1000, 128, 192), (V{6, 6, 6}));
-  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(Causal::top_left, 512, 512, 128, 128), (V{1, 2, 3, 4}));
-  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(Causal::top_left, 512, 512, 128, 192), (V{1, 2, 2, 3}));
+  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(kNone, 300, 1000, 128, 192), (V{6, 6, 6}));
+  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(kTopLeft, 512, 512, 128, 128), (V{1, 2, 3, 4}));
+  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(kTopLeft, 512, 512, 128, 192), (V{1, 2, 2, 3}));
   // Bottom-right, 256 more keys than queries: every row sees them.
-  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(Causal::bottom_right, 256, 512, 128, 128), (V{3, 4}));
+  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(kBottomRight, 256, 512, 128, 128), (V{3, 4}));
   // Bottom-right with fewer keys than queries: the first rows see none.
-  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(Causal::bottom_right, 512, 200, 128, 128), (V{0, 0, 1, 2}));
+  EXPECT_EQ(flashjit::keyBlocksPerQueryBlock(kBottomRight, 512, 200, 128, 128), (V{0, 0, 1, 2}));
 }
 
 TEST(PersistentSchedule, TheChosenTailEvensCausalWork) {
@@ -87,7 +91,7 @@ TEST(PersistentSchedule, TheChosenTailEvensCausalWork) {
   // 2048 equal pairs leave the busiest block 16 / 15.52 of the mean; the tail brings it within 1%.
   for (int64_t seqlen : {1024, 2048, 4096, 8192, 16384}) {
     const int64_t slices = 32 * (16384 / seqlen);
-    std::vector<int64_t> keyBlocks = flashjit::keyBlocksPerQueryBlock(Causal::bottom_right, seqlen, seqlen, 128, 128);
+    std::vector<int64_t> keyBlocks = flashjit::keyBlocksPerQueryBlock(kBottomRight, seqlen, seqlen, 128, 128);
     PersistentSchedule pairsOnly{int64_t(keyBlocks.size()), slices, 0, 132};
     const double before = flashjit::busiestBlock(pairsOnly, keyBlocks) / meanBlock(pairsOnly, keyBlocks);
     PersistentSchedule chosen = flashjit::planPersistentSchedule(keyBlocks, slices, 132, slices);
@@ -101,18 +105,18 @@ TEST(PersistentSchedule, TheChosenTailEvensCausalWork) {
 
 TEST(PersistentSchedule, EqualTilesKeepPairsAndTheTailRespectsItsBound) {
   // Without a mask and with an even query-block count every item is a pair of equal tiles: no tail helps.
-  std::vector<int64_t> keyBlocks = flashjit::keyBlocksPerQueryBlock(Causal::none, 2048, 2048, 128, 128);
+  std::vector<int64_t> keyBlocks = flashjit::keyBlocksPerQueryBlock(kNone, 2048, 2048, 128, 128);
   EXPECT_EQ(flashjit::planPersistentSchedule(keyBlocks, 256, 132, 256).tail_slices, 0);
   // No tail allowed, odd query-block counts too (the planner's step through the tails stays positive).
   for (int64_t seqlen : {2048, 1300})
     EXPECT_EQ(flashjit::planPersistentSchedule(
-                  flashjit::keyBlocksPerQueryBlock(Causal::none, seqlen, seqlen, 128, 128), 160, 132, 0)
+                  flashjit::keyBlocksPerQueryBlock(kNone, seqlen, seqlen, 128, 128), 160, 132, 0)
                   .tail_slices,
               0);
   // Without alternation: block b takes items b, b + G, ...
   PersistentSchedule plain{8, 40, 0, 132, false};
   EXPECT_EQ(flashjit::persistentTile(plain, 5, 2).slice, (132 + 5) / 4);
-  std::vector<int64_t> causal = flashjit::keyBlocksPerQueryBlock(Causal::top_left, 2048, 2048, 128, 128);
+  std::vector<int64_t> causal = flashjit::keyBlocksPerQueryBlock(kTopLeft, 2048, 2048, 128, 128);
   EXPECT_LE(flashjit::planPersistentSchedule(causal, 256, 132, 3).tail_slices, 3);
   // Fewer items than multiprocessors: one block an item.
   PersistentSchedule small = flashjit::planPersistentSchedule(causal, 2, 132, 2);

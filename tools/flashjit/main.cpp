@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +47,10 @@ struct KernelOptions {
         ->check(CLI::IsMember(kCausalNames))
         ->capture_default_str();
     command->add_flag("!--no-lse", spec.logsumexp, "do not write the logsumexp of each query row");
+    command->add_option("--window-left", spec.window_left,
+                        "with --causal: also hide keys more than this many left of the diagonal (a sliding window; "
+                        "the interpreter runs it, GPU kernels do not yet); -1: no window")
+        ->capture_default_str();
     chipOption = command->add_option("--chip", chip, "target chip: sm_80, sm_86, sm_89, sm_90 or sm_90a "
                                                      "(run and bench on a GPU: the GPU's chip)")
                      ->capture_default_str();
@@ -335,6 +340,19 @@ int runInfo() {
   return 0;
 }
 
+/// `kernels --ptx-dir`: the file one kernel's PTX goes to, named after its spec and configuration, e.g.
+/// attention_fwd_d64_f16_lse.block_m64.block_n32.warps4.stages2.chipsm_80.ptx.
+std::string ptxFileName(const flashjit::AttentionSpec &spec, const flashjit::KernelConfig &config) {
+  std::string name = spec.name() + ".";
+  for (char c : config.str().substr(config.str().find('<') + 1)) {
+    if (c == ',')
+      name += '.';
+    else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_')
+      name += c;
+  }
+  return name + ".ptx";
+}
+
 /// The main job: compile every default kernel (or, with `space`, every configuration of the default
 /// tuning space) and summarise its PTX. Fails if ptxas rejects a kernel or reports spills or warnings
 /// (such as a wgmma wait it had to inject), and, with `requirePtxas`, if ptxas is missing. On a GPU
@@ -343,10 +361,10 @@ int runInfo() {
 /// `wgOverlap`, `tma`, `warpSpecialized` and `persistent`, when any is given, are the knobs of every
 /// configuration (persistent implies warp_specialized, which implies tma); configurations the compiler refuses them (not on the wgmma path), and
 /// the space's warp-specialised duplicates, are skipped. `topLeft`: the masked kernels with a top-left
-/// causal mask instead of their bottom-right one, and no others. The tuning space compiles on every core;
-/// the report keeps its order.
+/// causal mask instead of their bottom-right one, and no others. `ptxDir`: each kernel's PTX is also written
+/// there (ptxFileName). The tuning space compiles on every core; the report keeps its order.
 int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, bool gpu, bool wgOverlap,
-               bool tma, bool warpSpecialized, bool persistent, bool topLeft) {
+               bool tma, bool warpSpecialized, bool persistent, bool topLeft, const std::string &ptxDir) {
   std::string noGpu;
   if (gpu) {
     try {
@@ -363,6 +381,8 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
   std::cout << "flashjit " << flashjit::version() << ": " << (space ? "tuning space" : "default kernels")
             << " for " << chip << "\n";
   int failures = 0, count = 0, skipped = 0;
+  if (!ptxDir.empty())
+    std::filesystem::create_directories(ptxDir);
   std::vector<flashjit::AttentionSpec> specs;
   for (flashjit::AttentionSpec spec : flashjit::defaultSpecs()) {
     if (topLeft && spec.causal == flashjit::Causal::none)
@@ -424,6 +444,8 @@ int runKernels(std::string chip, bool chipGiven, bool space, bool requirePtxas, 
       continue;
     }
     ++count;
+    if (!ptxDir.empty())
+      std::ofstream(ptxDir + "/" + ptxFileName(spec, config)) << kernel.ptx;
     bool rejected = (ptxas.ran && (!ptxas.ok || ptxas.spillStores || ptxas.spillLoads || !ptxas.warnings.empty())) ||
                     (requirePtxas && !ptxas.ran);
     std::cout << std::left << std::setw(40) << spec.name() << " " << config.str() << "\n    compiled in "
@@ -520,6 +542,9 @@ int main(int argc, char **argv) {
   kernels->add_flag("--persistent", kernelsPersistent,
                     "with tma, a producer warpgroup and one block per multiprocessor looping over tiles (sm_90a "
                     "wgmma path; other configurations are skipped)");
+  std::string kernelsPtxDir;
+  kernels->add_option("--ptx-dir", kernelsPtxDir,
+                      "write each kernel's PTX into this folder (tests/check_ptx_hashes.sh compares their hashes)");
   bool kernelsTopLeft = false;
   kernels->add_flag("--top-left", kernelsTopLeft,
                     "the masked kernels with a top-left causal mask instead of a bottom-right one, and no others");
@@ -596,7 +621,7 @@ int main(int argc, char **argv) {
     if (kernels->parsed())
       return runKernels(kernelsChip, kernelsChipOption->count() > 0, kernelsSpace, kernelsRequirePtxas,
                         !kernelsNoGpu, kernelsWgOverlap, kernelsTma, kernelsWarpSpecialized, kernelsPersistent,
-                        kernelsTopLeft);
+                        kernelsTopLeft, kernelsPtxDir);
     if (ir->parsed()) {
       flashjit::Stage chosen = flashjit::Stage::flash;
       for (flashjit::Stage candidate : flashjit::allStages())

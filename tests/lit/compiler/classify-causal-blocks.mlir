@@ -100,6 +100,49 @@ func.func @tail_only(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) 
 
 // -----
 
+// A sliding window (16 keys left of a bottom-right diagonal): the loop starts at the block of the first key
+// any row sees, max(0, q0 + d - 16) rounded down, and blocks before the first that lies wholly inside every
+// row's window, max(0, last + d - 16) rounded up, are masked as well as those from the split on.
+// CHECK-LABEL: func.func @window
+// CHECK-SAME:    (%[[S:.*]]: vector<64x32xf32>, %[[Q0:[^:]*]]: index, %[[SQ:[^:]*]]: index, %[[SK:[^:]*]]: index)
+// CHECK:       %[[D:.*]] = arith.subi %[[SK]], %[[SQ]]
+// CHECK:       %[[LAST:.*]] = arith.subi %{{.*}}, %{{c1(_[0-9]+)?}}
+// keys seen by some row start at max(0, q0 + d - 16), by every row at max(0, last + d - 16)
+// CHECK:       %[[B1:.*]] = arith.addi %{{.*}}, %{{c-16(_[0-9]+)?}}
+// CHECK:       %[[B2:.*]] = arith.maxsi %{{c0(_[0-9]+)?}}, %[[B1]]
+// CHECK:       %[[BEGIN:.*]] = arith.minsi %[[SK]], %[[B2]]
+// CHECK:       %[[F0:.*]] = arith.addi %[[LAST]], %[[D]]
+// CHECK-NEXT:  %{{c-16(_[0-9]+)?}} = arith.constant -16 : index
+// CHECK-NEXT:  %[[F1:.*]] = arith.addi %[[F0]], %{{c-16(_[0-9]+)?}}
+// CHECK:       %[[F2:.*]] = arith.maxsi %{{c0(_[0-9]+)?}}, %[[F1]]
+// CHECK:       %[[FULL_BEGIN:.*]] = arith.minsi %[[SK]], %[[F2]]
+// CHECK:       %[[END:.*]] = arith.minsi %[[SK]], %{{.*}}
+// CHECK-NEXT:  %[[SPLIT:.*]] = arith.minsi %{{.*}}, %[[END]]
+// CHECK:       %[[LB:.*]] = arith.divui %[[BEGIN]], %{{c32(_[0-9]+)?}}
+// CHECK:       %[[LOWER:.*]] = arith.muli %[[LB]], %{{c32(_[0-9]+)?}}
+// CHECK:       %[[FS0:.*]] = arith.addi %[[FULL_BEGIN]], %{{c31(_[0-9]+)?}}
+// CHECK:       %[[FS1:.*]] = arith.divui %[[FS0]], %{{c32(_[0-9]+)?}}
+// CHECK:       %[[FULL_START:.*]] = arith.muli %[[FS1]], %{{c32(_[0-9]+)?}}
+// CHECK:       scf.for %[[K:.*]] = %[[LOWER]] to %[[END]] step %{{c32(_[0-9]+)?}}
+// CHECK:         %[[AFTER:.*]] = arith.cmpi sge, %[[K]], %[[SPLIT]]
+// CHECK:         %[[BEFORE:.*]] = arith.cmpi slt, %[[K]], %[[FULL_START]]
+// CHECK:         %[[NEEDS:.*]] = arith.ori %[[AFTER]], %[[BEFORE]]
+// CHECK:         scf.if %[[NEEDS]]
+// CHECK:           flash.mask %[[S]] at [%[[Q0]], %[[K]]] seqlens [%[[SQ]], %[[SK]]] window(bottom_right, left = 16, right = 0)
+func.func @window(%s: vector<64x32xf32>, %q0: index, %sq: index, %sk: index) -> vector<64xf32> {
+  %c0 = arith.constant 0 : index
+  %c32 = arith.constant 32 : index
+  %minus_inf = arith.constant dense<0xFF800000> : vector<64xf32>
+  %m = scf.for %k0 = %c0 to %sk step %c32 iter_args(%m_i = %minus_inf) -> (vector<64xf32>) {
+    %masked = flash.mask %s at [%q0, %k0] seqlens [%sq, %sk] window(bottom_right, left = 16, right = 0) : vector<64x32xf32>
+    %m_next = flash.row_max %masked, %m_i : vector<64x32xf32>, vector<64xf32>
+    scf.yield %m_next : vector<64xf32>
+  }
+  return %m : vector<64xf32>
+}
+
+// -----
+
 // A loop that does not start at key 0 in steps of block_n keeps its mask (always correct).
 // CHECK-LABEL: func.func @not_a_block_walk
 // CHECK:       scf.for

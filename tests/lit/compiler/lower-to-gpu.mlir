@@ -585,7 +585,8 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // OWNEND-NEXT: %[[PADDING:.*]] = arith.cmpi sge, %[[FIRST]], %[[SQ]] : i32
 // OWNEND:      %[[LASTROW:.*]] = arith.addi %[[FIRST]], %c63_i32 : i32
 // OWNEND-NEXT: %[[LAST:.*]] = arith.minsi %[[LASTROW]], %{{.*}} : i32
-// OWNEND:      %[[VISIBLE:.*]] = arith.addi %[[LAST]], %{{.*}} : i32
+// OWNEND:      %[[LAST_VISIBLE:.*]] = arith.addi %[[LAST]], %{{.*}} : i32
+// OWNEND:      %[[VISIBLE:.*]] = arith.addi %[[LAST_VISIBLE]], %c1_i32{{.*}} : i32
 // OWNEND-NEXT: %[[END:.*]] = arith.minsi %[[UPPER:.*]], %[[VISIBLE]] : i32
 // OWNEND-NEXT: %[[OWN:.*]] = arith.select %[[PADDING]], %[[LOWER:.*]], %[[END]] : i32
 // OWNEND-NEXT: scf.for %{{.*}} = %[[LOWER]] to %[[OWN]] step %c128_i32 iter_args

@@ -130,7 +130,31 @@ func.func @lse_shape(%q: memref<1x1x8x64xf16>, %lse: memref<1x1x16xf32>, %s: f32
 // -----
 
 func.func @unknown_causal_mode(%q: memref<1x1x8x64xf16>, %s: f32) {
-  // expected-error @+1 {{unknown causal mode 'diagonal'; expected none, top_left or bottom_right}}
+  // expected-error @+1 {{unknown mask alignment 'diagonal'; expected top_left or bottom_right}}
   flash.attention %q, %q, %q scale %s into %q causal(diagonal) : memref<1x1x8x64xf16>, memref<1x1x8x64xf16>, memref<1x1x8x64xf16> -> memref<1x1x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @window_bound_below_unbounded(%q: memref<1x1x8x64xf16>, %s: f32) {
+  // expected-error @+1 {{a mask's left and right bounds are keys (>= 0) or unbounded (-1); got left -2, right 0}}
+  flash.attention %q, %q, %q scale %s into %q window(top_left, left = -2, right = 0) : memref<1x1x8x64xf16>, memref<1x1x8x64xf16>, memref<1x1x8x64xf16> -> memref<1x1x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @mask_without_bounds(%q: memref<1x1x8x64xf16>, %s: f32) {
+  // expected-error @+1 {{#flash.mask: a mask with neither bound hides no key; leave the mask out}}
+  flash.attention %q, %q, %q scale %s into %q window(top_left, left = -1, right = -1) : memref<1x1x8x64xf16>, memref<1x1x8x64xf16>, memref<1x1x8x64xf16> -> memref<1x1x8x64xf16>
+  return
+}
+
+// -----
+
+func.func @mask_attribute_without_bounds(%q: memref<1x1x8x64xf16>, %s: f32) {
+  // expected-error @+1 {{#flash.mask: a mask with neither bound hides no key; leave the mask out}}
+  "flash.attention"(%q, %q, %q, %s, %q) <{mask = #flash.mask<alignment = top_left, left = -1, right = -1>, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0>}> : (memref<1x1x8x64xf16>, memref<1x1x8x64xf16>, memref<1x1x8x64xf16>, f32, memref<1x1x8x64xf16>) -> ()
   return
 }

@@ -72,8 +72,22 @@ func.func @not_on_a_function() {
 
 // -----
 
-// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config', 'flash.ptx' or 'flash.shared_memory'}}
+// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config', 'flash.ptx', 'flash.shared_memory' or 'flash.parameters'}}
 func.func @unknown_attribute() attributes {flash.tile = 1} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'flash.parameters' must be an array of strings (the parameters' names) on a kernel function}}
+func.func @parameters_not_names(%a: i32) attributes {flash.parameters = [1]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'flash.parameters' names 1 parameters; the function has 2}}
+func.func @parameters_miscounted(%a: i32, %b: i32) attributes {flash.parameters = ["a"]} {
   return
 }
 

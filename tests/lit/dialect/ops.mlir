@@ -14,15 +14,25 @@ func.func @attention_with_lse(%q: !data, %k: !data, %v: !data, %o: !data, %lse: 
   return
 }
 
-// The default mask (none) is not printed; top_left is.
+// No mask prints nothing; a causal mask prints as causal(...), any other #flash.mask as window(...), and
+// the attribute's own form (#flash.mask<...>) in the generic form reads back as the same.
 // CHECK-LABEL: func.func @attention_plain
 // CHECK: flash.attention %{{.*}}, %{{.*}}, %{{.*}} scale %{{.*}} into %{{.*}} : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>{{$}}
 // CHECK: flash.attention {{.*}} causal(top_left) : memref<2x8x?x128xf16>
+// CHECK: flash.attention {{.*}} window(bottom_right, left = 128, right = 0) : memref<2x8x?x128xf16>
+// CHECK: flash.attention {{.*}} window(top_left, left = -1, right = 4) : memref<2x8x?x128xf16>
+// CHECK: flash.attention {{.*}} causal(bottom_right) : memref<2x8x?x128xf16>
 func.func @attention_plain(%q: memref<2x8x?x128xf16>, %kv: memref<2x2x?x128xf16>, %o: memref<2x8x?x128xf16>,
                            %scale: f32) {
-  flash.attention %q, %kv, %kv scale %scale into %o causal(none)
+  flash.attention %q, %kv, %kv scale %scale into %o
       : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>
   flash.attention %q, %kv, %kv scale %scale into %o causal(top_left)
+      : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>
+  flash.attention %q, %kv, %kv scale %scale into %o window(bottom_right, left = 128, right = 0)
+      : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>
+  flash.attention %q, %kv, %kv scale %scale into %o window(top_left, left = -1, right = 4)
+      : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>
+  flash.attention %q, %kv, %kv scale %scale into %o window(bottom_right, left = -1, right = 0)
       : memref<2x8x?x128xf16>, memref<2x2x?x128xf16>, memref<2x2x?x128xf16> -> memref<2x8x?x128xf16>
   return
 }
