@@ -2,6 +2,7 @@
 // arithmetic is done in f32 as on the GPU, with conversions to f16/bf16 rounded to nearest even.
 #include "compiler/Interpreter.h"
 #include "dialects/FlashDialect.h"
+#include "dialects/Rounding.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -20,23 +21,6 @@
 namespace flashjit {
 
 using namespace mlir;
-
-float roundToBF16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) // NaN stays NaN
-    return value;
-  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
-  std::memcpy(&value, &bits, sizeof bits);
-  return value;
-}
-
-float roundToF16(float value) {
-  bool lost;
-  llvm::APFloat half(value);
-  half.convert(llvm::APFloat::IEEEhalf(), llvm::APFloat::rmNearestTiesToEven, &lost);
-  return half.convertToFloat();
-}
 
 namespace {
 

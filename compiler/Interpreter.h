@@ -41,8 +41,4 @@ struct InterpreterArg {
 /// type it cannot handle), naming the op.
 std::string interpret(mlir::func::FuncOp function, const std::vector<InterpreterArg> &args);
 
-/// Rounds to the nearest value of a 16-bit float type (ties to even), returned as f32.
-float roundToBF16(float value);
-float roundToF16(float value);
-
 } // namespace flashjit

@@ -183,6 +183,8 @@ private:
 
 } // namespace
 
+namespace compiler {
+
 std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config, Stage stage) {
   KernelIR kernel(spec, config);
   kernel.lowerTo(stage);
@@ -271,5 +273,7 @@ std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConf
   kernel.lowerTo(stage);
   return interpret(kernel.function(), args);
 }
+
+} // namespace compiler
 
 } // namespace flashjit

@@ -1,7 +1,7 @@
 // The forward-attention kernel generator: spec + configuration -> problem-level flash IR.
 #pragma once
 
-#include "runtime/flashjit.h"
+#include "runtime/flashjit_types.h"
 
 namespace mlir {
 class MLIRContext;

@@ -1,5 +1,7 @@
-// The plain-C++ half of the public API: names, validation, errors. No MLIR here.
+// The plain-C++ half of the public API: names, validation, errors, and the entry points into the compiler
+// (compiler/Pipeline.h). No MLIR here.
 #include "runtime/flashjit.h"
+#include "compiler/Pipeline.h"
 #include "dialects/KernelConfigRules.h"
 
 namespace flashjit {
@@ -89,6 +91,14 @@ void validate(const AttentionSpec &spec) {
   if (spec.window_left >= 0 && spec.causal == Causal::none)
     throw Error(Error::Code::Unsupported, "attention spec: window_left needs a causal mask (top_left or "
                                           "bottom_right): the window lies to the left of its diagonal");
+}
+
+std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config, Stage stage) {
+  return compiler::attentionIR(spec, config, stage);
+}
+
+CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
+  return compiler::compile(spec, config);
 }
 
 void validate(const KernelConfig &config) {

@@ -45,7 +45,7 @@ CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &con
         view(lse, {s.batch, s.heads, s.seqlen_q}, {int64_t(s.heads) * s.seqlen_q, s.seqlen_q, 1})));
   args.push_back(InterpreterArg::of(s.softmax_scale));
 
-  std::string problem = interpretAttentionKernel(spec, config, stage, args);
+  std::string problem = compiler::interpretAttentionKernel(spec, config, stage, args);
   if (!problem.empty())
     throw Error(Error::Code::Internal, "interpreting " + spec.name() + ": " + problem);
   return compareWithReference(data, output, lse);

@@ -1,5 +1,5 @@
 #include "runtime/flashjit_testing.h"
-#include "compiler/Interpreter.h"
+#include "dialects/Rounding.h"
 
 #include <algorithm>
 #include <array>

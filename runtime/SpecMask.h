@@ -2,7 +2,7 @@
 #pragma once
 
 #include "dialects/Mask.h"
-#include "runtime/flashjit.h"
+#include "runtime/flashjit_types.h"
 
 namespace flashjit {
 
