@@ -103,8 +103,9 @@ private:
     }
 
     // One loop to the last needed block; the blocks from the split on take the mask, in a branch that is
-    // the same for the whole thread block. (Two loops, full then masked, ran 1-5% slower on the H100 under
-    // a causal mask and doubled the code to compile: benchmarks/results/h100-one-key-loop.txt.)
+    // the same for the whole thread block. (Two loops, full then masked, ran slower under a causal mask
+    // and doubled the code to compile; measured: compiler/Hopper.md, 'Measurements behind the lowering's
+    // choices'.)
     loop.setUpperBound(end);
     b.setInsertionPoint(mask);
     Value masked = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, loop.getInductionVar(), split);

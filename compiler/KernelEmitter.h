@@ -63,8 +63,9 @@ struct Geometry {
   // Under one, pairs of query blocks and a tail of slices dealt tile by tile (persistentTile).
   bool splitsTail = false;
   // Conditional rescaling (emitOnlineSoftmax, emitRescale): the configuration's conditional_rescale, and
-  // always where the mma.sync path keeps the query tile in shared memory (measured on the H100 at head_dim
-  // 128, 128 rows over 4 warps: +6-12%; on other mma.sync kernels its branch cost 9-11%).
+  // always where the mma.sync path keeps the query tile in shared memory (there it pays; on other mma.sync
+  // kernels its branch costs more than it saves; measured: compiler/Hopper.md, 'Measurements behind the
+  // lowering's choices').
   bool conditionalRescale = false;
   // wgmma path, the configuration's mma_row_sum: P·V runs head_dim + 8 columns wide, the last 8 read from a
   // tile of ones, so that the output accumulator's last column tile holds each row's running sum (complete:
@@ -290,7 +291,8 @@ private:
 
   /// After a loop: what follows derives its thread indices and shared addresses from fresh opaque copies,
   /// so that no index or address computed before the loop stays live through it (see opaqueCopy). (Doing
-  /// the same at the top of each key block costs 3-7% on the H100.)
+  /// the same at the top of each key block costs time: compiler/Hopper.md, 'Measurements behind the
+  /// lowering's choices'.)
   void refreshThreadIndices() {
     tid = opaqueCopy(tid);
     sharedBase = opaqueCopy(sharedBase);

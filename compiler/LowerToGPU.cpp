@@ -23,7 +23,7 @@
 // every warp (and frees the buffer read in iteration t-1), and right after block t's Q·Kᵀ (and its mask
 // branch, if any) the copy of block t + stages - 1 is issued into that freed buffer, so copies overlap
 // the softmax and P·V. (Issued before Q·Kᵀ, the copies and Q·Kᵀ's ldmatrix bursts queue for the same
-// shared-memory pipe: 6-12% slower at head_dim 128, block_n 64 on the H100.)
+// shared-memory pipe; measured: compiler/Hopper.md, 'Measurements behind the lowering's choices'.)
 //
 // Scalars (index values, the softmax scale) map to i32 and f32 values.
 #include "compiler/KernelEmitter.h"
@@ -487,7 +487,8 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
           outputIterArg = loop.getRegionIterArgs()[outputIndex];
           // Addresses from fresh thread indices: derived from the kernel's own, the block's would be the same
           // in every tile, and LLVM would hoist them (the query's descriptors among them) out of a persistent
-          // block's tile loop, live through every tile (ptxas -v: 16-436 bytes of spill).
+          // block's tile loop, live through every tile, and the kernel spills
+          // (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
           refreshThreadIndices();
           emittingFirstBlock = true;
           SmallVector<Value> yieldedFirst = emitBodyCopy(lower, inits, status);
@@ -661,7 +662,8 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
   Value column = mul(arith::RemUIOp::create(b, loc, tid, constI32(chunksPerRow)), constI32(8));
   // The row, the slice and the stride through opaque copies, and each pass's address too: otherwise LLVM
   // makes induction variables of the rows and keeps the stride multiple and per-thread pointers in
-  // registers through the key loops, and head_dim 128, 128x64 over 4 warps spills.
+  // registers through the key loops, and the kernel spills
+  // (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
   Value row = opaqueCopy(add(firstRow, threadRow));
   Value rowsLeft = arith::SubIOp::create(b, loc, limit, row); // this thread's rows below `limit`
   Value passStride = arith::MulIOp::create(b, loc, opaqueCopy(rowStride),
@@ -1006,8 +1008,8 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     mmaQK(query, key.shared, scores);
   tiles[op.getScores()] = scores;
   // The next block's K/V copy (emitRead), unless a mask branch follows: then after it (emitIf), so that
-  // ptxas can spread the copies over the softmax, which a branch in between would stop (4% at head_dim
-  // 64 on the H100).
+  // ptxas can spread the copies over the softmax, which a branch in between would stop
+  // (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
   if (pendingCopy && !maskBranchFollows(op)) {
     issueBlockCopy(pendingCopy);
     pendingCopy = {};
@@ -1061,11 +1063,10 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   MaskArithmetic arithmetic{b, loc, i32};
   MaskFormulaIR formula(hiding, arithmetic);
   // Persistent on three computing warpgroups (160 registers each): seqlen_k − seqlen_q from an opaque
-  // copy. Hoisted out of the key loop it stayed live through the tile loop, and they spilled 44-104 bytes
-  // at head_dim 64 (ptxas -v; now 0).
+  // copy. Hoisted out of the key loop it stayed live through the tile loop, and they spilled.
   // Top-left with a producer warpgroup (each key tested against the row's last key): the diagonal 0 through
   // an opaque copy. As a constant, LLVM folded it into loop-invariant values hoisted out of the key loop,
-  // and d128 128x192 (ws, ov; persistent or not) spilled 88-128 bytes (ptxas -v; now 0).
+  // and the kernels spilled (both measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
   const bool recomputeDiagonal = geometry.persistent && geometry.warps == 12;
   Value diagonal;
   if (hiding.hidesKeys() && hiding.alignment == mask::Alignment::top_left && geometry.producerWarpgroup)
@@ -1077,9 +1078,9 @@ LogicalResult KernelEmitter::emitMask(flash::MaskOp op) {
   // Key k0 + 2·quadLane + c of this thread's column c is hidden from a row when it is at or past the row's
   // end: seqlen_k, or under a causal mask the row + d + 1 if less. Without a producer warpgroup: one
   // compare of the constant c against (end − k0 − 2·quadLane) per score, and a select (half the
-  // instructions of the key and its two tests per score: +2% at 1k-2k tokens for d64 64x128 on the H200).
-  // With one, ptxas schedules that form worse (-1.5-2% for d64 192x128 and d128 128x128 at 2k-4k, the
-  // softmax running under the other warpgroups' wgmmas anyway): the key and its two tests there.
+  // instructions of the key and its two tests per score). With one, ptxas schedules that form worse (the
+  // softmax running under the other warpgroups' wgmmas anyway): the key and its two tests there
+  // (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
   Value firstKey = geometry.producerWarpgroup ? Value() : add(k0, mul(quadLane, constI32(2)));
   for (int64_t r = 0; r < geometry.rowGroups; ++r)
     for (int64_t half = 0; half < 2; ++half) {
@@ -1332,7 +1333,8 @@ LogicalResult KernelEmitter::emitNormalize(flash::NormalizeOp op) {
   if (geometry.splitsTail) {
     // A piece of a split tile: the warpgroup that ends the tile's last part combines the parts, and
     // only it stores the tile (emitWrite). The others normalise too, for nothing: with the normalisation
-    // and the writes under a branch, 128 x 192 at head_dim 128 spilled 44 bytes.
+    // and the writes under a branch, the kernel spilled
+    // (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
     writesTile = combineTailParts(output, rowMax, rowSum, scale);
     lse = rowMax;
   }

@@ -178,17 +178,17 @@ void KernelEmitter::pinAfterWait(SmallVector<Value> &regs) {
 // shortBlockKeys() keys of that block (64 of 128, 128 of 192 or 256), the loop stops before it and it runs
 // once after the loop with Q·Kᵀ over those keys (narrower wgmmas; the other scores -inf) and P·V over
 // them (the probabilities of the rest are exact zeros). Peeled rather than a branch in the loop: branches
-// around the products in every block cost 4-11% (H200, d64 64x128); peeled, +4-8% there at 512-16k
-// tokens (64x256: +2-9%). Not where warpgroups end the key loop at their own rows (their idle turns
-// count whole blocks), nor on 256-key blocks with the softmax overlap (ptxas -v: 4 bytes of spill).
+// around the products in every block cost more than the work they save. Not where warpgroups end the key
+// loop at their own rows (their idle turns count whole blocks), nor on 256-key blocks with the softmax
+// overlap (it spills there). Measured: compiler/Hopper.md, 'Measurements behind the lowering's choices'.
 bool KernelEmitter::peelsShortLastBlock(scf::ForOp loop) const {
   return geometry.wgmma && geometry.blockN >= 128 && !(pipelinePV && geometry.blockN > 192) &&
          keyLoops.size() == 1 && loop == keyLoops.front() && !skipsKeyBlocksPerWarpgroup(loop);
 }
 
 // The pipelined loop's first block ahead of it (see below), but for three consumer warpgroups: at 160
-// registers, d64 192x128 persistent ran 2-4% slower at 2k-4k tokens with it (H200), and its causal form
-// spilled 4 bytes (ptxas -v).
+// registers it ran slower there, and its causal form spilled
+// (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
 bool KernelEmitter::runsFirstBlockAhead() const { return pipelinePV && geometry.warps <= 8; }
 
 // --- Intra-warpgroup pipelining -----------------------------------------------------------------------
@@ -199,9 +199,10 @@ bool KernelEmitter::runsFirstBlockAhead() const { return pipelinePV && geometry.
 // block's P·V is issued and waited for. The first block runs ahead of the loop (runsFirstBlockAhead), with
 // no P·V to issue (FlashAttention-3's order): the output is unwritten until the next P·V, which
 // overwrites it (wgmma's scale-d from the carried `accumulate`), so a tile neither zeroes its output nor
-// spends a block's P·V on zeros (d128 128x192 persistent: +2-8% at 1k-4k on the H200). Otherwise, and in a
-// tile whose only block is the peeled short last one (or that has none), the first iteration issues a
-// P·V with P = 0 on the first V tile (landed, so finite: exact zeros) that overwrites the output.
+// spends a block's P·V on zeros (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
+// Otherwise, and in a tile whose only block is the peeled short last one (or that has none), the first
+// iteration issues a P·V with P = 0 on the first V tile (landed, so finite: exact zeros) that overwrites
+// the output.
 
 SmallVector<Value> KernelEmitter::flattenDeferred(const DeferredPV &state) {
   SmallVector<Value> flat(state.probs.begin(), state.probs.end());
@@ -253,7 +254,8 @@ SmallVector<Value> KernelEmitter::unwrittenRegisters(size_t count) {
 /// Waits for the deferred P·V (wait_group 0) and releases its slot. A `membar.cta` first: ptxas hoists a
 /// bare wait_group above the softmax's exponentials (it depends on none of them), which serialises them
 /// with the P·V; it keeps the wait below a fence. (The fence orders nothing this thread still has in
-/// flight: the K/V copies complete on mbarriers.) Measured on the H100: +2-4% at d128.
+/// flight: the K/V copies complete on mbarriers.) Measured: compiler/Hopper.md, 'Measurements behind the
+/// lowering's choices'.
 void KernelEmitter::retireDeferredPV() {
   LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "membar.cta;", "", /*has_side_effects=*/true,
                             /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
@@ -357,8 +359,8 @@ Value KernelEmitter::barrierAt(int64_t index) {
 
 /// The mbarrier of this warpgroup's query rows: its 128 threads' copies of them have landed. The
 /// warpgroup index through a shuffle from lane 0, which ptxas knows to be the same in every lane (CUTLASS's
-/// canonical_warp_group_idx): from the thread index, the address took a register of its own and head_dim
-/// 128, 128 x 192 spilled (4-28 bytes, persistent or not).
+/// canonical_warp_group_idx): from the thread index, the address took a register of its own and the
+/// kernel spilled (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
 Value KernelEmitter::queryBarrier() {
   Value warpgroup = NVVM::ShflOp::create(b, loc, i32, constI32(-1), warpgroupIndex(), constI32(0), constI32(0x1f),
                                          NVVM::ShflKind::idx, UnitAttr());
@@ -798,8 +800,8 @@ LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, con
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
   warpgroupBarrier();
   // The addresses from copies made after the barrier, so that LLVM cannot compute them earlier (they
-  // depend on no result) and hold the 16 swizzled ones of head_dim 128 while the last P·V runs. (ptxas -v
-  // shows no spill without it either, at 128 x 192.)
+  // depend on no result) and hold the 16 swizzled ones of head_dim 128 while the last P·V runs. (A
+  // precaution: compiler/Hopper.md, 'Measurements behind the lowering's choices'.)
   refreshThreadIndices();
   Value queryTile = sharedAt(sharedBase, constI32(geometry.queryOffset()));
   Value inPiece = mul(quadLane, constI32(4)); // columns 2q, 2q + 1 of each 8-column piece
@@ -835,10 +837,11 @@ LogicalResult KernelEmitter::writeOutputByWarpgroup(const MemRefArg &memref, con
 /// to global memory. The accumulator layout gives quad lane q columns 2q, 2q + 1 of every 8-column piece;
 /// a 4 x 4 transpose of 4-byte words within the quad (two rounds of shuffles) gives it all 8 columns of
 /// piece 4g + q of each 4 pieces, one 16-byte store. (4-byte stores of the pairs as they are take 4 times
-/// the store instructions, each touching 8 rows' cache lines: H200, d128 causal 128x192 -2%.)
+/// the store instructions, each touching 8 rows' cache lines, and ran slower; measured: compiler/Hopper.md,
+/// 'Measurements behind the lowering's choices'.)
 void KernelEmitter::writeOutputFromRegisters(const MemRefArg &memref, const Fragment &fragment, Value base, Value q0) {
-  // Every warp of the warpgroup is past its last P·V: without the barrier, ptxas -v shows head_dim 64,
-  // 192 x 128 persistent causal kernels spilling 40 bytes.
+  // Every warp of the warpgroup is past its last P·V: without the barrier, persistent causal kernels spill
+  // (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
   warpgroupBarrier();
   refreshThreadIndices();
   const int64_t columnTiles = fragment.cols / 8;

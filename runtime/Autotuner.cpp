@@ -169,8 +169,8 @@ struct Timed {
 /// Times the leaders again (`timed` sorted by time: those within kLeaderMargin of the fastest, at most
 /// kMaxLeaders), in options.confirm_rounds interleaved rounds whose order rotates, and takes the median of
 /// their round medians as their time. One pass of timings, candidate after candidate, can catch a clock or
-/// power dip on one of them: on the H100 it once ranked 128x32 over 128x64 at head_dim 128, seqlen 8k,
-/// which is 9% slower there. Returns false when there was nothing to confirm (one clear leader).
+/// power dip on one of them and rank a slower candidate first (seen: benchmarks/NOTES.md, 'Measurements
+/// behind the tuning space's choices'). Returns false when there was nothing to confirm (one clear leader).
 bool confirmLeaders(std::vector<Timed> &timed, BenchInputs &inputs, const TuneOptions &options,
                     std::vector<TuneCandidate> &candidates) {
   constexpr double kLeaderMargin = 0.10;
@@ -202,7 +202,8 @@ bool confirmLeaders(std::vector<Timed> &timed, BenchInputs &inputs, const TuneOp
 
 /// Sorts `timed` by time, confirming the leaders (confirmLeaders) until the fastest is a confirmed time:
 /// a leader whose first timing was lucky can fall behind a candidate outside the first leaders, which then
-/// leads unconfirmed (seen on short problems, ~50 us per run); at most three confirmations.
+/// leads unconfirmed (seen on short problems: benchmarks/NOTES.md, 'Measurements behind the tuning space's
+/// choices'); at most three confirmations.
 void rankCandidates(std::vector<Timed> &timed, BenchInputs &inputs, const TuneOptions &options,
                     std::vector<TuneCandidate> &candidates) {
   auto byTime = [](const Timed &a, const Timed &b) { return a.ms < b.ms; };

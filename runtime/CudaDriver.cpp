@@ -71,7 +71,7 @@ std::string CudaDriver::chipOf(CUdevice device) const {
 std::string CudaDriver::targetChipOf(CUdevice device) const {
   std::string chip = chipOf(device);
   const char *requested = std::getenv("FLASHJIT_CHIP");
-  if (!requested || !*requested) // wgmma, TMA and setmaxnreg: 1.7x the mma.sync kernels at d128 on the H100
+  if (!requested || !*requested) // wgmma, TMA and setmaxnreg (measured: benchmarks/NOTES.md)
     return chip == "sm_90" ? "sm_90a" : chip;
   std::string error = targetChipError(requested, chip, supportedChips());
   if (!error.empty())

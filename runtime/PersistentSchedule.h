@@ -127,7 +127,8 @@ inline double busiestBlock(const PersistentSchedule &s, const std::vector<int64_
 /// Under a causal mask: the alternating schedule of `slices` slices of `keyBlocks.size()` query blocks on
 /// `multiprocessors` blocks whose busiest block has the least work, over tails of at most eight waves of
 /// tiles and at most `maxTailSlices` slices (the caller's bound on the tail's K and V in L2), at most 48 of
-/// them tried (~0.2 ms); the shortest tail of equals. Equal pairs alone where every tile is alike.
+/// them tried (their cost: compiler/Hopper.md, 'Measurements behind the lowering's choices'); the
+/// shortest tail of equals. Equal pairs alone where every tile is alike.
 inline PersistentSchedule planPersistentSchedule(const std::vector<int64_t> &keyBlocks, int64_t slices,
                                                  int64_t multiprocessors, int64_t maxTailSlices) {
   PersistentSchedule best;
