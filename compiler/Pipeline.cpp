@@ -222,7 +222,7 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   // ptxas -v: persistent blocks keep the tile loop's state live next to three computing warpgroups'
   // accumulators (160 registers each). At head_dim 64 they assemble without spills (the mask's
   // seqlen_k − seqlen_q is recomputed per key block, emitMask); at 128 under a bottom-right mask 192x64
-  // spills 4 bytes.
+  // spills.
   if (unsupported.empty() && config.persistent && config.warps == 12 && spec.head_dim == 128 &&
       spec.causal == Causal::bottom_right)
     unsupported = "persistent on 12 warps under a bottom_right causal mask supports head_dim 64 only (at 128 it "

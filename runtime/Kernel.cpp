@@ -232,9 +232,10 @@ int Kernel::registers() const { return impl_->registers; }
 int Kernel::spill_bytes() const { return impl_->spill_bytes; }
 
 /// The driver compiles the PTX as a whole program (cuModuleLoadDataEx), not through its linker: cuLink*
-/// compiles relocatable code (ptxas -c), which on the H100 capped every kernel at 168 registers, spilled
-/// the register-hungry warp-specialised ones (setmaxnreg cannot give relocatable code more) and ran the
-/// default d128 kernel 10% slower. The driver keeps the machine code in its own cache (CUDA_CACHE_PATH).
+/// compiles relocatable code (ptxas -c), whose register cap spills the register-hungry warp-specialised
+/// kernels (setmaxnreg cannot give relocatable code more) and slows the others (measured: benchmarks/NOTES.md,
+/// 'Measurements behind the tuning space's choices'). The driver keeps the machine code in its own cache
+/// (CUDA_CACHE_PATH).
 static void loadModule(const CompiledKernel &compiled, CUmodule &module) {
   CudaDriver &cuda = CudaDriver::get();
   std::vector<char> log(16384, 0);

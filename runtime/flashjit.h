@@ -200,9 +200,8 @@ struct TuneOptions {
   bool force = false;           ///< tune again even if a result is stored
   /// Each candidate runs back to back for warmup_ms, then `repeats` launches queued back to back are timed
   /// (benchmark()'s back_to_back): as a model runs attention, and as benchmarks/compare_torch.py times it.
-  /// Launches each waited for, after a few warm-up launches, rank kernels differently on the H200: they
-  /// time a one-warpgroup d64 kernel 7-11% faster than a sustained load runs it, a warp-specialised one
-  /// 2% either way.
+  /// Launches each waited for, after a few warm-up launches, rank kernels differently from a sustained
+  /// load (benchmarks/NOTES.md, 'Measurements behind the tuning space's choices').
   int repeats = 10;
   double warmup_ms = 100;
   bool back_to_back = true;
