@@ -110,6 +110,25 @@ struct Geometry {
   bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
 };
 
+/// An operand of a product as it lies, from which the product's lowering picks its instructions (not from
+/// the operand's role: Q, K, P, V alike).
+struct ProductOperand {
+  enum class Layout {
+    ARegisters,        ///< registers in mma.sync's A layout: [row group][k / 16][4] i32
+    PackedAccumulator, ///< an accumulator-layout tile packed to 16-bit pairs: [row group][k / 8][2] i32
+    SharedKMajor,      ///< shared memory, k contiguous (A: [M][K]; B: [N][K])
+    SharedMNMajor,     ///< shared memory, M or N contiguous (B: [K][N], read transposed)
+  } layout;
+  ArrayRef<Value> regs;
+  Value shared;       ///< the tile's first byte (an mma.sync A operand: this lane's ldmatrix address)
+  int64_t slices = 0; ///< ARegisters: 16-column k-slices per row group
+  int64_t tiles = 0;  ///< PackedAccumulator: 8-column tiles per row group
+  /// Swizzled shared memory (wgmma): the tile's rows, 128 bytes each, between its 64-column chunks.
+  int64_t rows = 0;
+  /// SharedMNMajor (wgmma): where the second 64-column chunk lies when not `rows` x 128 bytes on.
+  Value secondChunk;
+};
+
 /// Where a memref argument of the tile-level function went in the kernel's arguments.
 struct MemRefArg {
   Value pointer;
@@ -335,7 +354,9 @@ private:
   void copyQueryRows(const MemRefArg &memref, Value batch, Value head, Value q0);
   void prefetchNextQuery();
   bool derivesFromGrid(Value value) const;
-  void mmaQK(Fragment &query, Value keyTile, Fragment &scores);
+  SmallVector<Value> aFragment(const ProductOperand &a, Value aBase, int64_t r, int64_t slice);
+  void mmaSyncProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
+                      SmallVector<Value> &c);
   // The Hopper path (LowerToGPUHopper.cpp).
   Value swizzledAddress(Value tile, int64_t rows, Value row, Value column);
   Value matrixDescriptor(Value address, int64_t leadingBytes);
@@ -361,6 +382,8 @@ private:
   void namedBarrier(Value id, bool arrive, int64_t threads = 256);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
              bool transposeB, Value accumulate = {});
+  void wgmmaProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
+                    SmallVector<Value> &c, bool overwrite, Value accumulate = {});
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys = 0);
   void wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys = 0,
                Value accumulate = {});

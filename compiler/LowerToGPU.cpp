@@ -1004,8 +1004,14 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     wgmmaQK(query, key.shared, scores, /*wait=*/true, keys);
     hideUnreadKeys();
     releaseKeySlot(currentKeyStart);
-  } else
-    mmaQK(query, key.shared, scores);
+  } else {
+    // Q in registers (A layout), or when it stays in shared memory this lane's ldmatrix address; K K-major.
+    ProductOperand a = query.regs.empty()
+                           ? ProductOperand{ProductOperand::Layout::SharedKMajor, {}, query.shared}
+                           : ProductOperand{ProductOperand::Layout::ARegisters, query.regs, {}, geometry.headDim / 16};
+    mmaSyncProduct(a, {ProductOperand::Layout::SharedKMajor, {}, key.shared}, geometry.blockN, geometry.headDim,
+                   scores.regs);
+  }
   tiles[op.getScores()] = scores;
   // The next block's K/V copy (emitRead), unless a mask branch follows: then after it (emitIf), so that
   // ptxas can spread the copies over the softmax, which a branch in between would stop
@@ -1017,38 +1023,77 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   return success();
 }
 
-/// S = Q·Kᵀ on mma.sync.m16n8k16: K's B operands by ldmatrix from the padded tile, Q's A operands from
-/// registers or, when the query stays in shared memory, by ldmatrix as each slice needs them.
-void KernelEmitter::mmaQK(Fragment &query, Value keyTile, Fragment &scores) {
-  const int64_t slices = geometry.headDim / 16, columnTiles = geometry.blockN / 8;
-  // ldmatrix.x4 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8): the B operands
-  // of two 16-column slices, kk and kk + 1, in one instruction. Two row groups per warp already reuse each
-  // B operand twice and have no registers to spare: they load one slice at a time (.x2, lanes 0-15).
-  Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
-  Value matrixColumn = arith::DivUIOp::create(b, loc, lane, constI32(8));
-  Value laneOffset = add(mul(matrixRow, constI32(geometry.sharedRowBytes())), mul(matrixColumn, constI32(16)));
+/// The 4 A-operand registers of row group `r` and 16-column k-slice `slice` (mma.sync's A layout), taken
+/// from where `a` lies; from shared memory by one ldmatrix.x4 at `aBase` (this lane's address).
+SmallVector<Value> KernelEmitter::aFragment(const ProductOperand &a, Value aBase, int64_t r, int64_t slice) {
+  switch (a.layout) {
+  case ProductOperand::Layout::ARegisters:
+    return SmallVector<Value>(a.regs.slice((r * a.slices + slice) * 4, 4));
+  case ProductOperand::Layout::PackedAccumulator: {
+    // The accumulator layout, packed to 16-bit pairs, is the A layout: no shuffle needed.
+    auto p = [&](int64_t tile, int64_t pair) { return a.regs[(r * a.tiles + tile) * 2 + pair]; };
+    return {p(2 * slice, 0), p(2 * slice, 1), p(2 * slice + 1, 0), p(2 * slice + 1, 1)};
+  }
+  case ProductOperand::Layout::SharedKMajor:
+    return loadMatrices(sharedAt(aBase, constI32(r * 16 * geometry.sharedRowBytes() + slice * 32)), 4,
+                        NVVM::MMALayout::row);
+  case ProductOperand::Layout::SharedMNMajor:
+    break;
+  }
+  llvm_unreachable("an mma.sync A operand is read from registers or K-major shared memory");
+}
+
+/// C[M, N] += A[M, K]·B[K, N] on mma.sync.m16n8k16 for this warp's row groups, `c` in the accumulator layout
+/// ([row group][N / 8][4]). The instructions follow from how the operands lie, not from what they hold:
+/// A from registers (A layout or a packed accumulator) or from shared memory (ldmatrix); B from the padded
+/// shared tile, K-major ([N][K]: ldmatrix, each .x4 the B operands of two k-slices of one 8-column tile,
+/// so k-slices run outside and the A fragments of a step are gathered first) or MN-major ([K][N]:
+/// ldmatrix.trans, each .x4 two 8-column tiles of one k-slice, so column tiles run outside). Two row groups
+/// per warp already reuse each B operand twice and have no registers to spare: they load one k-slice or
+/// column tile at a time (.x2, lanes 0-15).
+void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
+                                   SmallVector<Value> &c) {
+  const int64_t slices = k / 16, columnTiles = n / 8, rowBytes = geometry.sharedRowBytes();
   const int64_t step = geometry.wideLoads() ? 2 : 1;
-  Value queryTile = query.regs.empty() ? opaqueCopy(query.shared) : Value();
-  for (int64_t kk = 0; kk < slices; kk += step) {
-    const int64_t count = std::min<int64_t>(step, slices - kk); // slices read by this step
-    // A fragments of these 16-column slices: held in registers, or read from shared memory now.
-    SmallVector<Value> a; // [slice][row group][4]
-    for (int64_t s = 0; s < count; ++s)
-      for (int64_t r = 0; r < geometry.rowGroups; ++r) {
-        SmallVector<Value> quad =
-            query.regs.empty()
-                ? loadMatrices(sharedAt(queryTile, constI32(r * 16 * geometry.sharedRowBytes() + (kk + s) * 32)),
-                               4, NVVM::MMALayout::row)
-                : SmallVector<Value>(ArrayRef<Value>(query.regs).slice((r * slices + kk + s) * 4, 4));
-        a.append(quad.begin(), quad.end());
-      }
-    for (int64_t j = 0; j < columnTiles; ++j) {
-      Value address = sharedAt(keyTile, add(laneOffset, constI32(j * 8 * geometry.sharedRowBytes() + kk * 32)));
-      SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::row);
+  if (bOperand.layout == ProductOperand::Layout::SharedKMajor) {
+    // ldmatrix.x4 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8).
+    Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
+    Value matrixColumn = arith::DivUIOp::create(b, loc, lane, constI32(8));
+    Value laneOffset = add(mul(matrixRow, constI32(rowBytes)), mul(matrixColumn, constI32(16)));
+    Value aBase = a.layout == ProductOperand::Layout::SharedKMajor ? opaqueCopy(a.shared) : Value();
+    for (int64_t kk = 0; kk < slices; kk += step) {
+      const int64_t count = std::min<int64_t>(step, slices - kk); // slices read by this step
+      SmallVector<Value> aRegs; // [slice][row group][4]
       for (int64_t s = 0; s < count; ++s)
+        for (int64_t r = 0; r < geometry.rowGroups; ++r) {
+          SmallVector<Value> quad = aFragment(a, aBase, r, kk + s);
+          aRegs.append(quad.begin(), quad.end());
+        }
+      for (int64_t j = 0; j < columnTiles; ++j) {
+        Value address = sharedAt(bOperand.shared, add(laneOffset, constI32(j * 8 * rowBytes + kk * 32)));
+        SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::row);
+        for (int64_t s = 0; s < count; ++s)
+          for (int64_t r = 0; r < geometry.rowGroups; ++r)
+            mma(ValueRange(ArrayRef<Value>(aRegs).slice((s * geometry.rowGroups + r) * 4, 4)),
+                ValueRange(ArrayRef<Value>(bRegs).slice(s * 2, 2)), c, (r * columnTiles + j) * 4);
+      }
+    }
+    return;
+  }
+  assert(bOperand.layout == ProductOperand::Layout::SharedMNMajor && "an mma.sync B operand is in shared memory");
+  assert(a.layout != ProductOperand::Layout::SharedKMajor && "A from shared memory takes a K-major B");
+  // ldmatrix.x4.trans address of this lane: k row kk·16 + lane % 16, columns jd·8 + 8·(lane / 16).
+  Value laneOffset = add(mul(arith::RemUIOp::create(b, loc, lane, constI32(16)), constI32(rowBytes)),
+                         mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)));
+  for (int64_t jd = 0; jd < columnTiles; jd += step) {
+    const int64_t count = std::min<int64_t>(step, columnTiles - jd); // column tiles read by this step
+    for (int64_t kk = 0; kk < slices; ++kk) {
+      Value address = sharedAt(bOperand.shared, add(laneOffset, constI32(kk * 16 * rowBytes + jd * 16)));
+      SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::col);
+      for (int64_t t = 0; t < count; ++t)
         for (int64_t r = 0; r < geometry.rowGroups; ++r)
-          mma(ValueRange(ArrayRef<Value>(a).slice((s * geometry.rowGroups + r) * 4, 4)),
-              ValueRange(ArrayRef<Value>(bRegs).slice(s * 2, 2)), scores.regs, (r * columnTiles + j) * 4);
+          mma(aFragment(a, Value(), r, kk), ValueRange(ArrayRef<Value>(bRegs).slice(t * 2, 2)), c,
+              (r * columnTiles + jd + t) * 4);
     }
   }
 }
@@ -1290,28 +1335,10 @@ LogicalResult KernelEmitter::emitPV(flash::PVOp op) {
     tiles[op.getResult()] = result;
     return success();
   }
-  const int64_t keySlices = geometry.blockN / 16, outputTiles = geometry.headDim / 8;
-  const int64_t probTiles = probs.cols / 8;
-  // ldmatrix.x4.trans address of this lane: key row kk·16 + lane % 16, head-dim columns jd·8 + 8·(lane / 16):
-  // the B operands of two output tiles, jd and jd + 1, in one instruction (.x2 with two row groups, as in Q·Kᵀ).
-  Value laneOffset = add(mul(arith::RemUIOp::create(b, loc, lane, constI32(16)), constI32(geometry.sharedRowBytes())),
-                         mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)));
-  const int64_t step = geometry.wideLoads() ? 2 : 1;
-  for (int64_t jd = 0; jd < outputTiles; jd += step) {
-    const int64_t count = std::min<int64_t>(step, outputTiles - jd); // output tiles read by this step
-    for (int64_t kk = 0; kk < keySlices; ++kk) {
-      Value address =
-          sharedAt(value.shared, add(laneOffset, constI32(kk * 16 * geometry.sharedRowBytes() + jd * 16)));
-      SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::col);
-      for (int64_t t = 0; t < count; ++t)
-        for (int64_t r = 0; r < geometry.rowGroups; ++r) {
-          // The accumulator layout of S, packed, is the A operand of P·V: no shuffle needed.
-          auto p = [&](int64_t tile, int64_t pairIndex) { return probs.regs[(r * probTiles + tile) * 2 + pairIndex]; };
-          SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
-          mma(a, ValueRange(ArrayRef<Value>(bRegs).slice(t * 2, 2)), result.regs, (r * outputTiles + jd + t) * 4);
-        }
-    }
-  }
+  // P (the scores' accumulator layout, packed) as A; V MN-major (head_dim contiguous).
+  ProductOperand p{ProductOperand::Layout::PackedAccumulator, probs.regs, {}, 0, probs.cols / 8};
+  mmaSyncProduct(p, {ProductOperand::Layout::SharedMNMajor, {}, value.shared}, geometry.headDim, geometry.blockN,
+                 result.regs);
   tiles[op.getResult()] = result;
   return success();
 }

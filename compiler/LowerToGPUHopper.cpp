@@ -88,25 +88,65 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
     accumulators[i] = LLVM::ExtractValueOp::create(b, loc, result, i);
 }
 
-/// S = Q·Kᵀ for this warpgroup's 64 rows: one wgmma per 16 columns of head_dim, both operands K-major in
-/// shared memory (32 bytes further per 16 columns inside a 64-column chunk; chunks are block_m x 128 bytes
-/// apart in the query tile, block_n x 128 in the key tile; this warpgroup's rows start 64 x 128 bytes
-/// further per warpgroup). The query stays in shared memory rather than registers: with A in registers,
-/// ptxas (CUDA 13) gave the probabilities of P·V the query's registers when block_n = head_dim (both
-/// products m64n{head_dim}k16), and Q·Kᵀ read them from the second key block on. The scores keep
+/// C[64, N] (+)= A[64, K]·B[K, N] for this warpgroup's 64 rows: one wgmma.m64nNk16 per 16 of K, issued
+/// after a fence and committed as one group (the caller waits). The instructions follow from how the
+/// operands lie: A from registers (a packed accumulator, mma.sync's A layout) or K-major through a matrix
+/// descriptor; B K-major (wgmma's B as is) or MN-major (transposed B), through a descriptor. Both lie in
+/// the 128-byte swizzled layout, 64 columns of 16-bit values a row, the next 64 `rows` x 128 bytes on: a
+/// K-major operand steps 32 bytes per 16 of K inside a chunk, an MN-major one 16 rows (2048 bytes), its
+/// chunks along N apart by the descriptor's leading offset (or, given `secondChunk`, the second chunk there:
+/// the leading offset is the distance, 2048 bytes less per step). `c` holds N / 2 f32 registers in
+/// mma.sync's C layout; the first wgmma overwrites them if `overwrite`, or accumulates where `accumulate`.
+void KernelEmitter::wgmmaProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
+                                 SmallVector<Value> &c, bool overwrite, Value accumulate) {
+  const bool aInShared = a.layout == ProductOperand::Layout::SharedKMajor;
+  const bool transposeB = bOperand.layout == ProductOperand::Layout::SharedMNMajor;
+  assert((aInShared || a.layout == ProductOperand::Layout::PackedAccumulator) && "wgmma's A: K-major or registers");
+  Value aDescriptor = aInShared ? matrixDescriptor(a.shared, 16) : Value();
+  Value bDescriptor;
+  int64_t mnStep = 16 * 128; // an MN-major operand's bytes per 16 of K
+  if (!transposeB) {
+    bDescriptor = matrixDescriptor(bOperand.shared, 16);
+  } else if (!bOperand.secondChunk) {
+    bDescriptor = matrixDescriptor(bOperand.shared, bOperand.rows * 128);
+  } else {
+    Value second = LLVM::PtrToIntOp::create(b, loc, i32, bOperand.secondChunk);
+    Value distance = arith::SubIOp::create(b, loc, second, LLVM::PtrToIntOp::create(b, loc, i32, bOperand.shared));
+    Value leading = arith::ShLIOp::create(b, loc, arith::ExtUIOp::create(b, loc, i64, distance),
+                                          arith::ConstantIntOp::create(b, loc, i64, 16 - 4));
+    bDescriptor = arith::OrIOp::create(b, loc, matrixDescriptor(bOperand.shared, 0), leading);
+    mnStep -= mnStep << 16; // the leading offset's field (bits 16-29) shrinks by as much: no borrow, it stays >= 0
+  }
+  auto kMajorStep = [](const ProductOperand &operand, int64_t kk) {
+    return (kk / 4) * operand.rows * 128 + (kk % 4) * 32;
+  };
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t kk = 0; kk < k / 16; ++kk) {
+    SmallVector<Value> aOperands;
+    if (aInShared)
+      aOperands.push_back(descriptorPlus(aDescriptor, kMajorStep(a, kk)));
+    else
+      aOperands = aFragment(a, Value(), 0, kk);
+    Value bStep = descriptorPlus(bDescriptor, transposeB ? kk * mnStep : kMajorStep(bOperand, kk));
+    wgmma(n, aOperands, bStep, c, /*overwrite=*/overwrite && kk == 0, transposeB, kk == 0 ? accumulate : Value());
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+}
+
+/// S = Q·Kᵀ for this warpgroup's 64 rows: Q and K K-major in shared memory (this warpgroup's rows 64 x 128
+/// bytes further per warpgroup). The query stays in shared memory rather than registers: with A in
+/// registers, ptxas (CUDA 13) gave the probabilities of P·V the query's registers when block_n = head_dim
+/// (both products m64n{head_dim}k16), and Q·Kᵀ read them from the second key block on. The scores keep
 /// mma.sync's accumulator layout, so the mask and the softmax take them as they are.
 void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys) {
   assert(query.shared && query.regs.empty() && "the wgmma path reads the query from shared memory");
   const int64_t n = keys ? keys : geometry.blockN; // the tile's first `keys` keys (peelsShortLastBlock)
   Value rows = sharedAt(query.shared, mul(warpgroupIndex(), constI32(64 * 128)));
-  Value queryDescriptor = matrixDescriptor(rows, 16), keyDescriptor = matrixDescriptor(keyTile, 16);
-  NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  for (int64_t kk = 0; kk < geometry.headDim / 16; ++kk) {
-    Value queryStep = descriptorPlus(queryDescriptor, (kk / 4) * geometry.blockM * 128 + (kk % 4) * 32);
-    Value keyStep = descriptorPlus(keyDescriptor, (kk / 4) * geometry.blockN * 128 + (kk % 4) * 32);
-    wgmma(n, ValueRange{queryStep}, keyStep, scores.regs, /*overwrite=*/kk == 0, /*transposeB=*/false);
-  }
-  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  ProductOperand q{ProductOperand::Layout::SharedKMajor, {}, rows};
+  q.rows = geometry.blockM;
+  ProductOperand k{ProductOperand::Layout::SharedKMajor, {}, keyTile};
+  k.rows = geometry.blockN;
+  wgmmaProduct(q, k, n, geometry.headDim, scores.regs, /*overwrite=*/true);
   if (wait) {
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
     if (pipelinePV) // (the path without overlap, as measured, leaves the order to LLVM)
@@ -114,33 +154,20 @@ void KernelEmitter::wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bo
   }
 }
 
-/// O += P·V (O = P·V where `accumulate` is false) for this warpgroup's 64 rows: one wgmma.m64n{head_dim}k16
-/// per 16 keys, A = the probabilities (S's accumulator layout packed to 16-bit pairs is the A layout), B =
-/// the value tile MN-major (head_dim contiguous: transposed B; 16 keys = 2048 bytes further per step,
-/// 64-column chunks block_n x 128 bytes apart).
-/// With mmaRowSum (head_dim 64) the wgmma is 72 columns wide: its second 64-column chunk, of which it reads
-/// 8 columns, is the tile of ones, as every step's leading byte offset says (the ones' distance from that
-/// step's 16 keys: 2048 bytes less per step). Columns 64-71 of O then sum the rows of P.
+/// O += P·V (O = P·V where `accumulate` is false) for this warpgroup's 64 rows: A = the probabilities (S's
+/// accumulator layout packed to 16-bit pairs is the A layout), B = the value tile MN-major (head_dim
+/// contiguous). With mmaRowSum (head_dim 64) the wgmma is 72 columns wide: its second 64-column chunk, of
+/// which it reads 8 columns, is the tile of ones. Columns 64-71 of O then sum the rows of P.
 void KernelEmitter::wgmmaPV(ArrayRef<Value> probs, Value valueTile, Fragment &output, bool wait, int64_t keys,
                             Value accumulate) {
-  Value valueDescriptor = matrixDescriptor(valueTile, geometry.blockN * 128);
-  int64_t step = 16 * 128; // bytes a step further
-  if (geometry.mmaRowSum) {
-    Value ones = LLVM::PtrToIntOp::create(b, loc, i32, sharedAt(sharedBase, constI32(geometry.onesOffset())));
-    Value distance = arith::SubIOp::create(b, loc, ones, LLVM::PtrToIntOp::create(b, loc, i32, valueTile));
-    Value leading = arith::ShLIOp::create(b, loc, arith::ExtUIOp::create(b, loc, i64, distance),
-                                          arith::ConstantIntOp::create(b, loc, i64, 16 - 4));
-    valueDescriptor = arith::OrIOp::create(b, loc, matrixDescriptor(valueTile, 0), leading);
-    step -= step << 16; // the leading offset's field (bits 16-29) shrinks by as much: no borrow, it stays >= 0
-  }
-  NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  for (int64_t kk = 0; kk < (keys ? keys : geometry.blockN) / 16; ++kk) { // the first `keys` keys
-    auto p = [&](int64_t tile, int64_t pair) { return probs[tile * 2 + pair]; };
-    SmallVector<Value> a = {p(2 * kk, 0), p(2 * kk, 1), p(2 * kk + 1, 0), p(2 * kk + 1, 1)};
-    wgmma(geometry.outputColumns(), a, descriptorPlus(valueDescriptor, kk * step), output.regs, /*overwrite=*/false,
-          /*transposeB=*/true, kk == 0 ? accumulate : Value());
-  }
-  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  ProductOperand p{ProductOperand::Layout::PackedAccumulator, probs};
+  p.tiles = geometry.blockN / 8;
+  ProductOperand v{ProductOperand::Layout::SharedMNMajor, {}, valueTile};
+  v.rows = geometry.blockN;
+  if (geometry.mmaRowSum)
+    v.secondChunk = sharedAt(sharedBase, constI32(geometry.onesOffset()));
+  wgmmaProduct(p, v, geometry.outputColumns(), keys ? keys : geometry.blockN, output.regs, /*overwrite=*/false,
+               accumulate);
   if (wait) {
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
     if (pipelinePV)
