@@ -42,8 +42,10 @@ def ClassifyCausalBlocks : Pass<"flash-classify-causal-blocks", "::mlir::ModuleO
     key blocks every query row sees completely (full: no mask needed) and where the last key any row
     can see lies (the loop stops there: later blocks are skipped). The mask moves into an `scf.if` on
     the block's start, taken by the diagonal and tail blocks only: one loop body, one branch per block
-    that is the same for the whole thread block. Works for both causal alignments, for
-    seqlen_q ≠ seqlen_k, and for sequence tails; without a causal mask only the tail block is masked.
+    that is the same for the whole thread block. The visible keys come from the mask's formulas
+    (`dialects/Mask.h`): both causal alignments, sliding windows (the loop then starts at the first block
+    any row sees, and the blocks left of every row's window are masked too), seqlen_q ≠ seqlen_k and
+    sequence tails; without a mask only the tail block is masked.
   }];
 }
 
@@ -62,13 +64,13 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
     head_dim is 64 or 128, Q·Kᵀ and P·V run on `wgmma.mma_async` (m64nNk16; A from registers: the
     query fragments, then the probabilities; K and V from shared memory in the 128-byte swizzled layout
     through matrix descriptors, V transposed).
-    Exponentials use `ex2.approx`; nothing calls libdevice. The kernel arguments are the pointers,
-    the (batch, head, row) element strides of Q, K, V, O (and lse), seqlen_q, seqlen_k, the number of
-    query heads per key/value head, the number of query heads, the batch size, the fast divisors
-    (magic, shift: n / d = mulhi(2n, magic) >> shift, runtime/FastDivisor.h) of the query block count,
-    of the number of query heads and of the query heads per key/value head, and the softmax scale. The
-    function's `flash.shared_memory`
-    attribute gives the bytes of dynamic shared memory a launch needs.
+    Exponentials use `ex2.approx`; nothing calls libdevice. The kernel's parameters are named, in
+    order, by its `flash.parameters` attribute (the pointers and strides of Q, K, V, O and lse, seqlen_q,
+    seqlen_k, the query heads per key/value head, the query heads, the batch size, the fast divisors
+    (magic, shift: n / d = mulhi(2n, magic) >> shift, runtime/FastDivisor.h), the softmax scale, and
+    what the schedule and TMA add); the launcher packs its arguments from that list. The function's
+    `flash.shared_memory` attribute gives the bytes of dynamic shared memory a launch needs.
+    Window masks (other than causal) are refused: they run in the interpreter only so far.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
