@@ -1,6 +1,8 @@
 // The GPU lowering's kernel emitter (flash-lower-to-gpu): the distributed forms of tiles and the
-// emitter's state, shared by LowerToGPU.cpp (the pass, the mma.sync path, everything common) and
-// LowerToGPUHopper.cpp (the sm_90a wgmma path). Internal: MLIR headers, included by those two files only.
+// emitter's state, shared by its files by concern: LowerToGPU.cpp (the pass, the walk, loads and writes),
+// LowerToGPUProducts.cpp (products by layout: mma.sync and wgmma), LowerToGPURows.cpp (mask, online softmax,
+// rescale, normalize), LowerToGPUHopper.cpp (the sm_90a path's rings, producer warpgroup, ping-pong and
+// persistent tiles) and LowerToGPUSplitTail.cpp. Internal: MLIR headers, included by those files only.
 #pragma once
 
 #include "dialects/FlashDialect.h"
