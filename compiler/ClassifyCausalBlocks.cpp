@@ -77,7 +77,7 @@ private:
     auto min = [&](Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y).getResult(); };
 
     Value seqlenQ = mask.getSeqlenQ(), seqlenK = mask.getSeqlenK(), q0 = mask.getQueryOffset();
-    mask::KeyRange<Value> keys{/*begin=*/{}, /*end=*/seqlenK, /*fullBegin=*/{}, /*fullEnd=*/seqlenK};
+    mask::VisibleRange<Value> keys{/*begin=*/{}, /*end=*/seqlenK, /*fullBegin=*/{}, /*fullEnd=*/seqlenK};
     const mask::Mask hiding = mask.getMaskAttr() ? mask.getMaskAttr().getMask() : mask::Mask::none();
     if (hiding.hidesKeys()) {
       MaskArithmetic arithmetic{b, loc, b.getIndexType()};

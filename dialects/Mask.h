@@ -54,15 +54,10 @@ inline std::string maskError(const Mask &mask) {
   return "";
 }
 
-/// The keys that a run of query rows sees: some row sees each key of [begin, end), every row each key of
-/// [fullBegin, fullEnd) (empty when fullBegin >= fullEnd). All four lie in [0, seqlen_k].
-template <class V> struct KeyRange {
-  V begin, end, fullBegin, fullEnd;
-};
-
-/// The query rows that see a run of keys: some row of [begin, end) sees some key of the run, every row of
-/// [fullBegin, fullEnd) sees every key of it. All four lie in [0, seqlen_q].
-template <class V> struct QueryRange {
+/// What a run of query rows sees on the key axis (keysOfRows), or which rows see a run of keys
+/// (rowsOfKeys): some of the run sees, or is seen by, each position of [begin, end), all of it each
+/// position of [fullBegin, fullEnd) (empty when fullBegin >= fullEnd). All four lie in [0, the axis' length].
+template <class V> struct VisibleRange {
   V begin, end, fullBegin, fullEnd;
 };
 
@@ -99,8 +94,8 @@ public:
   }
 
   /// The keys rows [first, last] see (last >= first).
-  KeyRange<V> keysOfRows(V first, V last, V diagonal, V seqlenK) const {
-    KeyRange<V> r;
+  VisibleRange<V> keysOfRows(V first, V last, V diagonal, V seqlenK) const {
+    VisibleRange<V> r;
     r.fullEnd = keyEnd(first, diagonal, seqlenK);
     r.end = keyEnd(last, diagonal, seqlenK);
     r.begin = keyBegin(first, diagonal, seqlenK);
@@ -110,8 +105,8 @@ public:
 
   /// The query rows that see keys [first, last] (last >= first): row i sees key j iff
   /// j - d - right <= i <= j - d + left (each for a set bound).
-  QueryRange<V> rowsOfKeys(V first, V last, V diagonal, V seqlenQ) const {
-    QueryRange<V> r;
+  VisibleRange<V> rowsOfKeys(V first, V last, V diagonal, V seqlenQ) const {
+    VisibleRange<V> r;
     r.begin = rowBegin(first, diagonal, seqlenQ);
     r.fullBegin = rowBegin(last, diagonal, seqlenQ);
     r.end = rowEnd(last, diagonal, seqlenQ);
@@ -165,6 +160,15 @@ inline bool visible(const Mask &mask, int64_t seqlenQ, int64_t seqlenK, int64_t 
 /// some rows see some keys (the mask is applied to it).
 enum class BlockClass { skipped, full, partial };
 
+/// The class of the block [start, start + size) against what the other block's run sees (`seen`).
+inline BlockClass classOf(const VisibleRange<int64_t> &seen, int64_t start, int64_t size) {
+  if (seen.begin >= seen.end || start + size <= seen.begin || start >= seen.end)
+    return BlockClass::skipped;
+  if (start >= seen.fullBegin && start + size <= seen.fullEnd)
+    return BlockClass::full;
+  return BlockClass::partial;
+}
+
 /// The class of the key block [k0, k0 + blockN) for the query block [q0, q0 + blockM), both clipped to
 /// their sequence lengths (a block past seqlen_k's tail is partial: its keys past the end are masked).
 inline BlockClass keyBlockClass(const Mask &mask, int64_t seqlenQ, int64_t seqlenK, int64_t q0, int64_t blockM,
@@ -172,12 +176,7 @@ inline BlockClass keyBlockClass(const Mask &mask, int64_t seqlenQ, int64_t seqle
   HostArithmetic a;
   MaskFormula<HostArithmetic> f(mask, a);
   const int64_t d = f.diagonal(seqlenQ, seqlenK);
-  const KeyRange<int64_t> keys = f.keysOfRows(q0, std::min(q0 + blockM, seqlenQ) - 1, d, seqlenK);
-  if (keys.begin >= keys.end || k0 + blockN <= keys.begin || k0 >= keys.end)
-    return BlockClass::skipped;
-  if (k0 >= keys.fullBegin && k0 + blockN <= keys.fullEnd)
-    return BlockClass::full;
-  return BlockClass::partial;
+  return classOf(f.keysOfRows(q0, std::min(q0 + blockM, seqlenQ) - 1, d, seqlenK), k0, blockN);
 }
 
 /// The converse: the class of the query block [q0, q0 + blockM) for the key block [k0, k0 + blockN).
@@ -186,12 +185,8 @@ inline BlockClass queryBlockClass(const Mask &mask, int64_t seqlenQ, int64_t seq
   HostArithmetic a;
   MaskFormula<HostArithmetic> f(mask, a);
   const int64_t d = f.diagonal(seqlenQ, seqlenK);
-  const QueryRange<int64_t> rows = f.rowsOfKeys(k0, std::min(k0 + blockN, seqlenK) - 1, d, seqlenQ);
-  if (rows.begin >= rows.end || q0 + blockM <= rows.begin || q0 >= rows.end)
-    return BlockClass::skipped;
-  if (q0 >= rows.fullBegin && q0 + blockM <= rows.fullEnd && k0 + blockN <= seqlenK)
-    return BlockClass::full;
-  return BlockClass::partial;
+  const BlockClass c = classOf(f.rowsOfKeys(k0, std::min(k0 + blockN, seqlenK) - 1, d, seqlenQ), q0, blockM);
+  return c == BlockClass::full && k0 + blockN > seqlenK ? BlockClass::partial : c; // keys past the tail: masked
 }
 
 } // namespace flashjit::mask

@@ -93,7 +93,7 @@ inline std::vector<int64_t> keyBlocksPerQueryBlock(const mask::Mask &mask, int64
   std::vector<int64_t> keyBlocks;
   for (int64_t first = 0;; first += blockM) {
     const int64_t last = std::min(first + blockM, seqlenQ) - 1;
-    const mask::KeyRange<int64_t> keys = formula.keysOfRows(first, last, diagonal, seqlenK);
+    const mask::VisibleRange<int64_t> keys = formula.keysOfRows(first, last, diagonal, seqlenK);
     keyBlocks.push_back(std::max<int64_t>(0, (keys.end + blockN - 1) / blockN - keys.begin / blockN));
     if (first + blockM >= seqlenQ)
       return keyBlocks;

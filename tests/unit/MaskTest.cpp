@@ -108,7 +108,7 @@ TEST(Mask, KeyRangesOfRowsBoundTheirKeys) {
       const int64_t d = f.diagonal(seqlenQ, seqlenK);
       for (int64_t first = 0; first < seqlenQ; ++first)
         for (int64_t last : {first, std::min(seqlenQ - 1, first + 5), seqlenQ - 1}) {
-          const KeyRange<int64_t> keys = f.keysOfRows(first, last, d, seqlenK);
+          const VisibleRange<int64_t> keys = f.keysOfRows(first, last, d, seqlenK);
           for (int64_t j = 0; j < seqlenK; ++j) {
             bool some = false, every = true;
             for (int64_t i = first; i <= last; ++i) {
