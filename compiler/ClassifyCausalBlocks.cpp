@@ -88,8 +88,8 @@ private:
       keys = formula.keysOfRows(q0, lastRow, diagonal, seqlenK);
     }
     Value blockNValue = index(blockN);
-    auto roundDown = [&](Value keys) {
-      return arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, keys, blockNValue), blockNValue);
+    auto roundDown = [&](Value key) { // to a multiple of block_n
+      return arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, key, blockNValue), blockNValue);
     };
     Value fullEnd = roundDown(keys.fullEnd);
     Value end = min(loop.getUpperBound(), keys.end);
