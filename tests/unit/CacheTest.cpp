@@ -76,7 +76,7 @@ TEST_F(KernelCacheTest, MemoryThenDiskHitsSkipTheCompiler) {
 }
 
 /// "name:kind" of each parameter, in order.
-std::vector<std::string> describe(const std::vector<KernelParameter> &parameters) {
+static std::vector<std::string> describe(const std::vector<KernelParameter> &parameters) {
   const char *const kinds[] = {"pointer", "i64", "i32", "f32", "tensor_map"};
   std::vector<std::string> described;
   for (const KernelParameter &parameter : parameters)
