@@ -405,8 +405,7 @@ private:
   LogicalResult setPipelineBounds(scf::ForOp firstLoop);
   Value pipelineBlocks();
   LogicalResult emitPersistentGrid(scf::ParallelOp parallel);
-  Value slotInWave(Value wave, Value block, Value step);
-  Value itemsOfBlock(Value total, Value block, Value step);
+  struct TileArithmetic; // dialects/PersistentTiles.h's formulas as IR (LowerToGPUHopper.cpp)
   Value persistentTile(Value k);
   // The split tail (LowerToGPUSplitTail.cpp).
   struct SplitTailSizes {

@@ -3,6 +3,7 @@
 // (compiler/Hopper.md); its wgmma products are in LowerToGPUProducts.cpp. Geometry::wgmma says which
 // configurations take this path.
 #include "compiler/KernelEmitter.h"
+#include "dialects/PersistentTiles.h"
 
 namespace flashjit::gpu {
 
@@ -422,23 +423,29 @@ void KernelEmitter::passTurn(Value warpgroup) {
 //  - the tail: the last `tailHeads` (head, batch) slices' tiles one by one, longest first (query blocks
 //    from the last, heads fastest), so that the run ends on short tiles that even out the blocks' sums
 //    instead of a last wave of whole pairs on some blocks and none on the others.
-// The runtime chooses tailHeads for the launch (runtime/PersistentSchedule.h, which mirrors this mapping).
+// The mapping is dialects/PersistentTiles.h's, which the runtime's schedule evaluates too; the runtime
+// chooses tailHeads for the launch (runtime/PersistentSchedule.h).
 
-/// Where block `block` of `step` takes its item in wave `wave`: at `block`, at step - 1 - block in odd waves.
-Value KernelEmitter::slotInWave(Value wave, Value block, Value step) {
-  Value odd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
-                                    arith::AndIOp::create(b, loc, wave, constI32(1)), constI32(0));
-  return arith::SelectOp::create(
-      b, loc, odd, arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, step, constI32(1)), block), block);
-}
-
-/// Of items 0 .. total - 1, how many block `block` of `step` takes: one a wave.
-Value KernelEmitter::itemsOfBlock(Value total, Value block, Value step) {
-  Value waves = arith::DivUIOp::create(b, loc, total, step);
-  Value left = arith::SubIOp::create(b, loc, total, mul(waves, step));
-  Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, slotInWave(waves, block, step), left);
-  return add(waves, arith::ExtUIOp::create(b, loc, i32, more));
-}
+/// The persistent tiles' formulas (dialects/PersistentTiles.h) emitted as i32 arith ops; their divisions by
+/// the launch's divisors are the kernel's fast divisions.
+struct KernelEmitter::TileArithmetic {
+  using Value = mlir::Value;
+  KernelEmitter &e;
+  Value constant(int64_t c) { return e.constI32(c); }
+  Value add(Value x, Value y) { return e.add(x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(e.b, e.loc, x, y); }
+  Value mul(Value x, Value y) { return e.mul(x, y); }
+  Value divU(Value x, Value y) { return arith::DivUIOp::create(e.b, e.loc, x, y); }
+  Value shrU(Value x, Value y) { return arith::ShRUIOp::create(e.b, e.loc, x, y); }
+  Value andOf(Value x, Value y) { return arith::AndIOp::create(e.b, e.loc, x, y); }
+  Value ult(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::ult, x, y); }
+  Value ne(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::ne, x, y); }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(e.b, e.loc, c, x, y); }
+  Value zext(Value x) { return arith::ExtUIOp::create(e.b, e.loc, e.i32, x); }
+  Value divide(Value x, Value, tiles::Divisor divisor) {
+    return e.fastDivide(x, divisor == tiles::Divisor::queryBlockPairs ? e.queryBlocksDivisor : e.tailDivisor);
+  }
+};
 
 /// This block's k-th tile, encoded as 2 x item + 1 for the second of a pair; its first `pairsOfBlock`
 /// items are pairs (two tiles each), the rest single tiles. Computed afresh wherever it is needed (the
@@ -448,14 +455,9 @@ Value KernelEmitter::persistentTile(Value k) {
   if (geometry.splitsTail)
     return splitTile(k);
   Value block = readSpecialRegister("%ctaid.x"), step = readSpecialRegister("%nctaid.x");
-  Value one = constI32(1);
   Value pairsOfBlock = opaqueCopy(this->pairsOfBlock);
-  Value inPairs = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, k, mul(pairsOfBlock, constI32(2)));
-  Value wave = arith::SelectOp::create(b, loc, inPairs, arith::ShRUIOp::create(b, loc, k, one),
-                                       arith::SubIOp::create(b, loc, k, pairsOfBlock));
-  Value item = add(mul(wave, step), slotInWave(wave, block, step));
-  Value second = arith::SelectOp::create(b, loc, inPairs, arith::AndIOp::create(b, loc, k, one), constI32(0));
-  return add(mul(item, constI32(2)), second);
+  TileArithmetic arithmetic{*this};
+  return tiles::PersistentTiles<TileArithmetic>(arithmetic).tileCode(k, block, step, pairsOfBlock);
 }
 
 /// (query block, head, batch) of the tile encoded `tile` (persistentTile). The launch's query-block divisor
@@ -463,7 +465,6 @@ Value KernelEmitter::persistentTile(Value k) {
 /// sizes go through opaque copies: what derives from them alone would otherwise be hoisted out of the tile
 /// loop and held through the key loops.
 SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
-  Value one = constI32(1);
   Value heads = opaqueCopy(this->heads), batch = opaqueCopy(this->batch);
   if (geometry.splitsTail) { // tile = slice x query blocks + query block (the divisor: query blocks)
     Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
@@ -474,31 +475,9 @@ SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
   }
   Value tailHeads = opaqueCopy(this->tailHeads);
   Value queryBlocks = arith::CeilDivUIOp::create(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
-  Value lastBlock = arith::SubIOp::create(b, loc, queryBlocks, one);
-  Value pairsPerHead = arith::ShRUIOp::create(b, loc, queryBlocks, one);
-  Value item = arith::ShRUIOp::create(b, loc, tile, one);
-  Value second = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, arith::AndIOp::create(b, loc, tile, one),
-                                       constI32(0));
-  Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
-  Value leadPairs = mul(leadHeads, pairsPerHead);
-  Value isPair = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadPairs);
-  // A pair: query block i from the start or n - 1 - i from the end of head item / pairsPerHead.
-  Value pairHead = fastDivide(item, queryBlocksDivisor);
-  Value fromStart = arith::SubIOp::create(b, loc, item, mul(pairHead, pairsPerHead));
-  Value pairBlock = arith::SelectOp::create(b, loc, second, fromStart,
-                                            arith::SubIOp::create(b, loc, lastBlock, fromStart));
-  // A middle query block, else one of the tail's tiles: t = wave-major index over (query block from the
-  // last, head).
-  Value leadItems = add(leadPairs, mul(leadHeads, arith::AndIOp::create(b, loc, queryBlocks, one)));
-  Value isLead = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, item, leadItems);
-  Value tail = arith::SubIOp::create(b, loc, item, leadItems);
-  Value tailRank = fastDivide(tail, tailDivisor);
-  Value tailHead = add(leadHeads, arith::SubIOp::create(b, loc, tail, mul(tailRank, tailHeads)));
-  Value otherHead = arith::SelectOp::create(b, loc, isLead, arith::SubIOp::create(b, loc, item, leadPairs), tailHead);
-  Value otherBlock =
-      arith::SelectOp::create(b, loc, isLead, pairsPerHead, arith::SubIOp::create(b, loc, lastBlock, tailRank));
-  Value headBatch = arith::SelectOp::create(b, loc, isPair, pairHead, otherHead);
-  Value queryBlock = arith::SelectOp::create(b, loc, isPair, pairBlock, otherBlock);
+  TileArithmetic arithmetic{*this};
+  auto [queryBlock, headBatch] =
+      tiles::PersistentTiles<TileArithmetic>(arithmetic).tileOf(tile, queryBlocks, heads, batch, tailHeads);
   Value batchIndex = fastDivide(headBatch, headsDivisor);
   return {queryBlock, arith::SubIOp::create(b, loc, headBatch, mul(batchIndex, heads)), batchIndex};
 }
@@ -517,12 +496,11 @@ LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
   } else {
     Value block = NVVM::BlockIdXOp::create(b, loc, i32), step = NVVM::GridDimXOp::create(b, loc, i32);
     Value queryBlocks = arith::CeilDivUIOp::create(b, loc, seqlenQ, constI32(geometry.blockM));
-    Value leadHeads = arith::SubIOp::create(b, loc, mul(heads, batch), tailHeads);
-    Value leadPairs = mul(leadHeads, arith::ShRUIOp::create(b, loc, queryBlocks, one));
-    Value items = add(mul(leadHeads, arith::ShRUIOp::create(b, loc, add(queryBlocks, one), one)),
-                      mul(tailHeads, queryBlocks));
-    pairsOfBlock = itemsOfBlock(leadPairs, block, step);
-    tileCount = add(pairsOfBlock, itemsOfBlock(items, block, step));
+    TileArithmetic arithmetic{*this};
+    auto count = tiles::PersistentTiles<TileArithmetic>(arithmetic)
+                     .tilesOfBlock(queryBlocks, heads, batch, tailHeads, block, step);
+    pairsOfBlock = count.pairs;
+    tileCount = count.tiles;
   }
   // A loop over this block's tiles k, carrying the key blocks before them, its body at the insertion point.
   auto tileLoop = [&]() {

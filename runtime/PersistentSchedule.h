@@ -1,8 +1,9 @@
 // How a persistent kernel under a causal mask shares a launch's tiles among its blocks, one tile being
 // (query block, slice), a slice one (head, batch); without a mask the tiles are alike and go round robin,
-// the last partial wave split by keys (runtime/SplitTail.h). The kernel computes its k-th tile itself (persistentTile and mapPersistentTile in
-// compiler/LowerToGPUHopper.cpp); this file mirrors that mapping and chooses its one free parameter, the
-// tail, for each launch. Header-only so that its unit test can reach it.
+// the last partial wave split by keys (runtime/SplitTail.h). The kernel computes its k-th tile itself from
+// the formulas of dialects/PersistentTiles.h, which this file evaluates on the host to choose their one
+// free parameter, the tail, for each launch (and which the unit tests check cover every tile once).
+// Header-only so that its unit test can reach it.
 //
 // The tiles come in items, dealt one per wave: in wave w block b takes item G w + b (G blocks), under a
 // causal mask (`alternating`) G w + G - 1 - b if w is odd, so that what one wave gives a block more the
@@ -16,6 +17,7 @@
 #pragma once
 
 #include "dialects/Mask.h"
+#include "dialects/PersistentTiles.h"
 #include "runtime/flashjit.h"
 
 #include <algorithm>
@@ -47,20 +49,32 @@ inline std::string numberingProblem(const PersistentSchedule &s) {
          " items (query-block pairs and tiles) of at most 1073741823; use a configuration without persistent";
 }
 
+/// The kernel's formulas (dialects/PersistentTiles.h) on the host, for `s`.
+class HostTiles {
+public:
+  explicit HostTiles(const PersistentSchedule &s) : s(s), formula(arithmetic, s.alternating) {}
+  tiles::PersistentTiles<tiles::HostTileArithmetic> *operator->() { return &formula; }
+  tiles::PersistentTiles<tiles::HostTileArithmetic>::TileCount tilesOfBlock(int64_t block) {
+    return formula.tilesOfBlock(s.query_blocks, s.slices, 1, s.tail_slices, block, s.blocks);
+  }
+
+private:
+  const PersistentSchedule &s;
+  tiles::HostTileArithmetic arithmetic;
+  tiles::PersistentTiles<tiles::HostTileArithmetic> formula;
+};
+
 /// Where block `block` takes its item in wave `wave`.
 inline int64_t slotInWave(const PersistentSchedule &s, int64_t wave, int64_t block) {
-  return s.alternating && wave % 2 == 1 ? s.blocks - 1 - block : block;
+  return HostTiles(s)->slotInWave(wave, block, s.blocks);
 }
 
 /// Of items 0 .. total - 1, how many block `block` takes: one a wave.
 inline int64_t itemsOfBlock(const PersistentSchedule &s, int64_t total, int64_t block) {
-  const int64_t waves = total / s.blocks, left = total % s.blocks;
-  return waves + (slotInWave(s, waves, block) < left ? 1 : 0);
+  return HostTiles(s)->itemsOfBlock(total, block, s.blocks);
 }
 
-inline int64_t tilesOfBlock(const PersistentSchedule &s, int64_t block) {
-  return itemsOfBlock(s, s.leadPairs(), block) + itemsOfBlock(s, s.items(), block);
-}
+inline int64_t tilesOfBlock(const PersistentSchedule &s, int64_t block) { return HostTiles(s).tilesOfBlock(block).tiles; }
 
 struct ScheduledTile {
   int64_t query_block, slice;
@@ -68,19 +82,10 @@ struct ScheduledTile {
 
 /// Block `block`'s k-th tile (k < tilesOfBlock): its pairs' tiles first, two each, then its single tiles.
 inline ScheduledTile persistentTile(const PersistentSchedule &s, int64_t block, int64_t k) {
-  const int64_t pairs = itemsOfBlock(s, s.leadPairs(), block);
-  const bool inPairs = k < 2 * pairs;
-  const int64_t wave = inPairs ? k / 2 : k - pairs;
-  const int64_t item = wave * s.blocks + slotInWave(s, wave, block);
-  const int64_t n = s.query_blocks, pairsPerSlice = n / 2;
-  if (item < s.leadPairs()) {
-    const int64_t slice = item / pairsPerSlice, fromStart = item - slice * pairsPerSlice;
-    return {inPairs && k % 2 == 1 ? fromStart : n - 1 - fromStart, slice};
-  }
-  if (item < s.leadItems())
-    return {pairsPerSlice, item - s.leadPairs()}; // a middle query block
-  const int64_t tail = item - s.leadItems();
-  return {n - 1 - tail / s.tail_slices, s.leadSlices() + tail % s.tail_slices};
+  HostTiles tiles(s);
+  const int64_t code = tiles->tileCode(k, block, s.blocks, tiles.tilesOfBlock(block).pairs);
+  const auto tile = tiles->tileOf(code, s.query_blocks, s.slices, 1, s.tail_slices);
+  return {tile.queryBlock, tile.slice};
 }
 
 /// The key blocks each query block's tile goes through (dialects/Mask.h): seqlen_k / block_n without a
