@@ -1,8 +1,8 @@
 // The kernels the main job builds and the configuration each gets until the autotuner picks one.
+#include "kernels/TuningSpace.h"
 #include "dialects/KernelConfigRules.h"
-#include "runtime/flashjit.h"
 
-namespace flashjit {
+namespace flashjit::kernels {
 
 std::vector<AttentionSpec> defaultSpecs() {
   std::vector<AttentionSpec> specs;
@@ -112,4 +112,4 @@ std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::stri
   return space;
 }
 
-} // namespace flashjit
+} // namespace flashjit::kernels

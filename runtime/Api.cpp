@@ -3,6 +3,7 @@
 #include "runtime/flashjit.h"
 #include "compiler/Pipeline.h"
 #include "dialects/KernelConfigRules.h"
+#include "kernels/TuningSpace.h"
 
 namespace flashjit {
 
@@ -99,6 +100,16 @@ std::string attentionIR(const AttentionSpec &spec, const KernelConfig &config, S
 
 CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config) {
   return compiler::compile(spec, config);
+}
+
+std::vector<AttentionSpec> defaultSpecs() { return kernels::defaultSpecs(); }
+
+KernelConfig defaultConfig(const AttentionSpec &spec, const std::string &chip) {
+  return kernels::defaultConfig(spec, chip);
+}
+
+std::vector<KernelConfig> tuningSpace(const AttentionSpec &spec, const std::string &chip) {
+  return kernels::tuningSpace(spec, chip);
 }
 
 void validate(const KernelConfig &config) {
