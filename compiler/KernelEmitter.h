@@ -1,8 +1,10 @@
 // The GPU lowering's kernel emitter (flash-lower-to-gpu): the distributed forms of tiles and the
-// emitter's state, shared by its files by concern: LowerToGPU.cpp (the pass, the walk, loads and writes),
-// LowerToGPUProducts.cpp (products by layout: mma.sync and wgmma), LowerToGPURows.cpp (mask, online softmax,
-// rescale, normalize), LowerToGPUHopper.cpp (the sm_90a path's rings, producer warpgroup, ping-pong and
-// persistent tiles) and LowerToGPUSplitTail.cpp. Internal: MLIR headers, included by those files only.
+// emitter's state, shared by its files by concern: LowerToGPU.cpp (the pass, the walk, the grid),
+// LowerToGPULoads.cpp (the K/V pipeline and the query), LowerToGPUProducts.cpp (products by layout: mma.sync
+// and wgmma), LowerToGPURows.cpp (mask, online softmax, rescale, normalize), LowerToGPUEpilogue.cpp (the
+// output and logsumexp writes), LowerToGPUHopper.cpp (the sm_90a path's rings, producer warpgroup,
+// ping-pong and persistent tiles) and LowerToGPUSplitTail.cpp. Internal: MLIR headers, included by those
+// files only.
 #pragma once
 
 #include "dialects/FlashDialect.h"

@@ -1,8 +1,8 @@
 //===- Passes.td - flashjit's passes ---------------------------*- tablegen -*-===//
 //
-// Each pass lives in its own file of this folder (flash-lower-to-gpu: LowerToGPU.cpp, with its products,
-// row operations, Hopper parts and split tail in LowerToGPU{Products,Rows,Hopper,SplitTail}.cpp) and has its
-// own lit test in tests/lit/compiler/.
+// Each pass lives in its own file of this folder (flash-lower-to-gpu: LowerToGPU.cpp, with its loads,
+// products, row operations, epilogue, Hopper parts and split tail in
+// LowerToGPU{Loads,Products,Rows,Epilogue,Hopper,SplitTail}.cpp) and has its own lit test in tests/lit/compiler/.
 // The summary line of each pass is its documentation in `flashjit-opt --help`.
 //
 //===----------------------------------------------------------------------===//
