@@ -86,7 +86,7 @@ public:
       return seqlenK;
     return clamp(plus(a.add(row, diagonal), mask.right + 1), seqlenK);
   }
-  /// The first key `row` sees, in [0, seqlen_k] (seqlen_k when it sees none).
+  /// The first key `row` sees, in [0, seqlen_k] (at or past keyEnd when it sees none).
   V keyBegin(V row, V diagonal, V seqlenK) const {
     if (!mask.hasLeft())
       return a.constant(0);
