@@ -150,6 +150,7 @@ private:
           return success();
         })
         .Case<scf::ParallelOp>([&](scf::ParallelOp p) { return parallelLoop(p); })
+        .Case<flash::TileLoopOp>([&](flash::TileLoopOp t) { return tileLoop(t); })
         .Case<vector::TransferReadOp>([&](vector::TransferReadOp r) { return transferRead(r); })
         .Case<vector::TransferWriteOp>([&](vector::TransferWriteOp w) { return transferWrite(w); })
         .Case<flash::QKOp>([&](flash::QKOp o) { return qk(o); })
@@ -159,6 +160,7 @@ private:
         .Case<flash::OnlineSoftmaxOp>([&](flash::OnlineSoftmaxOp o) { return onlineSoftmax(o); })
         .Case<flash::RescaleOp>([&](flash::RescaleOp o) { return rescale(o); })
         .Case<flash::PVOp>([&](flash::PVOp o) { return pv(o); })
+        .Case<flash::MmaOp>([&](flash::MmaOp o) { return mma(o); })
         .Case<flash::NormalizeOp>([&](flash::NormalizeOp o) { return normalize(o); })
         .Case<flash::AttentionOp>([&](Operation *o) {
           return fail(o, "is problem-level IR; run flash-tile-attention before interpreting");
@@ -301,6 +303,22 @@ private:
       return failure();
     for (auto [result, value] : llvm::zip(op.getResults(), yielded))
       env[result] = value;
+    return success();
+  }
+
+  /// Every tile once, in order (the schedule says how the GPU walks them; the results do not depend on it).
+  LogicalResult tileLoop(flash::TileLoopOp loop) {
+    const int64_t bounds[] = {integer(loop.getQueryBlocks()), integer(loop.getHeads()), integer(loop.getBatch())};
+    SmallVector<Val> ignored;
+    for (int64_t batch = 0; batch < bounds[2]; ++batch)
+      for (int64_t head = 0; head < bounds[1]; ++head)
+        for (int64_t queryBlock = 0; queryBlock < bounds[0]; ++queryBlock) {
+          const int64_t indices[] = {queryBlock, head, batch};
+          for (auto [argument, index] : llvm::zip(loop.getTileIndices(), indices))
+            env[argument] = Val::ofInt(index);
+          if (failed(runBlock(loop.getBody().front(), ignored)))
+            return failure();
+        }
     return success();
   }
 
@@ -501,6 +519,22 @@ private:
         for (int64_t n = 0; n < p.cols(); ++n)
           sum += p.at(m, n) * v.at(n, d);
         result->at(m, d) = sum;
+      }
+    env[op.getResult()] = Val::ofTile(result);
+    return success();
+  }
+
+  /// result = accumulator + op(A)·op(B), summed in f32 as the tensor cores do.
+  LogicalResult mma(flash::MmaOp op) {
+    Tile &a = tile(op.getA()), &bTile = tile(op.getB());
+    const bool ta = op.getTransposeA(), tb = op.getTransposeB();
+    auto result = std::make_shared<Tile>(tile(op.getAccumulator()));
+    for (int64_t m = 0; m < op.getM(); ++m)
+      for (int64_t n = 0; n < op.getN(); ++n) {
+        float sum = result->at(m, n);
+        for (int64_t k = 0; k < op.getK(); ++k)
+          sum += (ta ? a.at(k, m) : a.at(m, k)) * (tb ? bTile.at(n, k) : bTile.at(k, n));
+        result->at(m, n) = sum;
       }
     env[op.getResult()] = Val::ofTile(result);
     return success();

@@ -131,6 +131,10 @@ struct ProductOperand {
   int64_t rows = 0;
   /// SharedMNMajor (wgmma): where the second 64-column chunk lies when not `rows` x 128 bytes on.
   Value secondChunk;
+  /// Padded shared memory (mma.sync): bytes per row; 0 for a K/V tile's (head_dim + 8 halves).
+  int64_t rowBytes = 0;
+
+  bool inShared() const { return layout == Layout::SharedKMajor || layout == Layout::SharedMNMajor; }
 };
 
 /// Where a memref argument of the tile-level function went in the kernel's arguments.
@@ -145,6 +149,7 @@ struct MemRefArg {
 struct RowCopiers {
   Value thread;
   int64_t count = 0, layoutRows = 0;
+  int64_t columns = 0; ///< the rows' elements (0: head_dim)
 };
 
 class KernelEmitter {
@@ -185,7 +190,7 @@ private:
   Value tailTiles, partSlots, tailCounters, tailParts;
   Value fullTilesOfBlock, pieceStart, pieceEnd, writesTile;
   Value keyValueHeads; // heads / kvGroup, the K and V tensors' head count
-  SmallVector<Value> gridIndices; // the scf.parallel's (query block, head, batch) induction variables
+  SmallVector<Value> gridIndices; // the flash.tile_loop's (query block, head, batch) indices
   // The tile's indices computed afresh for its writes (emitWrite), shared by the writes emitted into the
   // same block (the output and the logsumexp): in a persistent block each copy costs the tile's divisions.
   SmallVector<Value> writeGrid;
@@ -331,6 +336,7 @@ private:
   }
 
   // --- the walk -------------------------------------------------------------------------------
+  static std::string earlierStageError(Operation *op);
   LogicalResult emitBlock(Block &block);
   LogicalResult emitOp(Operation *op);
   LogicalResult emitScalar(Operation *op);
@@ -359,8 +365,12 @@ private:
   void prefetchNextQuery();
   bool derivesFromGrid(Value value) const;
   SmallVector<Value> aFragment(const ProductOperand &a, Value aBase, int64_t r, int64_t slice);
+  Value transposedALaneOffset(Value firstRow, int64_t rowBytes);
   void mmaSyncProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
                       SmallVector<Value> &c);
+  int64_t rowBytesOf(const ProductOperand &operand) const {
+    return operand.rowBytes ? operand.rowBytes : geometry.sharedRowBytes();
+  }
   // The Hopper path (LowerToGPUHopper.cpp).
   Value swizzledAddress(Value tile, int64_t rows, Value row, Value column);
   Value matrixDescriptor(Value address, int64_t leadingBytes);
@@ -385,7 +395,7 @@ private:
   void warpgroupBarrier();
   void namedBarrier(Value id, bool arrive, int64_t threads = 256);
   void wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators, bool overwrite,
-             bool transposeB, Value accumulate = {});
+             bool transposeB, Value accumulate = {}, bool transposeA = false);
   void wgmmaProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
                     SmallVector<Value> &c, bool overwrite, Value accumulate = {});
   void wgmmaQK(Fragment &query, Value keyTile, Fragment &scores, bool wait, int64_t keys = 0);
@@ -406,7 +416,7 @@ private:
   LogicalResult startPipeline(scf::ForOp firstLoop);
   LogicalResult setPipelineBounds(scf::ForOp firstLoop);
   Value pipelineBlocks();
-  LogicalResult emitPersistentGrid(scf::ParallelOp parallel);
+  LogicalResult emitPersistentGrid(Block &body);
   struct TileArithmetic; // dialects/PersistentTiles.h's formulas as IR (LowerToGPUHopper.cpp)
   Value persistentTile(Value k);
   // The split tail (LowerToGPUSplitTail.cpp).
@@ -430,6 +440,26 @@ private:
   void mma(ValueRange a, ValueRange bRegs, SmallVector<Value> &c, int64_t offset);
   SmallVector<Value> loadMatrices(Value address, int count, NVVM::MMALayout layout);
   SmallVector<Value> flatten(ValueRange values);
+
+  // Tile kernels (LowerToGPUTileKernel.cpp): tiles and products alone, lowered from the ops themselves.
+  struct SharedTile {
+    Value start;                    ///< the tile's first byte
+    int64_t rows = 0, columns = 0;  ///< stored [rows][columns], rows contiguous
+  };
+  bool tileKernel = false;
+  DenseMap<Value, SharedTile> sharedTiles; // tiles that lie in shared memory
+  int64_t sharedEnd = 0;                   // bytes of shared memory allocated so far
+  bool sharedWritesPending = false;        // copies or stores into shared memory no product has waited for
+  static bool isTileKernel(func::FuncOp function);
+  LLVM::LLVMFuncOp emitTileKernel();
+  LogicalResult emitTileRead(vector::TransferReadOp op);
+  LogicalResult emitTileWrite(vector::TransferWriteOp op);
+  LogicalResult emitMma(flash::MmaOp op);
+  FailureOr<ProductOperand> productOperand(flash::MmaOp op, Value tile, bool isA);
+  SharedTile allocateSharedTile(int64_t rows, int64_t columns);
+  int64_t paddedRowBytes(int64_t columns) const { return (columns + 8) * 2; }
+  void stageAccumulator(Value tile, const Fragment &fragment, int64_t rows);
+  void awaitSharedWrites();
 };
 
 } // namespace flashjit::gpu

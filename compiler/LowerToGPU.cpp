@@ -50,6 +50,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   i64 = b.getI64Type();
   f32 = b.getF32Type();
 
+  if (isTileKernel(source))
+    return emitTileKernel();
   // The tile-level function: (Q, K, V, O, [lse], scale).
   unsigned numArgs = source.getNumArguments();
   bool hasLse = numArgs == 6;
@@ -86,7 +88,6 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.tma = geometry.wgmma && config.getTma();
   geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
   geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
-  geometry.persistent = geometry.producerWarpgroup && config.getPersistent();
   geometry.conditionalRescale =
       config.getConditionalRescale() || queryStaysInShared(geometry.blockM, geometry.warps, geometry.headDim);
   bool masked = false, window = false;
@@ -98,7 +99,35 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     error = "the GPU lowering takes causal masks (or none); window(...) masks run in the interpreter only so far";
     return {};
   }
-  geometry.splitsTail = geometry.persistent && !masked;
+  // How thread blocks walk the tiles: the tile loop's schedule (flash-schedule-tiles).
+  auto tileLoops = source.getBody().getOps<flash::TileLoopOp>();
+  if (tileLoops.empty()) {
+    // Name what the IR still lacks: the first op of an earlier stage, if any.
+    source.walk([&](Operation *op) {
+      std::string problem = earlierStageError(op);
+      if (problem.empty())
+        return WalkResult::advance();
+      (void)fail(op, problem);
+      return WalkResult::interrupt();
+    });
+    if (error.empty())
+      error = "the kernel has no flash.tile_loop; run flash-schedule-tiles first";
+    return {};
+  }
+  const flash::TileSchedule schedule = (*tileLoops.begin()).getSchedule();
+  geometry.persistent = schedule != flash::TileSchedule::one_per_block;
+  geometry.splitsTail = schedule == flash::TileSchedule::split_tail;
+  if (geometry.persistent && !geometry.producerWarpgroup) {
+    error = "schedule(" + stringifyTileSchedule(schedule).str() +
+            ") needs the producer warpgroup that loads a tile's key blocks ahead: sm_90a's wgmma path with tma and "
+            "warp_specialized";
+    return {};
+  }
+  if (geometry.splitsTail && masked) {
+    error = "schedule(split_tail) takes kernels without a mask, whose tiles are alike; a masked kernel takes "
+            "schedule(persistent)";
+    return {};
+  }
 
   // The kernel's parameters, in order: each one's name (the kernel's ABI, recorded on the kernel in
   // flash.parameters, from which the launcher packs its arguments), type and the value it becomes.
@@ -158,6 +187,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
                                          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
   kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
   kernel->setAttr(flash::FlashDialect::kParametersAttrName, b.getStrArrayAttr(parameterNames));
+  kernel->setAttr(flash::FlashDialect::kScheduleAttrName, b.getStringAttr(stringifyTileSchedule(schedule)));
   for (unsigned i = argTypes.size() - (geometry.tma ? 2 : 0); i < argTypes.size(); ++i) {
     // By value in the parameter space, where TMA reads them: grid_constant keeps NVPTX from copying them
     // to local memory (TMA would get that copy's address).
@@ -211,6 +241,17 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   return kernel;
 }
 
+/// What an op of a stage before the GPU lowering's input says the IR still needs ("" for other ops).
+std::string KernelEmitter::earlierStageError(Operation *op) {
+  if (isa<flash::AttentionOp>(op))
+    return "is problem-level IR; run the tiling passes first";
+  if (isa<flash::RowMaxOp, flash::ExpScoresOp>(op))
+    return "belongs to the two-pass form; run flash-fuse-online-softmax first";
+  if (isa<scf::ParallelOp>(op))
+    return "is the tiled kernel's loop over tiles; run flash-schedule-tiles first";
+  return "";
+}
+
 LogicalResult KernelEmitter::emitBlock(Block &block) {
   for (Operation &op : block)
     if (!op.hasTrait<OpTrait::IsTerminator>() && failed(emitOp(&op)))
@@ -242,21 +283,20 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         scalars[dim.getResult()] = size;
         return success();
       })
-      .Case<scf::ParallelOp>([&](scf::ParallelOp parallel) -> LogicalResult {
+      .Case<flash::TileLoopOp>([&](flash::TileLoopOp tileLoop) -> LogicalResult {
         // One thread block per (query block, head, batch): a one-dimensional grid replaces the loop, query
         // blocks fastest so that neighbouring blocks share K and V in L2, and last query block first: under
         // a causal mask the last blocks see the most keys, and starting the longest work first leaves the
         // short blocks for the last wave. (A 1-D grid has room for 2^31 - 1 blocks; y and z would stop
         // at 65535 heads or batches.) The divisions use the launch's fast divisors.
-        if (parallel.getNumLoops() != 3)
-          return fail(parallel, "must be the (query block, head, batch) loop");
-        gridIndices.assign(parallel.getInductionVars().begin(), parallel.getInductionVars().end());
+        Block &body = tileLoop.getBody().front();
+        gridIndices.assign(body.getArguments().begin(), body.getArguments().end());
         if (geometry.persistent)
-          return emitPersistentGrid(parallel);
+          return emitPersistentGrid(body);
         SmallVector<Value> indices = mapGrid(NVVM::BlockIdXOp::create(b, loc, i32));
         for (auto [index, value] : llvm::zip(gridIndices, indices))
           scalars[index] = value;
-        return emitBlock(*parallel.getBody());
+        return emitBlock(body);
       })
       .Case<scf::ForOp>([&](scf::ForOp loop) { return emitForLoop(loop); })
       .Case<scf::IfOp>([&](scf::IfOp branch) { return emitIf(branch); })
@@ -267,8 +307,9 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
                                                  scalars[compare.getRhs()]);
         return success();
       })
-      .Case<vector::TransferReadOp>([&](auto read) { return emitRead(read); })
-      .Case<vector::TransferWriteOp>([&](auto write) { return emitWrite(write); })
+      .Case<vector::TransferReadOp>([&](auto read) { return tileKernel ? emitTileRead(read) : emitRead(read); })
+      .Case<vector::TransferWriteOp>([&](auto write) { return tileKernel ? emitTileWrite(write) : emitWrite(write); })
+      .Case<flash::MmaOp>([&](auto mma) { return emitMma(mma); })
       .Case<flash::QKOp>([&](auto qk) { return emitQK(qk); })
       .Case<flash::MaskOp>([&](auto mask) { return emitMask(mask); })
       .Case<flash::OnlineSoftmaxOp>([&](auto softmax) { return emitOnlineSoftmax(softmax); })
@@ -276,16 +317,12 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Case<arith::TruncFOp>([&](auto truncate) { return emitTruncate(truncate); })
       .Case<flash::PVOp>([&](auto pv) { return emitPV(pv); })
       .Case<flash::NormalizeOp>([&](auto normalize) { return emitNormalize(normalize); })
-      .Case<flash::RowMaxOp, flash::ExpScoresOp>([&](Operation *o) {
-        return fail(o, "belongs to the two-pass form; run flash-fuse-online-softmax first");
-      })
-      .Case<flash::AttentionOp>([&](Operation *o) {
-        return fail(o, "is problem-level IR; run the tiling passes first");
-      })
+      .Case<flash::RowMaxOp, flash::ExpScoresOp, flash::AttentionOp, scf::ParallelOp>(
+          [&](Operation *o) { return fail(o, earlierStageError(o)); })
       .Default([&](Operation *o) { return fail(o, "is not supported by the GPU lowering"); });
 }
 
-/// (query block, head, batch) of thread block `block` (see the scf.parallel case of emitOp), or of a
+/// (query block, head, batch) of thread block `block` (see the flash.tile_loop case of emitOp), or of a
 /// persistent block's tile (mapPersistentTile).
 SmallVector<Value> KernelEmitter::mapGrid(Value block) {
   if (geometry.persistent)

@@ -487,8 +487,7 @@ SmallVector<Value> KernelEmitter::mapPersistentTile(Value tile) {
 /// scalar ops up to its key loop) and loads its blocks; the consumers run the tile's whole body. Both count
 /// the key blocks of earlier tiles (blocksBefore), so the K/V rings' slots and phases go on from tile to
 /// tile; the tile's parity is the phase of the query's mbarrier.
-LogicalResult KernelEmitter::emitPersistentGrid(scf::ParallelOp parallel) {
-  Block &body = *parallel.getBody();
+LogicalResult KernelEmitter::emitPersistentGrid(Block &body) {
   // This block's tiles: its pair items (two tiles each) and its items of all.
   Value one = constI32(1);
   if (geometry.splitsTail) { // without a mask: tiles in round robin, then the split tail's pieces

@@ -13,13 +13,14 @@ Value KernelEmitter::sliceBase(const MemRefArg &memref, Value batch, Value head,
   return globalElement(memref.pointer, add(batchOffset, headOffset), elementType);
 }
 
-/// Copies `rows` rows of head_dim elements, from row `firstRow` of the slice at `base` (row stride
+/// Copies `rows` rows of head_dim elements (or `copiers.columns`), from row `firstRow` of the slice at `base` (row stride
 /// `rowStride`), to shared memory with 16-byte cp.async. Rows at or past `limit` are zero-filled (so
 /// that P·V never meets garbage): their copies have 0 source bytes, which read nothing, so their
 /// addresses need not be valid. `copiers` says which threads copy (by default every computing thread).
 void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow, Value limit, int64_t rows,
                                      Value sharedTile, bool swizzled, RowCopiers copiers) {
-  const int64_t chunksPerRow = geometry.headDim / 8;
+  const int64_t columns = copiers.columns ? copiers.columns : geometry.headDim;
+  const int64_t chunksPerRow = columns / 8, paddedRowBytes = (columns + 8) * 2;
   const int64_t threads = copiers.count ? copiers.count : geometry.threads();
   const int64_t layoutRows = copiers.layoutRows ? copiers.layoutRows : rows;
   Value tid = copiers.thread ? copiers.thread : this->tid;
@@ -46,7 +47,7 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
         Value column = mul(arith::RemUIOp::create(b, loc, chunk, constI32(chunksPerRow)), constI32(8));
         Value index = add(firstRow, row);
         Value offset = add(arith::MulIOp::create(b, loc, toI64(index), rowStride), toI64(column));
-        copy(sharedAt(sharedTile, add(mul(row, constI32(geometry.sharedRowBytes())), mul(column, constI32(2)))),
+        copy(sharedAt(sharedTile, add(mul(row, constI32(paddedRowBytes)), mul(column, constI32(2)))),
              globalElement(base, offset, element), lessThan(index, limit));
       };
       if (first + threads <= chunks)
@@ -74,7 +75,7 @@ void KernelEmitter::copyRowsToShared(Value base, Value rowStride, Value firstRow
                                add(arith::MulIOp::create(b, loc, toI64(row), rowStride), toI64(column)), element);
   // The swizzled layout (wgmma) has 128-byte rows in each 64-column chunk; passes step whole multiples of 8
   // rows there, so each thread's swizzle stays the same.
-  const int64_t rowBytes = swizzled ? 128 : geometry.sharedRowBytes();
+  const int64_t rowBytes = swizzled ? 128 : paddedRowBytes;
   assert((!swizzled || rowsPerPass % 8 == 0) && "passes must keep each thread's rows in one residue mod 8");
   Value destination =
       swizzled ? swizzledAddress(sharedTile, layoutRows, threadRow, column)

@@ -57,12 +57,25 @@ SmallVector<Value> KernelEmitter::aFragment(const ProductOperand &a, Value aBase
     return {p(2 * slice, 0), p(2 * slice, 1), p(2 * slice + 1, 0), p(2 * slice + 1, 1)};
   }
   case ProductOperand::Layout::SharedKMajor:
-    return loadMatrices(sharedAt(aBase, constI32(r * 16 * geometry.sharedRowBytes() + slice * 32)), 4,
-                        NVVM::MMALayout::row);
+    return loadMatrices(sharedAt(aBase, constI32(r * 16 * rowBytesOf(a) + slice * 32)), 4, NVVM::MMALayout::row);
   case ProductOperand::Layout::SharedMNMajor:
-    break;
+    // [K][M] in shared memory: ldmatrix.trans of the four 8x8 matrices (k 0-7 | 8-15) x (m 0-7 | 8-15),
+    // from this lane's address (see transposedALaneOffset), gives them in the A layout.
+    return loadMatrices(sharedAt(aBase, constI32(slice * 16 * rowBytesOf(a) + r * 32)), 4, NVVM::MMALayout::col);
   }
-  llvm_unreachable("an mma.sync A operand is read from registers or K-major shared memory");
+  llvm_unreachable("unknown A operand layout");
+}
+
+/// The byte offset of this lane's ldmatrix row address in an A operand held [K][M] (M contiguous) for
+/// ldmatrix.x4.trans: k = lane % 8 + 8·(lane / 16), m = `firstRow` + 8·((lane / 8) % 2), so that lanes
+/// 0-7, 8-15, 16-23 and 24-31 address the matrices of A's registers a0..a3.
+Value KernelEmitter::transposedALaneOffset(Value firstRow, int64_t rowBytes) {
+  Value k = add(arith::RemUIOp::create(b, loc, lane, constI32(8)),
+                mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(8)));
+  Value m = add(firstRow, mul(arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, constI32(8)),
+                                                     constI32(2)),
+                              constI32(8)));
+  return add(mul(k, constI32(rowBytes)), mul(m, constI32(2)));
 }
 
 /// C[M, N] += A[M, K]·B[K, N] on mma.sync.m16n8k16 for this warp's row groups, `c` in the accumulator layout
@@ -75,14 +88,14 @@ SmallVector<Value> KernelEmitter::aFragment(const ProductOperand &a, Value aBase
 /// column tile at a time (.x2, lanes 0-15).
 void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
                                    SmallVector<Value> &c) {
-  const int64_t slices = k / 16, columnTiles = n / 8, rowBytes = geometry.sharedRowBytes();
+  const int64_t slices = k / 16, columnTiles = n / 8, rowBytes = rowBytesOf(bOperand);
   const int64_t step = geometry.wideLoads() ? 2 : 1;
   if (bOperand.layout == ProductOperand::Layout::SharedKMajor) {
     // ldmatrix.x4 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8).
     Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
     Value matrixColumn = arith::DivUIOp::create(b, loc, lane, constI32(8));
     Value laneOffset = add(mul(matrixRow, constI32(rowBytes)), mul(matrixColumn, constI32(16)));
-    Value aBase = a.layout == ProductOperand::Layout::SharedKMajor ? opaqueCopy(a.shared) : Value();
+    Value aBase = a.inShared() ? opaqueCopy(a.shared) : Value();
     for (int64_t kk = 0; kk < slices; kk += step) {
       const int64_t count = std::min<int64_t>(step, slices - kk); // slices read by this step
       SmallVector<Value> aRegs; // [slice][row group][4]
@@ -103,8 +116,8 @@ void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand
     return;
   }
   assert(bOperand.layout == ProductOperand::Layout::SharedMNMajor && "an mma.sync B operand is in shared memory");
-  assert(a.layout != ProductOperand::Layout::SharedKMajor && "A from shared memory takes a K-major B");
   // ldmatrix.x4.trans address of this lane: k row kk·16 + lane % 16, columns jd·8 + 8·(lane / 16).
+  Value aBase = a.inShared() ? opaqueCopy(a.shared) : Value();
   Value laneOffset = add(mul(arith::RemUIOp::create(b, loc, lane, constI32(16)), constI32(rowBytes)),
                          mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)));
   for (int64_t jd = 0; jd < columnTiles; jd += step) {
@@ -114,7 +127,7 @@ void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand
       SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::col);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t r = 0; r < geometry.rowGroups; ++r)
-          mma(aFragment(a, Value(), r, kk), ValueRange(ArrayRef<Value>(bRegs).slice(t * 2, 2)), c,
+          mma(aFragment(a, aBase, r, kk), ValueRange(ArrayRef<Value>(bRegs).slice(t * 2, 2)), c,
               (r * columnTiles + jd + t) * 4);
     }
   }
@@ -148,7 +161,7 @@ Value KernelEmitter::descriptorPlus(Value descriptor, int64_t bytes) {
 /// after 8 columns) unless `overwrite`, or, given `accumulate` (an i1), where it is true. Inline PTX:
 /// MLIR's wgmma op has no register A operand, and one emitter keeps both forms alike.
 void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector<Value> &accumulators,
-                          bool overwrite, bool transposeB, Value accumulate) {
+                          bool overwrite, bool transposeB, Value accumulate, bool transposeA) {
   overwrite = overwrite && !accumulate;
   const int64_t count = n / 2, aCount = a.size(), scaleD = count + aCount + 1;
   const bool aInShared = aCount == 1;
@@ -169,7 +182,7 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
       text += (i ? ", $" : "$") + std::to_string(count + i);
     text += "}";
   }
-  text += ", $" + std::to_string(count + aCount) + ", p, 1, 1, " + (aInShared ? "0, " : "") +
+  text += ", $" + std::to_string(count + aCount) + ", p, 1, 1, " + (aInShared ? (transposeA ? "1, " : "0, ") : "") +
           (transposeB ? "1" : "0") + ";\n}";
   std::string constraints;
   for (int64_t i = 0; i < count; ++i)
@@ -203,10 +216,11 @@ void KernelEmitter::wgmma(int64_t n, ValueRange a, Value descriptor, SmallVector
 /// mma.sync's C layout; the first wgmma overwrites them if `overwrite`, or accumulates where `accumulate`.
 void KernelEmitter::wgmmaProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
                                  SmallVector<Value> &c, bool overwrite, Value accumulate) {
-  const bool aInShared = a.layout == ProductOperand::Layout::SharedKMajor;
+  const bool aInShared = a.inShared(), transposeA = a.layout == ProductOperand::Layout::SharedMNMajor;
   const bool transposeB = bOperand.layout == ProductOperand::Layout::SharedMNMajor;
-  assert((aInShared || a.layout == ProductOperand::Layout::PackedAccumulator) && "wgmma's A: K-major or registers");
-  Value aDescriptor = aInShared ? matrixDescriptor(a.shared, 16) : Value();
+  assert((aInShared || a.layout == ProductOperand::Layout::PackedAccumulator) && "wgmma's A: shared or registers");
+  // An MN-major A spans one 64-row chunk per warpgroup: its leading offset (to a next chunk) is unused.
+  Value aDescriptor = aInShared ? matrixDescriptor(a.shared, transposeA ? a.rows * 128 : 16) : Value();
   Value bDescriptor;
   int64_t mnStep = 16 * 128; // an MN-major operand's bytes per 16 of K
   if (!transposeB) {
@@ -228,11 +242,12 @@ void KernelEmitter::wgmmaProduct(const ProductOperand &a, const ProductOperand &
   for (int64_t kk = 0; kk < k / 16; ++kk) {
     SmallVector<Value> aOperands;
     if (aInShared)
-      aOperands.push_back(descriptorPlus(aDescriptor, kMajorStep(a, kk)));
+      aOperands.push_back(descriptorPlus(aDescriptor, transposeA ? kk * 16 * 128 : kMajorStep(a, kk)));
     else
       aOperands = aFragment(a, Value(), 0, kk);
     Value bStep = descriptorPlus(bDescriptor, transposeB ? kk * mnStep : kMajorStep(bOperand, kk));
-    wgmma(n, aOperands, bStep, c, /*overwrite=*/overwrite && kk == 0, transposeB, kk == 0 ? accumulate : Value());
+    wgmma(n, aOperands, bStep, c, /*overwrite=*/overwrite && kk == 0, transposeB, kk == 0 ? accumulate : Value(),
+          transposeA);
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
 }

@@ -50,6 +50,34 @@ def ClassifyCausalBlocks : Pass<"flash-classify-causal-blocks", "::mlir::ModuleO
   }];
 }
 
+def ScheduleTiles : Pass<"flash-schedule-tiles", "::mlir::ModuleOp"> {
+  let summary = "Say how thread blocks walk the kernel's tiles: flash.tile_loop with its schedule";
+  let description = [{
+    Turns the kernel's `scf.parallel` over (query block, head, batch) into `flash.tile_loop`, whose
+    `schedule` the GPU lowering and the runtime's launch both follow: `one_per_block`; `persistent`
+    where the configuration asks for it (`persistent`) and the kernel has a producer warpgroup (sm_90a's
+    wgmma path with `tma` and `warp_specialized`), which loads a tile's first K/V blocks while the
+    computing warpgroups finish the previous tile; `split_tail` for such a kernel without a mask, whose
+    tiles are alike, so that the last partial wave is dealt along the keys.
+  }];
+}
+
+def DistributeProducts : Pass<"flash-distribute", "::mlir::ModuleOp"> {
+  let summary = "Decide where each flash.mma operand lies on the GPU: registers or shared memory, K- or MN-major";
+  let description = [{
+    Sets the `layouts` of every `flash.mma` that has none (`#flash.layouts<a = ..., b = ...>`), from
+    where its operands come from and whether the product reads them transposed:
+    - an A operand that is an earlier product's accumulator, converted to 16 bits and read as it lies,
+      stays in its registers (`accumulator`: the accumulator layout is mma.sync's and wgmma's A layout);
+    - every other operand lies in shared memory as its tile is stored, rows contiguous: a tile of
+      memory read, or an accumulator the product reads transposed (staged there from its registers).
+      The contraction dimension is then contiguous for a non-transposed A ([M][K]) and a transposed B
+      ([N][K]): `shared_k_major`; else `shared_mn_major` (read by ldmatrix.trans, or a transposed wgmma
+      descriptor).
+    The GPU lowering picks every instruction of the product from these. Layouts already set are kept.
+  }];
+}
+
 def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Distribute the tile-level kernel over warps and lower it to NVVM: mma.sync, cp.async, ex2";
   let description = [{
@@ -72,6 +100,10 @@ def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
     what the schedule and TMA add); the launcher packs its arguments from that list. The function's
     `flash.shared_memory` attribute gives the bytes of dynamic shared memory a launch needs.
     Window masks (other than causal) are refused: they run in the interpreter only so far.
+    A function of tiles and products alone (reads of 2-D memrefs, `flash.mma` with the layouts that
+    flash-distribute sets, conversions, writes of f32 tiles; no grid) becomes a one-block kernel whose
+    parameters are its arguments' pointers (`arg0`, `arg1`, ...), each product lowered from its
+    operands' layouts by the same routines as the attention kernels' (LowerToGPUTileKernel.cpp).
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];

@@ -19,6 +19,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
@@ -120,7 +121,6 @@ public:
     compiled.chip = config.chip;
     compiled.block_m = config.block_m;
     compiled.tma_box_rows = config.tma ? config.block_n : 0;
-    compiled.persistent = config.persistent;
     // What the lowering put on the kernel: its block size (a producer warpgroup adds 128 threads to the
     // warps) and its shared memory.
     for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) {
@@ -130,6 +130,11 @@ public:
         compiled.shared_memory = int(bytes.getInt());
       if (auto names = kernel->getAttrOfType<ArrayAttr>(flash::FlashDialect::kParametersAttrName))
         compiled.parameters = parametersOf(kernel, names);
+      // The launch follows the tile schedule the lowering took (flash.tile_loop's).
+      if (auto schedule = kernel->getAttrOfType<StringAttr>(flash::FlashDialect::kScheduleAttrName)) {
+        compiled.persistent = schedule.getValue() != "one_per_block";
+        compiled.split_tail = schedule.getValue() == "split_tail";
+      }
     }
     compiled.ptx = emitPTX(*module, config.chip, error, phases);
     if (compiled.ptx.empty())
@@ -150,6 +155,9 @@ private:
       break;
     case Stage::causal:
       pm.addPass(createClassifyCausalBlocks());
+      break;
+    case Stage::scheduled:
+      pm.addPass(createScheduleTiles());
       break;
     case Stage::gpu:
       pm.addPass(createLowerToGPU());
@@ -272,6 +280,24 @@ std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConf
   KernelIR kernel(spec, config);
   kernel.lowerTo(stage);
   return interpret(kernel.function(), args);
+}
+
+std::string interpretFunction(const std::string &ir, const std::vector<InterpreterArg> &args) {
+  DialectRegistry registry;
+  registerCompilerDialects(registry);
+  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
+    diagnostics += diagnostic.str() + "\n";
+    return success();
+  });
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, &context);
+  if (!module)
+    return "cannot parse the IR: " + diagnostics;
+  auto functions = module->getOps<func::FuncOp>();
+  if (functions.empty())
+    return "the IR holds no function";
+  return interpret(*functions.begin(), args);
 }
 
 } // namespace compiler

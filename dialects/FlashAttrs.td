@@ -41,6 +41,46 @@ def Flash_MaskAttr : AttrDef<Flash_Dialect, "Mask"> {
   }];
 }
 
+def Flash_TileSchedule : I32EnumAttr<"TileSchedule", "how thread blocks walk a kernel's tiles", [
+    // a grid of one thread block per tile, query blocks fastest, the last query block first
+    I32EnumAttrCase<"one_per_block", 0>,
+    // at most one block per multiprocessor, each looping over pairs of query blocks and then a tail of
+    // tiles dealt one by one (dialects/PersistentTiles.h)
+    I32EnumAttrCase<"persistent", 1>,
+    // persistent, tiles in round robin, the last partial wave's tiles split along their keys over every
+    // block and combined by the last (dialects/SplitTailTiles.h)
+    I32EnumAttrCase<"split_tail", 2>]> {
+  let cppNamespace = "::flashjit::flash";
+}
+
+def Flash_OperandLayout : I32EnumAttr<"OperandLayout", "where a product's operand lies on the GPU", [
+    // registers in the A layout of mma.sync (loaded from memory; A only)
+    I32EnumAttrCase<"registers", 0>,
+    // registers of an earlier product's accumulator, converted to 16 bits: the A layout as it lies (A only)
+    I32EnumAttrCase<"accumulator", 1>,
+    // shared memory with the contraction dimension (K) contiguous
+    I32EnumAttrCase<"shared_k_major", 2>,
+    // shared memory with the other dimension (M of A, N of B) contiguous: read transposed
+    I32EnumAttrCase<"shared_mn_major", 3>]> {
+  let cppNamespace = "::flashjit::flash";
+  let genSpecializedAttr = 0;
+}
+
+def Flash_OperandLayoutsAttr : AttrDef<Flash_Dialect, "OperandLayouts"> {
+  let mnemonic = "layouts";
+  let summary = "where the A and B operands of a flash.mma lie, as flash-distribute decided";
+  let description = [{
+    The GPU lowering of `flash.mma` picks its instructions from these alone: mma.sync or wgmma (the
+    chip and the tile), A from registers (`registers`, or `accumulator`: a packed earlier product) or
+    from shared memory, each shared operand K-major (ldmatrix; a K-major descriptor) or MN-major
+    (ldmatrix.trans; a transposed descriptor). A shared operand defined by a read of memory is copied
+    there; one defined by an earlier product is written there from its registers.
+  }];
+  let parameters = (ins EnumParameter<Flash_OperandLayout>:$a, EnumParameter<Flash_OperandLayout>:$b);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Flash_KernelConfigAttr : AttrDef<Flash_Dialect, "KernelConfig"> {
   let mnemonic = "config";
   let summary = "kernel configuration: block sizes, warps, pipeline stages and target chip";

@@ -49,6 +49,15 @@ MaskAttr MaskAttr::get(MLIRContext *context, const flashjit::mask::Mask &mask) {
   return get(context, MaskAlignment(mask.alignment), mask.left, mask.right);
 }
 
+LogicalResult OperandLayoutsAttr::verify(function_ref<InFlightDiagnostic()> emitError, OperandLayout a,
+                                         OperandLayout b) {
+  if (b == OperandLayout::registers || b == OperandLayout::accumulator)
+    return emitError() << "#flash.layouts: the B operand lies in shared memory (shared_k_major or "
+                          "shared_mn_major), got "
+                       << stringifyOperandLayout(b);
+  return success();
+}
+
 LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
                                        int64_t blockN, int64_t warps, int64_t stages,
                                        StringRef chip, bool wgOverlap, bool tma,
@@ -88,10 +97,19 @@ LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribu
                              << " parameters; the function has " << function.getNumArguments();
     return success();
   }
+  if (attribute.getName() == kScheduleAttrName) {
+    auto schedule = dyn_cast<StringAttr>(attribute.getValue());
+    if (!isa<FunctionOpInterface>(op) || !schedule || !symbolizeTileSchedule(schedule.getValue()))
+      return op->emitError() << "'" << kScheduleAttrName
+                             << "' must name a tile schedule (one_per_block, persistent or split_tail) on a kernel "
+                                "function";
+    return success();
+  }
   if (attribute.getName() != kConfigAttrName)
     return op->emitError() << "unknown attribute '" << attribute.getName().getValue()
                            << "' of the flash dialect; expected '" << kConfigAttrName << "', '" << kPTXAttrName
-                           << "', '" << kSharedMemoryAttrName << "' or '" << kParametersAttrName << "'";
+                           << "', '" << kSharedMemoryAttrName << "', '" << kParametersAttrName << "' or '"
+                           << kScheduleAttrName << "'";
   if (!isa<KernelConfigAttr>(attribute.getValue()))
     return op->emitError() << "'" << kConfigAttrName << "' must be a #flash.config<...> attribute, got "
                            << attribute.getValue();

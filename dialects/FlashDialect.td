@@ -49,6 +49,8 @@ def Flash_Dialect : Dialect {
     /// Name of the kernel attribute that names its parameters, in order (the kernel's ABI, which the
     /// launcher packs arguments from).
     static constexpr ::llvm::StringLiteral kParametersAttrName = "flash.parameters";
+    /// Name of the kernel attribute that gives its tile schedule (flash.tile_loop's), which the launch follows.
+    static constexpr ::llvm::StringLiteral kScheduleAttrName = "flash.schedule";
     /// The configuration of the kernel function that holds `op` (or is `op`), or null if it has none.
     static KernelConfigAttr lookupConfig(::mlir::Operation *op);
   }];

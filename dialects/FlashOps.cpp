@@ -207,6 +207,30 @@ LogicalResult QKOp::verify() {
   return success();
 }
 
+LogicalResult MmaOp::verify() {
+  VectorType a = getA().getType(), bTile = getB().getType(), accumulator = getAccumulator().getType();
+  if (failed(checkTile(*this, "A operand", a, 2, Elements::F16BF16OrF32)) ||
+      failed(checkTile(*this, "B operand", bTile, 2, Elements::F16BF16OrF32)))
+    return failure();
+  if (bTile.getElementType() != a.getElementType())
+    return emitOpError() << "B operand element type " << bTile.getElementType() << " differs from the A operand's "
+                         << a.getElementType() << "; A and B must have the same element type";
+  const int64_t bRows = bTile.getDimSize(getTransposeB() ? 1 : 0);
+  if (getK() != bRows)
+    return emitOpError() << "A operand gives K = " << getK() << " but B operand gives K = " << bRows
+                         << " (A is [M, K], B is [K, N]; `transposed` holds the transpose); they must match";
+  if (failed(checkTile(*this, "accumulator", accumulator, 2, Elements::F32)))
+    return failure();
+  if (accumulator.getDimSize(0) != getM() || accumulator.getDimSize(1) != getN())
+    return emitOpError() << "accumulator must be vector<" << getM() << "x" << getN() << "xf32> (M x N), got "
+                         << accumulator;
+  if (OperandLayoutsAttr layouts = getLayoutsAttr();
+      layouts && layouts.getA() == OperandLayout::accumulator && getTransposeA())
+    return emitOpError() << "an A operand in accumulator registers is read as it lies, not transposed; "
+                            "stage it in shared memory (shared_mn_major)";
+  return success();
+}
+
 LogicalResult MaskOp::verify() {
   return checkTile(*this, "scores", getScores().getType(), 2, Elements::F32);
 }
@@ -256,4 +280,52 @@ LogicalResult PVOp::verify() {
 LogicalResult NormalizeOp::verify() {
   return checkScoresAndRows(*this, "accumulator", getAccumulator().getType(), "row max",
                             getRowMax().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// flash.tile_loop
+//===----------------------------------------------------------------------===//
+
+// (%qb, %h, %b) in (%query_blocks, %heads, %batch) schedule(persistent) { ... }
+ParseResult TileLoopOp::parse(OpAsmParser &parser, OperationState &result) {
+  SmallVector<OpAsmParser::Argument> indices;
+  SmallVector<OpAsmParser::UnresolvedOperand> bounds;
+  StringRef schedule;
+  SMLoc scheduleLoc;
+  Type index = parser.getBuilder().getIndexType();
+  if (parser.parseArgumentList(indices, OpAsmParser::Delimiter::Paren) || parser.parseKeyword("in") ||
+      parser.parseOperandList(bounds, OpAsmParser::Delimiter::Paren) ||
+      parser.resolveOperands(bounds, index, result.operands) || parser.parseKeyword("schedule") ||
+      parser.parseLParen() || (scheduleLoc = parser.getCurrentLocation(), parser.parseKeyword(&schedule)) ||
+      parser.parseRParen())
+    return failure();
+  std::optional<TileSchedule> kind = symbolizeTileSchedule(schedule);
+  if (!kind)
+    return parser.emitError(scheduleLoc) << "unknown tile schedule '" << schedule
+                                         << "'; expected one_per_block, persistent or split_tail";
+  result.addAttribute(getScheduleAttrName(result.name), TileScheduleAttr::get(parser.getContext(), *kind));
+  for (OpAsmParser::Argument &argument : indices)
+    argument.type = index;
+  Region *body = result.addRegion();
+  if (parser.parseRegion(*body, indices) || parser.parseOptionalAttrDict(result.attributes))
+    return failure();
+  if (body->empty())
+    body->emplaceBlock();
+  return success();
+}
+
+void TileLoopOp::print(OpAsmPrinter &printer) {
+  printer << " (";
+  llvm::interleaveComma(getTileIndices(), printer, [&](BlockArgument index) { printer.printOperand(index); });
+  printer << ") in (" << getQueryBlocks() << ", " << getHeads() << ", " << getBatch() << ") schedule("
+          << stringifyTileSchedule(getSchedule()) << ") ";
+  printer.printRegion(getBody(), /*printEntryBlockArgs=*/false);
+  printer.printOptionalAttrDict((*this)->getAttrs(), {getScheduleAttrName()});
+}
+
+LogicalResult TileLoopOp::verify() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != 3 || !llvm::all_of(body.getArgumentTypes(), [](Type t) { return t.isIndex(); }))
+    return emitOpError() << "body must take the tile's (query block, head, batch) indices, three of type index";
+  return success();
 }

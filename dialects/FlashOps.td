@@ -98,6 +98,48 @@ def Flash_QKOp : Flash_TileOp<"qk"> {
   }];
 }
 
+def Flash_MmaOp : Flash_TileOp<"mma", [AllTypesMatch<["accumulator", "result"]>]> {
+  let summary = "tile product: result = accumulator + op(A)·op(B), op(X) = X or Xᵀ, in f32";
+  let description = [{
+    The tile-level product every attention kernel is made of. op(A) is [M, K] and op(B) is [K, N]:
+    `transposed` after an operand means the tile holds its transpose (A as [K, M], B as [N, K]). A and
+    B have the same element type; the accumulator is [M, N] in f32. `flash.qk` and `flash.pv` are its
+    named forms (S = Q·Kᵀ: B transposed from zero; O += P·V); the backward's products are others:
+
+    ```mlir
+    %s  = flash.mma %q, %k transposed, %zero : vector<64x128xbf16>, vector<64x128xbf16>, vector<64x64xf32>
+    %dv = flash.mma %p transposed, %do, %dv0 : vector<64x64xbf16>, vector<64x128xbf16>, vector<64x128xf32>
+    ```
+
+    `layouts` (set by flash-distribute, `#flash.layouts`) says where each operand lies on the GPU; the
+    lowering reads its instructions from it.
+  }];
+  let arguments = (ins
+    Flash_Vector<"A operand">:$a,
+    UnitAttr:$transpose_a,
+    Flash_Vector<"B operand">:$b,
+    UnitAttr:$transpose_b,
+    Flash_Vector<"accumulator">:$accumulator,
+    OptionalAttr<Flash_OperandLayoutsAttr>:$layouts
+  );
+  let results = (outs Flash_Vector<"new accumulator">:$result);
+  let builders = [OpBuilder<(ins "::mlir::Value":$a, "bool":$transpose_a, "::mlir::Value":$b,
+      "bool":$transpose_b, "::mlir::Value":$accumulator), [{
+    build($_builder, $_state, accumulator.getType(), a, transpose_a, b, transpose_b, accumulator,
+          ::flashjit::flash::OperandLayoutsAttr());
+  }]>];
+  let assemblyFormat = [{
+    $a (`transposed` $transpose_a^)? `,` $b (`transposed` $transpose_b^)? `,` $accumulator
+    (`layouts` $layouts^)? attr-dict `:` type($a) `,` type($b) `,` type($accumulator)
+  }];
+  let extraClassDeclaration = [{
+    /// The product's sizes: op(A) is [M, K], op(B) is [K, N].
+    int64_t getM() { return getA().getType().getDimSize(getTransposeA() ? 1 : 0); }
+    int64_t getK() { return getA().getType().getDimSize(getTransposeA() ? 0 : 1); }
+    int64_t getN() { return getB().getType().getDimSize(getTransposeB() ? 0 : 1); }
+  }];
+}
+
 def Flash_MaskOp : Flash_TileOp<"mask", [AllTypesMatch<["scores", "masked"]>]> {
   let summary = "sets the scores of hidden keys to −inf: keys past seqlen_k and those the mask hides";
   let description = [{
@@ -296,6 +338,38 @@ def Flash_NormalizeOp : Flash_TileOp<"normalize", [
   let assemblyFormat = [{
     $accumulator `,` $row_max `,` $row_sum `scale` $scale attr-dict
     `:` type($accumulator) `,` type($row_max)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Schedule level: how thread blocks walk the tiles
+//===----------------------------------------------------------------------===//
+
+def Flash_TileLoopOp : Flash_Op<"tile_loop", [SingleBlock, NoTerminator, RecursiveMemoryEffects]> {
+  let summary = "the kernel's (query block, head, batch) tiles, and how thread blocks walk them";
+  let description = [{
+    Runs its body once for each tile (query block, head, batch) below the bounds, its block arguments
+    the tile's indices, in any order (each tile is independent). `schedule` says how the GPU walks them:
+    `one_per_block` (a thread block per tile, query blocks fastest, the last query block first),
+    `persistent` (at most one block per multiprocessor, looping over pairs of query blocks and then a
+    tail of tiles one by one: `dialects/PersistentTiles.h`) or `split_tail` (persistent, round robin,
+    the last partial wave's tiles split along their keys over every block and combined by the last:
+    `dialects/SplitTailTiles.h`). The host computes the same schedule for the launch from the same
+    formulas. Made by `flash-schedule-tiles` from the tiled kernel's `scf.parallel`.
+
+    ```mlir
+    flash.tile_loop (%qb, %h, %b) in (%query_blocks, %heads, %batch) schedule(persistent) {
+      ...
+    }
+    ```
+  }];
+  let arguments = (ins Index:$query_blocks, Index:$heads, Index:$batch, Flash_TileSchedule:$schedule);
+  let regions = (region SizedRegion<1>:$body);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The tile's (query block, head, batch) indices inside the body.
+    ::mlir::Block::BlockArgListType getTileIndices() { return getBody().front().getArguments(); }
   }];
 }
 

@@ -77,6 +77,11 @@ bool usesWgmma(std::string_view chip, int64_t blockM, int64_t blockN, int64_t wa
 
 bool isHopper(std::string_view chip) { return chip == "sm_90" || chip == "sm_90a"; }
 
+bool hasProducerWarpgroup(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
+                          bool tma, bool warpSpecialized) {
+  return usesWgmma(chip, blockM, blockN, warps, headDim) && tma && warpSpecialized;
+}
+
 int64_t sharedMemoryLimit(std::string_view chip) {
   if (chip == "sm_80")
     return 163 * 1024;

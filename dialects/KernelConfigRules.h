@@ -47,6 +47,11 @@ bool usesWgmma(std::string_view chip, int64_t blockM, int64_t blockN, int64_t wa
 /// Whether `chip` is a Hopper GPU (sm_90, or sm_90a with its architecture-specific features).
 bool isHopper(std::string_view chip);
 
+/// Whether a kernel has a producer warpgroup (one warpgroup that issues the K/V loads by TMA while the
+/// others compute): the wgmma path (usesWgmma) with tma and warp_specialized.
+bool hasProducerWarpgroup(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
+                          bool tma, bool warpSpecialized);
+
 /// The most shared memory one thread block may use on `chip` (0 for an unknown chip).
 int64_t sharedMemoryLimit(std::string_view chip);
 

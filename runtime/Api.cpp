@@ -43,6 +43,8 @@ const char *toString(Stage stage) {
     return "fused";
   case Stage::causal:
     return "causal";
+  case Stage::scheduled:
+    return "scheduled";
   case Stage::gpu:
     return "gpu";
   case Stage::llvm:
@@ -52,8 +54,8 @@ const char *toString(Stage stage) {
 }
 
 const std::vector<Stage> &allStages() {
-  static const std::vector<Stage> stages = {Stage::flash, Stage::tiled, Stage::fused,
-                                            Stage::causal, Stage::gpu,   Stage::llvm};
+  static const std::vector<Stage> stages = {Stage::flash,     Stage::tiled, Stage::fused, Stage::causal,
+                                            Stage::scheduled, Stage::gpu,   Stage::llvm};
   return stages;
 }
 

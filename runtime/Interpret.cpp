@@ -20,9 +20,9 @@ HostMemRef view(std::vector<float> &buffer, std::vector<int64_t> sizes, std::vec
 
 CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &config,
                               const ProblemShape &shape, unsigned seed, Stage stage) {
-  if (stage == Stage::flash || stage > Stage::causal)
+  if (stage == Stage::flash || stage > Stage::scheduled)
     throw Error(Error::Code::InvalidArgument, std::string("interpret mode runs tile-level IR: pick the "
-                                                          "tiled, fused or causal stage, not ") +
+                                                          "tiled, fused, causal or scheduled stage, not ") +
                                                   toString(stage));
   validate(spec);
   validate(config);

@@ -154,7 +154,7 @@ struct Kernel::Impl {
       const int64_t sliceBytes = std::max<int64_t>(1, int64_t(args.seqlen_k) * spec.head_dim * 4);
       std::vector<int64_t> keyBlocks =
           keyBlocksPerQueryBlock(maskOf(spec), args.seqlen_q, args.seqlen_k, compiled.block_m, compiled.tma_box_rows);
-      if (spec.causal == Causal::none) {
+      if (compiled.split_tail) {
         const int64_t tiles = int64_t(keyBlocks.size()) * slices;
         schedule = PersistentSchedule{int64_t(keyBlocks.size()), slices, 0, std::min(tiles, int64_t(multiprocessors)),
                                       false};
@@ -323,7 +323,7 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   if (tiles > 0x7fffffff)
     throw Error(Error::Code::Unsupported, "attention arguments: the launch needs " + std::to_string(tiles) +
                                               " thread blocks (query blocks x heads x batch); at most 2147483647");
-  const bool splitsTail = c.persistent && impl_->spec.causal == Causal::none;
+  const bool splitsTail = c.split_tail;
   FastDivisor queryBlocks = fastDivisor(uint32_t(
       c.persistent && !splitsTail ? std::max<int64_t>(1, queryBlockCount / 2) : queryBlockCount));
   FastDivisor headCount = fastDivisor(uint32_t(args.heads)), groupSize = fastDivisor(uint32_t(group));

@@ -20,8 +20,8 @@ constexpr const char *kMagic = "flashjit-kernel-cache 1";
 /// every key, so that a new contract does not launch an entry that an older build compiled. 2: persistent
 /// kernels take the schedule's tail (runtime/PersistentSchedule.h); 3: persistent kernels without a causal
 /// mask take tiles in round robin and the split tail's tiles, part slots and workspace
-/// (runtime/SplitTail.h); 4: entries carry the kernel's parameters.
-constexpr int kKernelAbi = 4;
+/// (runtime/SplitTail.h); 4: entries carry the kernel's parameters; 5: and its tile schedule (split_tail).
+constexpr int kKernelAbi = 5;
 
 const char *const kParameterKinds[] = {"pointer", "i64", "i32", "f32", "tensor_map"};
 
@@ -64,6 +64,7 @@ std::map<std::string, std::string> fieldsOf(const CompiledKernel &kernel) {
           {"shared_memory", std::to_string(kernel.shared_memory)},
           {"tma_box_rows", std::to_string(kernel.tma_box_rows)},
           {"persistent", kernel.persistent ? "1" : "0"},
+          {"split_tail", kernel.split_tail ? "1" : "0"},
           {"parameters", encodeParameters(kernel.parameters)},
           {"compile_ms", compileMs.str()}};
 }
@@ -78,6 +79,7 @@ bool kernelOf(const std::map<std::string, std::string> &fields, std::string ptx,
     kernel.shared_memory = std::stoi(fields.at("shared_memory"));
     kernel.tma_box_rows = fields.count("tma_box_rows") ? std::stoi(fields.at("tma_box_rows")) : 0;
     kernel.persistent = fields.count("persistent") && fields.at("persistent") == "1";
+    kernel.split_tail = fields.count("split_tail") && fields.at("split_tail") == "1";
     kernel.compile_ms = std::stod(fields.at("compile_ms"));
     if (!decodeParameters(fields.at("parameters"), kernel.parameters))
       return false;

@@ -141,7 +141,7 @@ struct CheckReport {
 
 /// Interpret mode: runs the kernel's tile-level IR on the CPU over random inputs from `seed`, and
 /// compares every row of O and lse with a float64 reference. Tolerances: f32 1e-5, f16 2e-3, bf16 1e-2.
-/// `stage` picks which tile-level form runs (tiled, fused or causal). Throws Error for unsupported
+/// `stage` picks which tile-level form runs (tiled, fused, causal or scheduled). Throws Error for unsupported
 /// specs, configurations or shapes.
 FLASHJIT_API CheckReport interpretAndCheck(const AttentionSpec &spec, const KernelConfig &config,
                                            const ProblemShape &shape, unsigned seed = 0,

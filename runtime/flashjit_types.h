@@ -24,7 +24,7 @@ FLASHJIT_API const char *toString(Causal causal);
 /// flash (problem level) -> tiled (two-pass tile form) -> fused (online softmax) -> causal (key blocks
 /// classified into full and masked) -> gpu (one thread's program: NVVM ops, mma.sync, cp.async) ->
 /// llvm (LLVM dialect only). PTX comes after llvm, from compile().
-enum class Stage { flash, tiled, fused, causal, gpu, llvm };
+enum class Stage { flash, tiled, fused, causal, scheduled, gpu, llvm };
 FLASHJIT_API const char *toString(Stage stage);
 FLASHJIT_API const std::vector<Stage> &allStages();
 
@@ -123,6 +123,7 @@ struct CompiledKernel {
   int shared_memory = 0;
   int tma_box_rows = 0;  ///< > 0: the kernel takes TMA tensor maps of K and V with boxes of this many rows
   bool persistent = false; ///< the kernel loops over tiles: launch at most one block per multiprocessor
+  bool split_tail = false; ///< persistent, the last partial wave split along the keys (runtime/SplitTail.h)
   std::vector<KernelParameter> parameters; ///< the kernel's parameters, in order (its ABI)
   double compile_ms = 0; ///< flash IR to PTX, in this process
   /// Where compile_ms went, in order: building the flash IR, each lowering stage, translation to LLVM IR,

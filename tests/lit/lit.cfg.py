@@ -27,3 +27,9 @@ config.environment["PATH"] = os.pathsep.join(
     [config.flashjit_tools_dir, config.environment.get("PATH", os.environ.get("PATH", ""))])
 # Keep the tests deterministic: no colour, no user cache.
 config.environment["FLASHJIT_CACHE"] = "0"
+
+# ptxas (CUDA toolkit) assembles the PTX of the lowering's tests where the toolkit is installed.
+ptxas = os.path.join(getattr(config, "cuda_home", ""), "bin", "ptxas")
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append((r"(?<![\w./-])ptxas(?![\w./-])", ptxas))

@@ -61,7 +61,7 @@ TEST(AttentionIR, CompileReportsWhereItsTimeWent) {
     EXPECT_GE(ms, 0) << phase;
     sum += ms;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"build", "tiled", "fused", "causal", "gpu", "llvm", "llvm-ir",
+  EXPECT_EQ(names, (std::vector<std::string>{"build", "tiled", "fused", "causal", "scheduled", "gpu", "llvm", "llvm-ir",
                                              "llvm-opt", "nvptx"}));
   EXPECT_GT(sum, 0);
   EXPECT_LE(sum, kernel.compile_ms);

@@ -82,7 +82,7 @@ TEST(Interpret, EveryTileStageComputesTheSameAttention) {
   ProblemShape shape;
   shape.seqlen_q = 90;
   shape.seqlen_k = 75;
-  for (Stage stage : {Stage::tiled, Stage::fused, Stage::causal}) {
+  for (Stage stage : {Stage::tiled, Stage::fused, Stage::causal, Stage::scheduled}) {
     CheckReport report = interpretAndCheck(spec, smallConfig(32, 16), shape, 11, stage);
     EXPECT_TRUE(report.passed) << toString(stage) << ": " << describe(report);
   }
@@ -216,7 +216,7 @@ TEST_P(InterpretWindow, MatchesFloat64Reference) {
   shape.heads = 2;
   shape.seqlen_q = std::get<0>(lengths);
   shape.seqlen_k = std::get<1>(lengths);
-  for (Stage stage : {Stage::fused, Stage::causal}) {
+  for (Stage stage : {Stage::fused, Stage::causal, Stage::scheduled}) {
     CheckReport report =
         interpretAndCheck(spec, smallConfig(std::get<0>(blocks), std::get<1>(blocks)), shape, /*seed=*/9, stage);
     EXPECT_TRUE(report.passed) << toString(stage) << ": " << describe(report);

@@ -1,6 +1,6 @@
-// flash-lower-to-gpu: the tile-level kernel at the causal stage (the input below, d = 16, one warp,
+// flash-lower-to-gpu: the tile-level kernel at the scheduled stage (the input below, d = 16, one warp,
 // 16x16 blocks) becomes one thread's NVVM program.
-// RUN: flashjit-opt %s -split-input-file -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
+// RUN: flashjit-opt %s -split-input-file -flash-schedule-tiles -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
 // of query heads per key/value head, heads, batch, the fast divisors (magic, shift) of the query block
@@ -228,7 +228,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // memory after the K/V buffers (2 stages x 2 x 32 rows + 128 rows, of 272 bytes) and Q·Kᵀ reads its
 // fragments with ldmatrix.x4 inside the key loop; nothing is loaded into registers before it. Nobody
 // waits for the query's copy group before the loop: the first key block's wait covers this older group.
-// RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=QSHARED
 // QSHARED:      flash.shared_memory = 69632 : i64
 // QSHARED:      nvvm.cp.async.commit.group
@@ -255,7 +255,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // Without the query tile in shared memory every row moves to its new maximum: no vote, no branch. Its 128
 // rows do not fit in the last stage's K/V bytes (2 x 32 rows), so the query is staged at the start of
 // shared memory and loaded into registers before the prologue's first K/V copy.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 128 --warps 4 --block-n 32 --chip sm_90 \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=ALWAYS
 // ALWAYS:      nvvm.cp.async.commit.group
 // ALWAYS-NOT:  nvvm.cp.async.commit.group
@@ -297,7 +297,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // chunks: 0x4000004002000000). No ldmatrix anywhere (the query is not loaded into registers) and no
 // mma.sync in the loop. block_n = head_dim: both products are m64n64k16 (with Q in registers, ptxas gave
 // P the query's registers there).
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 64 --chip sm_90a \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 64 --warps 4 --block-n 64 --chip sm_90a \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WGMMA
 // WGMMA:      llvm.mlir.global external @flash_shared_memory() {addr_space = 3 : i32, alignment = 1024 : i64}
 // WGMMA-COUNT-5: nvvm.mbarrier.init {{.*}}, %c128_i32
@@ -346,7 +346,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // waits for the P·V (wait_group 0), releases its slot, issues the next copy into it, then packs P (after the
 // wait: the new P would otherwise take the registers the P·V still reads); the last block's P·V follows
 // the loop.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 64 --chip sm_90a --wg-overlap \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 64 --warps 4 --block-n 64 --chip sm_90a --wg-overlap \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=OVERLAP
 // OVERLAP:      scf.for
 // OVERLAP:        mbarrier.try_wait.parity
@@ -388,7 +388,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // waits for the slot's empty mbarrier, announces 2 x 64 x 128 x 2 bytes and loads each 64-column box of K
 // and V by TMA at (column, block start, K/V head, batch); no thread copies K or V with cp.async (the query
 // still does).
-// RUN: flashjit ir --stage causal --head-dim 128 --block-m 64 --warps 4 --block-n 64 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 64 --warps 4 --block-n 64 --chip sm_90a --tma \
 // RUN:   | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=TMA
 // TMA:        llvm.func @attention_fwd_d128_bf16_lse({{.*}}, %arg30: f32, %arg31: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant}, %arg32: !llvm.ptr {llvm.align = 64 : i64, llvm.byval = !llvm.array<128 x i8>, nvvm.grid_constant})
 // TMA-COUNT-2: nvvm.mbarrier.init {{.*}}, %c1_i32
@@ -418,7 +418,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // from the warpgroup index shuffled from lane 0, which ptxas knows to be uniform); after the loop it stages
 // its 64 output rows in those query rows (32 4-byte stores) and stores them (8 16-byte loads and stores),
 // between barriers of its own 128 threads: no barrier of all the computing threads.
-// RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WS
 // WS:          llvm.func @attention_fwd_d128_bf16_lse({{.*}}nvvm.maxntid = array<i32: 384, 1, 1>
 // WS-COUNT-2:  nvvm.mbarrier.init {{.*}}, %c1_i32
@@ -487,7 +487,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // more barrier of its own: per row, a 4 x 4 word transpose within each quad, two rounds of shuffles, then
 // 16-byte stores, where it writes the tile) and goes on to its next tile: no barrier of all the computing
 // threads.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=PERSIST
 // PERSIST:          llvm.func @attention_fwd_d64_bf16_lse({{.*}}%{{.*}}: f32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: i32, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr {{.*}}nvvm.maxntid = array<i32: 512, 1, 1>
@@ -575,7 +575,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // last P·V each warpgroup takes its idle turns for the blocks left: the block's K copy waited for, its
 // ping-pong turn (wait on its own barrier, arrive on the next one's), K's slot released, V's copy waited
 // for and its slot released.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 192 --warps 12 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --causal top_left | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=OWNEND
 // OWNEND:      llvm.func @attention_fwd_d64_bf16_causal_tl_lse({{.*}}: i64, %[[SQ:[^:]*]]: i32,
@@ -612,7 +612,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // blocks, causal: where the loop's upper bound (the tile's key end) lies at most 64 keys into the last
 // block, the loop stops before that block, which runs once after it with Q·Kᵀ as n64 wgmmas (the other
 // scores -inf) and P·V over its first 64 keys (4 k16 steps instead of 8). The loop body has no such branch.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
 // RUN:   --causal top_left | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=PEEL
 // PEEL:          arith.divsi
 // PEEL-SAME:     %c128_i32
@@ -648,7 +648,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // block's Q·Kᵀ ahead of the loop, and a last block of at most 128 keys after it, with Q·Kᵀ as n128
 // wgmmas after the previous block's deferred (whole) P·V; the drained P·V after it covers 128 keys (8
 // k16 steps instead of 12).
-// RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 192 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 192 --chip sm_90a --tma \
 // RUN:   --wg-overlap --warp-specialized | flashjit-opt -flash-lower-to-gpu | FileCheck %s --check-prefix=WSTAIL
 // WSTAIL:         arith.divsi
 // WSTAIL-SAME:    %c192_i32
@@ -682,7 +682,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // unwritten (an empty asm statement, not zeros) and the loop's first P·V overwrites it: its first wgmma's
 // scale-d is the carried flag, false out of the first block. A tile without that block yields P = 0
 // from an opaque zero, on its own path.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent --causal bottom_right | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=AHEAD
 // AHEAD:           %[[SHORT:.*]] = arith.cmpi sle, %{{.*}}, %c64_i32{{.*}} : i32
@@ -709,7 +709,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // slice count and divisor after the scale; each block takes its item of a wave at gridDim.x - 1 - block in
 // odd waves, and a tile's item is a pair, a middle block or one of the tail's tiles (the tail divided by
 // its slice count: the wave-major rank of the query block from the last).
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --persistent --causal bottom_right | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=SCHED
 // SCHED:          llvm.func @attention_fwd_d64_bf16_causal_br_lse({{.*}}%{{.*}}: f32, %[[TAIL:[^:]*]]: i32, %[[TAILMAGIC:[^:]*]]: i32, %[[TAILSHIFT:[^:]*]]: i32, %{{.*}}: !llvm.ptr {{.*}}
@@ -733,7 +733,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // row keeps its running maximum unless the block raised it past the threshold (2^8), choosing from its own
 // compare rather than the warp's vote (its exponentials do not wait for the vote), and the output is
 // rescaled, after the previous P·V's wait, only where the vote says some row of the warp moved.
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized --wg-overlap --conditional-rescale | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=CRESCALE
 // CRESCALE:          scf.for
@@ -755,7 +755,7 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // offset (bits 16-29) the ones' distance from V, 2048 bytes less per 16 keys (-128 << 16 + 128 a step);
 // the softmax adds no probabilities (no arith.addf anywhere), and the normalisation reads each row's sum,
 // without shuffles, from the accumulator's column 64 (result 32 for row g, 34 for row g + 8).
-// RUN: flashjit ir --stage causal --head-dim 64 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
 // RUN:   --conditional-rescale --mma-row-sum | flashjit-opt -flash-lower-to-gpu \
 // RUN:   | FileCheck %s --check-prefix=ROWSUM --implicit-check-not=arith.addf
 // ROWSUM:          arith.constant 1065369472 : i32
@@ -775,3 +775,35 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
 // ROWSUM:          "llvm.nvvm.rcp.approx.ftz.f"(%[[OUT:.*]]#32)
 // ROWSUM:          "llvm.nvvm.lg2.approx.ftz.f"(%[[OUT]]#32)
 // ROWSUM:          "llvm.nvvm.rcp.approx.ftz.f"(%[[OUT]]#34)
+
+// -----
+
+// A tile kernel (LowerToGPUTileKernel.cpp; lower-products-to-gpu.mlir): without flash-distribute the products
+// to be lowered from.
+// expected-error @+1 {{cannot lower to the GPU: flash.mma: has no operand layouts; run flash-distribute first}}
+func.func @undistributed(%a: memref<64x64xbf16>, %o: memref<64x64xf32>)
+    attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 4, stages = 1, chip = "sm_80">} {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %z = arith.constant dense<0.0> : vector<64x64xf32>
+  %t = vector.transfer_read %a[%c0, %c0], %pad : memref<64x64xbf16>, vector<64x64xbf16>
+  %s = flash.mma %t, %t transposed, %z : vector<64x64xbf16>, vector<64x64xbf16>, vector<64x64xf32>
+  vector.transfer_write %s, %o[%c0, %c0] : vector<64x64xf32>, memref<64x64xf32>
+  return
+}
+
+// -----
+
+// M must split over the warpgroups on sm_90a: 64 rows per 4 warps.
+// expected-error @+1 {{cannot lower to the GPU: tile kernel: on sm_90a each warpgroup (4 warps) computes 64 rows: 4 warps take M = 64, got 128}}
+func.func @rows(%a: memref<128x64xbf16>, %o: memref<128x128xf32>)
+    attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 1, chip = "sm_90a">} {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %z = arith.constant dense<0.0> : vector<128x128xf32>
+  %t = vector.transfer_read %a[%c0, %c0], %pad : memref<128x64xbf16>, vector<128x64xbf16>
+  %s = flash.mma %t, %t transposed, %z layouts <a = shared_k_major, b = shared_k_major>
+      : vector<128x64xbf16>, vector<128x64xbf16>, vector<128x128xf32>
+  vector.transfer_write %s, %o[%c0, %c0] : vector<128x128xf32>, memref<128x128xf32>
+  return
+}

@@ -72,7 +72,7 @@ func.func @not_on_a_function() {
 
 // -----
 
-// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config', 'flash.ptx', 'flash.shared_memory' or 'flash.parameters'}}
+// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config', 'flash.ptx', 'flash.shared_memory', 'flash.parameters' or 'flash.schedule'}}
 func.func @unknown_attribute() attributes {flash.tile = 1} {
   return
 }
@@ -114,5 +114,12 @@ module attributes {flash.shared_memory = 1024} {
 
 // expected-error @+1 {{#flash.config: mma_row_sum needs chip sm_90a (its row sums come from the P·V wgmma), got chip sm_90}}
 func.func @mma_row_sum_off_hopper_path() attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_90", mma_row_sum = true>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'flash.schedule' must name a tile schedule (one_per_block, persistent or split_tail) on a kernel function}}
+func.func @schedule_unknown() attributes {flash.schedule = "round_robin"} {
   return
 }

@@ -73,3 +73,31 @@ func.func @f32_tiles(%q: vector<16x8xf32>, %k: vector<16x8xf32>, %acc: vector<16
   %r = flash.pv %s, %k, %acc : vector<16x16xf32>, vector<16x8xf32>, vector<16x8xf32>
   return %r : vector<16x8xf32>
 }
+
+// flash.mma: the tile product of which flash.qk and flash.pv are named forms; the backward's five products
+// (A or B transposed where the tile holds the transpose), and the operand layouts flash-distribute sets.
+// CHECK-LABEL: func.func @products
+func.func @products(%q: vector<64x128xbf16>, %k: vector<32x128xbf16>, %do: vector<64x128xbf16>,
+                    %p: vector<64x32xbf16>, %zero: vector<64x32xf32>, %acc: vector<32x128xf32>,
+                    %dq: vector<64x128xf32>) -> (vector<64x32xf32>, vector<32x128xf32>, vector<64x128xf32>) {
+  // CHECK: flash.mma %{{.*}}, %{{.*}} transposed, %{{.*}} : vector<64x128xbf16>, vector<32x128xbf16>, vector<64x32xf32>
+  %s = flash.mma %q, %k transposed, %zero : vector<64x128xbf16>, vector<32x128xbf16>, vector<64x32xf32>
+  // CHECK: flash.mma %{{.*}} transposed, %{{.*}}, %{{.*}} : vector<64x32xbf16>, vector<64x128xbf16>, vector<32x128xf32>
+  %dv = flash.mma %p transposed, %do, %acc : vector<64x32xbf16>, vector<64x128xbf16>, vector<32x128xf32>
+  // CHECK: flash.mma %{{.*}}, %{{.*}}, %{{.*}} layouts <a = accumulator, b = shared_mn_major> : vector<64x32xbf16>, vector<32x128xbf16>, vector<64x128xf32>
+  %dq1 = flash.mma %p, %k, %dq layouts <a = accumulator, b = shared_mn_major>
+      : vector<64x32xbf16>, vector<32x128xbf16>, vector<64x128xf32>
+  return %s, %dv, %dq1 : vector<64x32xf32>, vector<32x128xf32>, vector<64x128xf32>
+}
+
+// flash.tile_loop: the tiles and their schedule; its body takes the tile's indices.
+// CHECK-LABEL: func.func @tiles
+// CHECK: flash.tile_loop (%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}, %{{.*}}) schedule(split_tail) {
+// CHECK:   arith.addi
+// CHECK: }
+func.func @tiles(%n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(split_tail) {
+    %x = arith.addi %qb, %b : index
+  }
+  return
+}

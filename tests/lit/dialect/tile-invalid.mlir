@@ -214,3 +214,94 @@ func.func @normalize_accumulator(%acc: vector<128x64xf16>, %m: vector<128xf32>, 
   %o, %lse = flash.normalize %acc, %m, %m scale %scale : vector<128x64xf16>, vector<128xf32>
   return
 }
+
+// -----
+
+func.func @mma_a_rank(%a: vector<64xbf16>, %b: vector<64x32xbf16>, %c: vector<64x32xf32>) {
+  // expected-error @+1 {{'flash.mma' op A operand must be a fixed-size 2-D vector of f16, bf16 or f32, got 'vector<64xbf16>'}}
+  %r = flash.mma %a, %b, %c : vector<64xbf16>, vector<64x32xbf16>, vector<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @mma_b_rank(%a: vector<64x64xbf16>, %b: vector<64xbf16>, %c: vector<64x32xf32>) {
+  // expected-error @+1 {{'flash.mma' op B operand must be a fixed-size 2-D vector of f16, bf16 or f32, got 'vector<64xbf16>'}}
+  %r = flash.mma %a, %b, %c : vector<64x64xbf16>, vector<64xbf16>, vector<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @mma_element(%a: vector<64x64xbf16>, %b: vector<64x32xf16>, %c: vector<64x32xf32>) {
+  // expected-error @+1 {{B operand element type 'f16' differs from the A operand's 'bf16'; A and B must have the same element type}}
+  %r = flash.mma %a, %b, %c : vector<64x64xbf16>, vector<64x32xf16>, vector<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @mma_contraction(%a: vector<64x32xbf16>, %b: vector<64x32xbf16>, %c: vector<64x32xf32>) {
+  // expected-error @+1 {{A operand gives K = 32 but B operand gives K = 64 (A is [M, K], B is [K, N]; `transposed` holds the transpose); they must match}}
+  %r = flash.mma %a, %b, %c : vector<64x32xbf16>, vector<64x32xbf16>, vector<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @mma_transposed_contraction(%a: vector<64x32xbf16>, %b: vector<64x32xbf16>, %c: vector<32x64xf32>) {
+  // expected-error @+1 {{A operand gives K = 64 but B operand gives K = 32}}
+  %r = flash.mma %a transposed, %b transposed, %c : vector<64x32xbf16>, vector<64x32xbf16>, vector<32x64xf32>
+  return
+}
+
+// -----
+
+func.func @mma_accumulator_element(%a: vector<64x64xbf16>, %b: vector<64x32xbf16>, %c: vector<64x32xbf16>) {
+  // expected-error @+1 {{'flash.mma' op accumulator must be a fixed-size 2-D vector of f32, got 'vector<64x32xbf16>'}}
+  %r = flash.mma %a, %b, %c : vector<64x64xbf16>, vector<64x32xbf16>, vector<64x32xbf16>
+  return
+}
+
+// -----
+
+func.func @mma_accumulator_shape(%a: vector<64x64xbf16>, %b: vector<32x64xbf16>, %c: vector<64x64xf32>) {
+  // expected-error @+1 {{accumulator must be vector<64x32xf32> (M x N), got 'vector<64x64xf32>'}}
+  %r = flash.mma %a, %b transposed, %c : vector<64x64xbf16>, vector<32x64xbf16>, vector<64x64xf32>
+  return
+}
+
+// -----
+
+func.func @mma_transposed_accumulator(%a: vector<64x32xbf16>, %b: vector<64x128xbf16>, %c: vector<32x128xf32>) {
+  // expected-error @+1 {{an A operand in accumulator registers is read as it lies, not transposed; stage it in shared memory (shared_mn_major)}}
+  %r = flash.mma %a transposed, %b, %c layouts <a = accumulator, b = shared_mn_major>
+      : vector<64x32xbf16>, vector<64x128xbf16>, vector<32x128xf32>
+  return
+}
+
+// -----
+
+func.func @mma_b_in_registers(%a: vector<64x64xbf16>, %b: vector<64x32xbf16>, %c: vector<64x32xf32>) {
+  // expected-error @+1 {{#flash.layouts: the B operand lies in shared memory (shared_k_major or shared_mn_major), got registers}}
+  %r = flash.mma %a, %b, %c layouts <a = registers, b = registers> : vector<64x64xbf16>, vector<64x32xbf16>, vector<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @tile_loop_indices(%n: index) {
+  // expected-error @+1 {{'flash.tile_loop' op body must take the tile's (query block, head, batch) indices, three of type index}}
+  flash.tile_loop (%qb, %h) in (%n, %n, %n) schedule(persistent) {
+  }
+  return
+}
+
+// -----
+
+func.func @tile_loop_schedule(%n: index) {
+  // expected-error @+1 {{unknown tile schedule 'round_robin'; expected one_per_block, persistent or split_tail}}
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(round_robin) {
+  }
+  return
+}

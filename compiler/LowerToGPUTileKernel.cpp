@@ -1,0 +1,308 @@
+// flash-lower-to-gpu, tile kernels: a function of tiles and products alone, as the distributed stage
+// writes them: reads of memory, flash.mma with its operand layouts (flash-distribute), conversions to 16
+// bits, writes. No grid and no loops: one thread block runs the function once. Each handler works from
+// the op in front of it (an operand's layout, a tile's shape), not from a kernel family, so the same code
+// lowers the forward's products and the backward's (tests/lit/compiler/lower-products-to-gpu.mlir); the
+// attention kernels' walk is to be moved onto these pieces (compiler/LOWERING.md).
+//
+// The warps split the products' M rows as the attention kernels' do: 16 rows per row group on mma.sync,
+// a warpgroup per 64 rows on wgmma (sm_90a), so an accumulator converted to 16 bits is the A operand of
+// a later product where it lies. Tiles in shared memory are stored as their vectors are, rows contiguous:
+// padded rows (16 bytes more: no bank conflicts for ldmatrix) on mma.sync, the 128-byte swizzled layout on
+// wgmma.
+#include "compiler/KernelEmitter.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace flashjit::gpu {
+
+bool KernelEmitter::isTileKernel(func::FuncOp function) {
+  return function.getBody().getOps<flash::TileLoopOp>().empty() && !function.getBody().getOps<flash::MmaOp>().empty();
+}
+
+/// One thread block over the function's memref arguments: each a pointer parameter `arg<i>` (2-D, static
+/// shape, rows contiguous).
+LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
+  MLIRContext *context = source.getContext();
+  tileKernel = true;
+  geometry.warps = config.getWarps();
+  geometry.chip = config.getChip().str();
+  geometry.wgmma = geometry.chip == "sm_90a";
+  auto refuse = [&](const Twine &message) {
+    error = ("tile kernel: " + message).str();
+    return LLVM::LLVMFuncOp();
+  };
+
+  // The products' element type and their rows, which the warps split.
+  int64_t rows = 0;
+  for (flash::MmaOp mma : source.getBody().getOps<flash::MmaOp>()) {
+    Type type = mma.getA().getType().getElementType();
+    if (!type.isBF16() && !type.isF16())
+      return refuse("products take f16 or bf16 operands on the GPU, got " + std::string(type.isF32() ? "f32" : "other"));
+    if (element && element != type)
+      return refuse("every product must take the same element type");
+    element = type;
+    if (rows && rows != mma.getM())
+      return refuse("every product must have the same M (its rows split over the warps): " + Twine(rows) + " and " +
+                    Twine(mma.getM()));
+    rows = mma.getM();
+    const int64_t n = mma.getN(), k = mma.getK();
+    if (k % 16 != 0 || n % 8 != 0 || (geometry.wgmma && n > 256))
+      return refuse("a product's K must be a multiple of 16 and its N a multiple of 8" +
+                    Twine(geometry.wgmma ? " up to 256" : "") + "; got K = " + Twine(k) + ", N = " + Twine(n));
+  }
+  mmaType = element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  if (geometry.wgmma && (geometry.warps % 4 != 0 || rows != 16 * geometry.warps))
+    return refuse("on sm_90a each warpgroup (4 warps) computes 64 rows: " + Twine(geometry.warps) +
+                  " warps take M = " + Twine(16 * geometry.warps) + ", got " + Twine(rows));
+  if (rows % (16 * geometry.warps) != 0)
+    return refuse("M must be a multiple of 16 rows per warp: " + Twine(geometry.warps) + " warps, M = " + Twine(rows));
+  geometry.blockM = rows;
+  geometry.rowGroups = rows / (16 * geometry.warps);
+
+  SmallVector<Type> argTypes;
+  SmallVector<std::string> names;
+  auto global = LLVM::LLVMPointerType::get(context, 1);
+  for (BlockArgument argument : source.getArguments()) {
+    auto type = dyn_cast<MemRefType>(argument.getType());
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (!type || type.getRank() != 2 || !type.hasStaticShape() || failed(type.getStridesAndOffset(strides, offset)) ||
+        strides[1] != 1 || ShapedType::isDynamic(strides[0]))
+      return refuse("argument " + Twine(argument.getArgNumber()) +
+                    " must be a 2-D memref of static shape with contiguous rows");
+    argTypes.push_back(global);
+    names.push_back("arg" + std::to_string(argument.getArgNumber()));
+  }
+  auto moduleOp = source->getParentOfType<ModuleOp>();
+  b.setInsertionPoint(source);
+  auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
+                                         LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
+  kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
+  kernel->setAttr(flash::FlashDialect::kParametersAttrName,
+                  b.getStrArrayAttr(SmallVector<StringRef>(names.begin(), names.end())));
+  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(geometry.threads()), 1, 1}));
+  kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
+  kernel->setAttr(flash::FlashDialect::kConfigAttrName, config);
+  b.setInsertionPointToStart(moduleOp.getBody());
+  if (!moduleOp.lookupSymbol("flash_shared_memory"))
+    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+                           LLVM::Linkage::External, "flash_shared_memory", Attribute(),
+                           /*alignment=*/geometry.wgmma ? 1024 : 16, /*addrSpace=*/3);
+
+  Block *entry = kernel.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  for (BlockArgument argument : source.getArguments()) {
+    auto type = cast<MemRefType>(argument.getType());
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    (void)type.getStridesAndOffset(strides, offset);
+    memrefs[argument] = MemRefArg{entry->getArgument(argument.getArgNumber()), {constI64(strides[0])}};
+  }
+  tid = NVVM::ThreadIdXOp::create(b, loc, i32);
+  sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
+  deriveThreadIndices();
+  if (failed(emitBlock(source.getBody().front()))) {
+    kernel.erase();
+    return {};
+  }
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  kernel->setAttr(flash::FlashDialect::kSharedMemoryAttrName, b.getI64IntegerAttr(sharedEnd));
+  return kernel;
+}
+
+/// Room for a [rows][columns] 16-bit tile after the tiles before it: padded rows (mma.sync), or the
+/// 128-byte swizzled layout in 64-column chunks, 1024-byte aligned (wgmma's swizzle atoms).
+KernelEmitter::SharedTile KernelEmitter::allocateSharedTile(int64_t rows, int64_t columns) {
+  const int64_t alignment = geometry.wgmma ? 1024 : 128;
+  const int64_t start = (sharedEnd + alignment - 1) / alignment * alignment;
+  sharedEnd = start + rows * (geometry.wgmma ? columns * 2 : paddedRowBytes(columns));
+  return {sharedAt(sharedBase, constI32(start)), rows, columns};
+}
+
+/// A tile of memory that products read: copied to shared memory with cp.async, as stored.
+LogicalResult KernelEmitter::emitTileRead(vector::TransferReadOp op) {
+  auto found = memrefs.find(op.getBase());
+  VectorType type = op.getVectorType();
+  if (found == memrefs.end() || type.getRank() != 2 || op.getMask() || !op.getPermutationMap().isMinorIdentity())
+    return fail(op, "must read a 2-D tile, rows as stored, from a kernel argument");
+  if (type.getElementType() != element)
+    return fail(op, "must read the products' element type");
+  for (OpOperand &use : op.getResult().getUses()) {
+    auto mma = dyn_cast<flash::MmaOp>(use.getOwner());
+    if (!mma || &use == &mma.getAccumulatorMutable())
+      return fail(op, "a tile read in a tile kernel must be a product's A or B operand");
+  }
+  const int64_t rows = type.getDimSize(0), columns = type.getDimSize(1);
+  if (columns % (geometry.wgmma ? 64 : 8) != 0)
+    return fail(op, "tiles in shared memory are " + std::string(geometry.wgmma ? "64" : "8") +
+                        " columns a chunk on this chip; got " + std::to_string(columns));
+  auto memrefType = cast<MemRefType>(op.getBase().getType());
+  Value row = scalars.lookup(op.getIndices()[0]), column = scalars.lookup(op.getIndices()[1]);
+  if (!row || !column)
+    return fail(op, "uses an index the GPU lowering has not seen");
+  SharedTile tile = allocateSharedTile(rows, columns);
+  Value base = globalElement(found->second.pointer, toI64(column), element);
+  copyRowsToShared(base, found->second.strides[0], row, constI32(memrefType.getDimSize(0)), rows, tile.start,
+                   geometry.wgmma, RowCopiers{{}, 0, 0, columns});
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  sharedWritesPending = true;
+  sharedTiles[op.getResult()] = tile;
+  Fragment fragment;
+  fragment.kind = Fragment::Kind::Shared;
+  fragment.shared = tile.start;
+  tiles[op.getResult()] = fragment;
+  return success();
+}
+
+/// An accumulator converted to 16 bits, stored into shared memory from its registers (each thread its
+/// pairs: rows g and g + 8 of each row group, columns 2t, 2t + 1 of each 8-column tile), for a product
+/// that reads it transposed.
+void KernelEmitter::stageAccumulator(Value tile, const Fragment &fragment, int64_t rows) {
+  const int64_t columnTiles = fragment.cols / 8;
+  SharedTile staged = allocateSharedTile(rows, fragment.cols);
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t j = 0; j < columnTiles; ++j)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value row = tileRow(r, half), column = add(constI32(j * 8), mul(quadLane, constI32(2)));
+        Value address = geometry.wgmma
+                            ? sharedAt(swizzledAddress(staged.start, rows, row, column), mul(quadLane, constI32(4)))
+                            : sharedAt(staged.start, add(mul(row, constI32(paddedRowBytes(fragment.cols))),
+                                                         mul(column, constI32(2))));
+        LLVM::StoreOp::create(b, loc, fragment.regs[(r * columnTiles + j) * 2 + half], address, 4);
+      }
+  sharedWritesPending = true;
+  sharedTiles[tile] = staged;
+}
+
+/// Before a product reads shared memory: every thread's copies have landed and its stores are done,
+/// and (wgmma) made visible to the async proxy, then one barrier shows them to every warp.
+void KernelEmitter::awaitSharedWrites() {
+  if (!sharedWritesPending)
+    return;
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  if (geometry.wgmma)
+    fenceAsyncProxy();
+  NVVM::Barrier0Op::create(b, loc);
+  sharedWritesPending = false;
+}
+
+/// The operand `tile` of `op` as its layout says it lies (see flash-distribute), for the product routines.
+FailureOr<ProductOperand> KernelEmitter::productOperand(flash::MmaOp op, Value tile, bool isA) {
+  flash::OperandLayout layout = isA ? op.getLayoutsAttr().getA() : op.getLayoutsAttr().getB();
+  auto refuse = [&](const Twine &message) -> FailureOr<ProductOperand> {
+    (void)fail(op, message);
+    return failure();
+  };
+  auto fragment = tiles.find(tile);
+  if (fragment == tiles.end())
+    return refuse("uses a tile the GPU lowering has not seen");
+  if (layout == flash::OperandLayout::accumulator) {
+    if (fragment->second.kind != Fragment::Kind::Accumulator || !fragment->second.packed)
+      return refuse("layout 'accumulator' needs an earlier product converted to 16 bits");
+    ProductOperand operand{ProductOperand::Layout::PackedAccumulator, fragment->second.regs};
+    operand.tiles = fragment->second.cols / 8;
+    return operand;
+  }
+  if (layout == flash::OperandLayout::registers)
+    return refuse("layout 'registers' (A read from memory into registers) is not lowered in tile kernels yet; "
+                    "flash-distribute puts such operands in shared memory");
+  // In shared memory, stored as the tile: the contraction dimension is its columns for an A read as it
+  // lies and a B read transposed.
+  const bool transposed = isA ? op.getTransposeA() : op.getTransposeB();
+  const bool kMajor = layout == flash::OperandLayout::shared_k_major;
+  if (kMajor != (isA != transposed))
+    return refuse(std::string("layout '") + flash::stringifyOperandLayout(layout).str() + "' of its " +
+                        (isA ? "A" : "B") + " operand contradicts the tile as stored (rows contiguous)");
+  if (!sharedTiles.count(tile)) {
+    if (geometry.wgmma && fragment->second.cols % 64 != 0)
+      return refuse("tiles in shared memory are 64 columns a chunk on this chip; got " +
+                    Twine(fragment->second.cols));
+    if (fragment->second.kind != Fragment::Kind::Accumulator || !fragment->second.packed)
+      return refuse("a shared operand must be a tile read from memory or a product converted to 16 bits");
+    stageAccumulator(tile, fragment->second, geometry.blockM);
+  }
+  awaitSharedWrites();
+  const SharedTile &stored = sharedTiles[tile];
+  ProductOperand operand{kMajor ? ProductOperand::Layout::SharedKMajor : ProductOperand::Layout::SharedMNMajor};
+  operand.rows = stored.rows;
+  operand.rowBytes = paddedRowBytes(stored.columns);
+  operand.shared = stored.start;
+  if (!isA)
+    return operand;
+  if (geometry.wgmma) {
+    // This warpgroup's 64 rows of M: 64 rows further (K-major), or the next 64-column chunk (MN-major).
+    const int64_t bytesPerWarpgroup = kMajor ? 64 * 128 : stored.rows * 128;
+    operand.shared = sharedAt(stored.start, mul(warpgroupIndex(), constI32(bytesPerWarpgroup)));
+    return operand;
+  }
+  // mma.sync: this lane's ldmatrix address for the warp's first row group.
+  Value firstRow = mul(warp, constI32(16 * geometry.rowGroups));
+  Value laneOffset =
+      kMajor ? add(mul(add(firstRow, arith::RemUIOp::create(b, loc, lane, constI32(16))), constI32(operand.rowBytes)),
+                   mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)))
+             : transposedALaneOffset(firstRow, operand.rowBytes);
+  operand.shared = sharedAt(stored.start, laneOffset);
+  return operand;
+}
+
+/// result = accumulator + op(A)·op(B) by the product routine of the chip, operands as their layouts say.
+LogicalResult KernelEmitter::emitMma(flash::MmaOp op) {
+  if (!tileKernel)
+    return fail(op, "runs in tile kernels so far; attention kernels take flash.qk and flash.pv");
+  if (!op.getLayoutsAttr())
+    return fail(op, "has no operand layouts; run flash-distribute first");
+  auto accumulator = tiles.find(op.getAccumulator());
+  if (accumulator == tiles.end() || accumulator->second.kind != Fragment::Kind::Accumulator ||
+      accumulator->second.packed)
+    return fail(op, "needs an f32 accumulator tile");
+  FailureOr<ProductOperand> a = productOperand(op, op.getA(), /*isA=*/true);
+  if (failed(a))
+    return failure();
+  FailureOr<ProductOperand> bOperand = productOperand(op, op.getB(), /*isA=*/false);
+  if (failed(bOperand))
+    return failure();
+  Fragment result = accumulator->second;
+  if (geometry.wgmma) {
+    wgmmaProduct(*a, *bOperand, op.getN(), op.getK(), result.regs, /*overwrite=*/false);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  } else {
+    mmaSyncProduct(*a, *bOperand, op.getN(), op.getK(), result.regs);
+  }
+  tiles[op.getResult()] = result;
+  return success();
+}
+
+/// An f32 accumulator tile written to memory from its registers: each thread its pairs (rows g and g + 8
+/// of each row group, columns 2t, 2t + 1 of each 8-column tile) as 8-byte stores.
+LogicalResult KernelEmitter::emitTileWrite(vector::TransferWriteOp op) {
+  auto found = memrefs.find(op.getBase());
+  auto fragment = tiles.find(op.getVector());
+  if (found == memrefs.end() || fragment == tiles.end() || op.getMask() ||
+      !op.getPermutationMap().isMinorIdentity())
+    return fail(op, "must write a tile, rows as stored, to a kernel argument");
+  if (fragment->second.kind != Fragment::Kind::Accumulator || fragment->second.packed ||
+      !op.getVectorType().getElementType().isF32())
+    return fail(op, "tile kernels write f32 accumulator tiles");
+  Value row0 = scalars.lookup(op.getIndices()[0]), column0 = scalars.lookup(op.getIndices()[1]);
+  if (!row0 || !column0)
+    return fail(op, "uses an index the GPU lowering has not seen");
+  const Fragment &tile = fragment->second;
+  const int64_t columnTiles = tile.cols / 8;
+  auto pairType = VectorType::get({2}, f32);
+  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+    for (int64_t j = 0; j < columnTiles; ++j)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value row = add(row0, tileRow(r, half));
+        Value column = add(column0, add(constI32(j * 8), mul(quadLane, constI32(2))));
+        Value pair = LLVM::UndefOp::create(b, loc, pairType);
+        for (int64_t e = 0; e < 2; ++e)
+          pair = LLVM::InsertElementOp::create(b, loc, pair, tile.regs[(r * columnTiles + j) * 4 + 2 * half + e],
+                                               constI32(e));
+        Value offset = add(arith::MulIOp::create(b, loc, toI64(row), found->second.strides[0]), toI64(column));
+        LLVM::StoreOp::create(b, loc, pair, globalElement(found->second.pointer, offset, f32), 8);
+      }
+  return success();
+}
+
+} // namespace flashjit::gpu
