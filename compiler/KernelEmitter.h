@@ -10,6 +10,7 @@
 #include "dialects/FlashDialect.h"
 #include "compiler/MaskArithmetic.h"
 #include "dialects/KernelConfigRules.h"
+#include "dialects/PersistentTiles.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -417,7 +418,7 @@ private:
   LogicalResult setPipelineBounds(scf::ForOp firstLoop);
   Value pipelineBlocks();
   LogicalResult emitPersistentGrid(Block &body);
-  struct TileArithmetic; // dialects/PersistentTiles.h's formulas as IR (LowerToGPUHopper.cpp)
+  struct TileArithmetic; // dialects/PersistentTiles.h's and SplitTailTiles.h's formulas as IR (below)
   Value persistentTile(Value k);
   // The split tail (LowerToGPUSplitTail.cpp).
   struct SplitTailSizes {
@@ -460,6 +461,33 @@ private:
   int64_t paddedRowBytes(int64_t columns) const { return (columns + 8) * 2; }
   void stageAccumulator(Value tile, const Fragment &fragment, int64_t rows);
   void awaitSharedWrites();
+};
+
+/// The persistent tiles' and the split tail's formulas (dialects/PersistentTiles.h, SplitTailTiles.h) emitted
+/// as i32 arith ops, in the order the formulas evaluate; their divisions by the launch's divisors are the
+/// kernel's fast divisions.
+struct KernelEmitter::TileArithmetic {
+  using Value = mlir::Value;
+  KernelEmitter &e;
+  Value constant(int64_t c) { return e.constI32(c); }
+  Value add(Value x, Value y) { return e.add(x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(e.b, e.loc, x, y); }
+  Value mul(Value x, Value y) { return e.mul(x, y); }
+  Value divU(Value x, Value y) { return arith::DivUIOp::create(e.b, e.loc, x, y); }
+  Value ceilDivU(Value x, Value y) { return arith::CeilDivUIOp::create(e.b, e.loc, x, y); }
+  Value shrU(Value x, Value y) { return arith::ShRUIOp::create(e.b, e.loc, x, y); }
+  Value andOf(Value x, Value y) { return arith::AndIOp::create(e.b, e.loc, x, y); }
+  Value ult(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::ult, x, y); }
+  Value ugt(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::ugt, x, y); }
+  Value uge(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::uge, x, y); }
+  Value ne(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::ne, x, y); }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(e.b, e.loc, c, x, y); }
+  Value zext(Value x) { return arith::ExtUIOp::create(e.b, e.loc, e.i32, x); }
+  Value minU(Value x, Value y) { return arith::MinUIOp::create(e.b, e.loc, x, y); }
+  Value maxU(Value x, Value y) { return arith::MaxUIOp::create(e.b, e.loc, x, y); }
+  Value divide(Value x, Value, tiles::Divisor divisor) {
+    return e.fastDivide(x, divisor == tiles::Divisor::queryBlockPairs ? e.queryBlocksDivisor : e.tailDivisor);
+  }
 };
 
 } // namespace flashjit::gpu

@@ -426,27 +426,6 @@ void KernelEmitter::passTurn(Value warpgroup) {
 // The mapping is dialects/PersistentTiles.h's, which the runtime's schedule evaluates too; the runtime
 // chooses tailHeads for the launch (runtime/PersistentSchedule.h).
 
-/// The persistent tiles' formulas (dialects/PersistentTiles.h) emitted as i32 arith ops; their divisions by
-/// the launch's divisors are the kernel's fast divisions.
-struct KernelEmitter::TileArithmetic {
-  using Value = mlir::Value;
-  KernelEmitter &e;
-  Value constant(int64_t c) { return e.constI32(c); }
-  Value add(Value x, Value y) { return e.add(x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(e.b, e.loc, x, y); }
-  Value mul(Value x, Value y) { return e.mul(x, y); }
-  Value divU(Value x, Value y) { return arith::DivUIOp::create(e.b, e.loc, x, y); }
-  Value shrU(Value x, Value y) { return arith::ShRUIOp::create(e.b, e.loc, x, y); }
-  Value andOf(Value x, Value y) { return arith::AndIOp::create(e.b, e.loc, x, y); }
-  Value ult(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::ult, x, y); }
-  Value ne(Value x, Value y) { return arith::CmpIOp::create(e.b, e.loc, arith::CmpIPredicate::ne, x, y); }
-  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(e.b, e.loc, c, x, y); }
-  Value zext(Value x) { return arith::ExtUIOp::create(e.b, e.loc, e.i32, x); }
-  Value divide(Value x, Value, tiles::Divisor divisor) {
-    return e.fastDivide(x, divisor == tiles::Divisor::queryBlockPairs ? e.queryBlocksDivisor : e.tailDivisor);
-  }
-};
-
 /// This block's k-th tile, encoded as 2 x item + 1 for the second of a pair; its first `pairsOfBlock`
 /// items are pairs (two tiles each), the rest single tiles. Computed afresh wherever it is needed (the
 /// special registers read again, pairsOfBlock through an opaque copy), so that only k and pairsOfBlock are

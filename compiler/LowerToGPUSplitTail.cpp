@@ -6,19 +6,21 @@
 // cut into G equal runs, block b taking key blocks [b L / G, (b + 1) L / G) of them (L = R x nkb), tile
 // by tile. A tile's run on one block is a piece; the pieces of a tile that several blocks share each leave
 // their unnormalised output, maxima and sums in a workspace, and the warpgroup that finishes last (a
-// counter per tile and warpgroup) combines them and writes the tile. runtime/SplitTail.h mirrors the
-// mapping and plans R; the runtime zeroes the counters once, the last warpgroup resets its counter.
+// counter per tile and warpgroup) combines them and writes the tile. The mapping is written once, in
+// dialects/SplitTailTiles.h, which this file emits and runtime/SplitTail.h evaluates to plan R; the runtime
+// zeroes the counters once, the last warpgroup resets its counter.
 //
 // Block b's tiles: its whole tiles k G + b < F (F = T - R, a multiple of G where R > 0), then its pieces,
 // of tail tiles b L / G / nkb, ... Each whole tile runs keys [0, seqlen_k); a piece its key blocks' keys.
+// The formulas' inputs (special registers, opaque copies of the arguments) are read here, each in its own
+// statement, so that the kernel's IR keeps one order whatever the order in which C++ evaluates arguments.
 #include "compiler/KernelEmitter.h"
+#include "dialects/SplitTailTiles.h"
 
 namespace flashjit::gpu {
 
 namespace {
 
-Value divide(OpBuilder &b, Location loc, Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
-Value ceilDivide(OpBuilder &b, Location loc, Value x, Value y) { return arith::CeilDivUIOp::create(b, loc, x, y); }
 Value minus(OpBuilder &b, Location loc, Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
 
 void asmStatement(OpBuilder &b, Location loc, ValueRange operands, StringRef text, StringRef constraints) {
@@ -33,53 +35,65 @@ void asmStatement(OpBuilder &b, Location loc, ValueRange operands, StringRef tex
 /// the arguments (computed where needed, not held through the key loops): nkb = key blocks per tile, L =
 /// the tail's key blocks, [first, end) this block's run of them, F = the whole tiles before the tail.
 KernelEmitter::SplitTailSizes KernelEmitter::splitTailSizes() {
+  TileArithmetic arithmetic{*this};
+  tiles::SplitTailTiles<TileArithmetic> split(arithmetic);
   SplitTailSizes s;
   s.block = readSpecialRegister("%ctaid.x");
   s.blocks = readSpecialRegister("%nctaid.x");
-  s.keyBlocks = ceilDivide(b, loc, opaqueCopy(seqlenK), constI32(geometry.blockN));
+  Value blockN = constI32(geometry.blockN);
+  s.keyBlocks = split.blocksOf(opaqueCopy(seqlenK), blockN);
   Value tail = opaqueCopy(tailTiles);
-  s.tailKeyBlocks = mul(tail, s.keyBlocks);
-  s.first = divide(b, loc, mul(s.block, s.tailKeyBlocks), s.blocks);
-  s.end = divide(b, loc, mul(add(s.block, constI32(1)), s.tailKeyBlocks), s.blocks);
-  Value queryBlocks = ceilDivide(b, loc, opaqueCopy(seqlenQ), constI32(geometry.blockM));
-  s.fullTiles = minus(b, loc, mul(queryBlocks, mul(opaqueCopy(heads), opaqueCopy(batch))), tail);
+  s.tailKeyBlocks = split.tailKeyBlocks(tail, s.keyBlocks);
+  s.first = split.runStart(s.block, s.blocks, s.tailKeyBlocks);
+  s.end = split.runEnd(s.block, s.blocks, s.tailKeyBlocks);
+  Value blockM = constI32(geometry.blockM);
+  Value queryBlocks = split.blocksOf(opaqueCopy(seqlenQ), blockM);
+  Value batch = opaqueCopy(this->batch); // before heads: the order the kernels' PTX was built with
+  Value heads = opaqueCopy(this->heads);
+  s.fullTiles = split.tilesBeforeTail(queryBlocks, heads, batch, tail);
   return s;
 }
 
-/// This block's tiles: its whole ones k G + b < F (fullTilesOfBlock: F / G with a tail, which keeps F a
-/// multiple of G; without one, F = T and the first T mod G blocks take one more) and its pieces, one per
-/// tail tile its run of key blocks touches (none where the run is empty: the runtime keeps L >= G).
+/// This block's tiles: its whole ones k G + b < F (fullTilesOfBlock) and its pieces, one per tail tile its
+/// run of key blocks touches (none where the run is empty: the runtime keeps L >= G).
 Value KernelEmitter::splitTileCount() {
+  TileArithmetic arithmetic{*this};
+  tiles::SplitTailTiles<TileArithmetic> split(arithmetic);
   SplitTailSizes s = splitTailSizes();
-  fullTilesOfBlock = divide(b, loc, minus(b, loc, add(s.fullTiles, minus(b, loc, s.blocks, constI32(1))), s.block),
-                            s.blocks);
-  Value pieces = minus(b, loc, ceilDivide(b, loc, s.end, s.keyBlocks), divide(b, loc, s.first, s.keyBlocks));
-  Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, s.end, s.first);
-  return add(fullTilesOfBlock, arith::SelectOp::create(b, loc, any, pieces, constI32(0)));
+  fullTilesOfBlock = split.wholeTilesOfBlock(s.fullTiles, s.block, s.blocks);
+  return split.tilesOfBlock(fullTilesOfBlock, split.piecesOfRun(s.first, s.end, s.keyBlocks));
 }
 
 /// Whether this block's k-th tile is a piece of the tail (k past its whole tiles).
 Value KernelEmitter::isTailPiece(Value k) {
-  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, k, opaqueCopy(fullTilesOfBlock));
+  TileArithmetic arithmetic{*this};
+  return tiles::SplitTailTiles<TileArithmetic>(arithmetic).isPiece(k, opaqueCopy(fullTilesOfBlock));
 }
 
 /// The tail tile of this block's k-th tile, a piece: its run's first tail tile + k - its whole tiles.
 Value KernelEmitter::tailTileOf(const SplitTailSizes &s, Value k) {
-  return add(divide(b, loc, s.first, s.keyBlocks), minus(b, loc, k, opaqueCopy(fullTilesOfBlock)));
+  TileArithmetic arithmetic{*this};
+  tiles::SplitTailTiles<TileArithmetic> split(arithmetic);
+  Value piece = split.pieceOf(k, opaqueCopy(fullTilesOfBlock));
+  return split.tailTileOfPiece(piece, s.first, s.keyBlocks);
 }
 
 /// The tile (slice x query blocks + query block) of this block's k-th: k G + b, or in the tail F + the
 /// piece's tail tile.
 Value KernelEmitter::splitTile(Value k) {
+  TileArithmetic arithmetic{*this};
+  tiles::SplitTailTiles<TileArithmetic> split(arithmetic);
   auto branch = scf::IfOp::create(
       b, loc, isTailPiece(k),
       [&](OpBuilder &, Location) {
         SplitTailSizes s = splitTailSizes();
-        scf::YieldOp::create(b, loc, ValueRange{add(s.fullTiles, tailTileOf(s, k))});
+        Value tailTile = tailTileOf(s, k);
+        scf::YieldOp::create(b, loc, ValueRange{split.tileOfTailTile(s.fullTiles, tailTile)});
       },
       [&](OpBuilder &, Location) {
-        Value block = readSpecialRegister("%ctaid.x"), blocks = readSpecialRegister("%nctaid.x");
-        scf::YieldOp::create(b, loc, ValueRange{add(mul(k, blocks), block)});
+        Value block = readSpecialRegister("%ctaid.x");
+        Value blocks = readSpecialRegister("%nctaid.x");
+        scf::YieldOp::create(b, loc, ValueRange{split.wholeTile(k, block, blocks)});
       });
   return branch.getResult(0);
 }
@@ -87,18 +101,24 @@ Value KernelEmitter::splitTile(Value k) {
 /// pieceStart and pieceEnd: the keys of this block's k-th tile, [0, seqlen_k) for a whole one; for a piece
 /// its run's key blocks within the tile (the last one may end at seqlen_k).
 void KernelEmitter::setPieceKeys(Value k) {
+  TileArithmetic arithmetic{*this};
+  tiles::SplitTailTiles<TileArithmetic> split(arithmetic);
   auto branch = scf::IfOp::create(
       b, loc, isTailPiece(k),
       [&](OpBuilder &, Location) {
         SplitTailSizes s = splitTailSizes();
-        Value tileStart = mul(tailTileOf(s, k), s.keyBlocks);
-        Value from = minus(b, loc, arith::MaxUIOp::create(b, loc, s.first, tileStart), tileStart);
-        Value to = minus(b, loc, arith::MinUIOp::create(b, loc, s.end, add(tileStart, s.keyBlocks)), tileStart);
+        Value tailTile = tailTileOf(s, k);
+        auto keyBlocks = split.pieceKeyBlocks(tailTile, s.first, s.end, s.keyBlocks);
         Value blockN = constI32(geometry.blockN);
-        scf::YieldOp::create(b, loc, ValueRange{mul(from, blockN), arith::MinUIOp::create(b, loc, mul(to, blockN),
-                                                                                          opaqueCopy(seqlenK))});
+        Value from = mul(keyBlocks.first, blockN);
+        Value keys = opaqueCopy(seqlenK); // before the product: as the kernels' PTX was built
+        Value to = arith::MinUIOp::create(b, loc, mul(keyBlocks.end, blockN), keys);
+        scf::YieldOp::create(b, loc, ValueRange{from, to});
       },
-      [&](OpBuilder &, Location) { scf::YieldOp::create(b, loc, ValueRange{constI32(0), opaqueCopy(seqlenK)}); });
+      [&](OpBuilder &, Location) {
+        Value zero = constI32(0);
+        scf::YieldOp::create(b, loc, ValueRange{zero, opaqueCopy(seqlenK)});
+      });
   pieceStart = branch.getResult(0);
   pieceEnd = branch.getResult(1);
 }
@@ -282,23 +302,16 @@ Value KernelEmitter::combineTailParts(Fragment &output, Fragment &rowMax, Fragme
   auto piece = scf::IfOp::create(
       b, loc, isTailPiece(k),
       [&](OpBuilder &, Location) {
-        // The tile's parts: the blocks whose runs hold its first and last key blocks x and x + nkb - 1
-        // (block b's run starts at floor(b L / G), so the last block starting at or before y is
-        // ceil((y + 1) G / L) - 1).
+        // The tile's parts: the blocks whose runs hold its first and last key blocks.
         SplitTailSizes s = splitTailSizes();
         Value tailTile = tailTileOf(s, k);
-        Value x = mul(tailTile, s.keyBlocks);
-        Value one = constI32(1);
-        Value firstBlock = minus(b, loc, ceilDivide(b, loc, mul(add(x, one), s.blocks), s.tailKeyBlocks), one);
-        Value lastBlock =
-            minus(b, loc, ceilDivide(b, loc, mul(add(x, s.keyBlocks), s.blocks), s.tailKeyBlocks), one);
-        Value part = minus(b, loc, s.block, firstBlock);
-        Value parts = add(minus(b, loc, lastBlock, firstBlock), one);
-        Value shared = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, parts, one);
+        TileArithmetic arithmetic{*this};
+        auto parts = tiles::SplitTailTiles<TileArithmetic>(arithmetic)
+                         .partsOfTailTile(tailTile, s.block, s.blocks, s.keyBlocks, s.tailKeyBlocks);
         auto exchange = scf::IfOp::create(
-            b, loc, shared,
+            b, loc, parts.shared,
             [&](OpBuilder &, Location) {
-              scf::YieldOp::create(b, loc, exchangeTailParts(own, tailTile, part, parts, scale));
+              scf::YieldOp::create(b, loc, exchangeTailParts(own, tailTile, parts.part, parts.parts, scale));
             },
             [&](OpBuilder &, Location) { scf::YieldOp::create(b, loc, withTrue()); });
         scf::YieldOp::create(b, loc, exchange.getResults());

@@ -12,8 +12,9 @@
 // single tiles; the kernel carries it encoded as 2 × item (+ 1 for a pair's second).
 //
 // `A` gives a Value type and constant, add, sub, mul, divU, ceilDivU, shrU (by a constant), andOf, ult,
-// ne, select, zext (i1 to an integer) and divide(x, d, divisor): x / max(1, d), where the kernel divides by
-// the launch's fast divisor of that name instead.
+// ugt, uge, ne, select, zext (i1 to an integer), minU, maxU and divide(x, d, divisor): x / max(1, d), where
+// the kernel divides by the launch's fast divisor of that name instead. The split tail's formulas
+// (dialects/SplitTailTiles.h) use the same arithmetic.
 #pragma once
 
 #include <cstdint>
@@ -113,8 +114,8 @@ private:
   bool alternating;
 };
 
-/// The formulas on the host, on int64_t (the kernel computes in 32 bits: runtime/PersistentSchedule.h
-/// checks that a launch's items fit).
+/// The formulas on the host, on int64_t, their values never negative (the kernel computes unsigned, in 32
+/// bits: runtime/PersistentSchedule.h checks that a launch's items fit, runtime/SplitTail.h its split tail).
 struct HostTileArithmetic {
   using Value = int64_t;
   int64_t constant(int64_t c) { return c; }
@@ -122,12 +123,17 @@ struct HostTileArithmetic {
   int64_t sub(int64_t x, int64_t y) { return x - y; }
   int64_t mul(int64_t x, int64_t y) { return x * y; }
   int64_t divU(int64_t x, int64_t y) { return x / y; }
+  int64_t ceilDivU(int64_t x, int64_t y) { return (x + y - 1) / y; }
   int64_t shrU(int64_t x, int64_t y) { return x >> y; }
   int64_t andOf(int64_t x, int64_t y) { return x & y; }
   int64_t ult(int64_t x, int64_t y) { return x < y; }
+  int64_t ugt(int64_t x, int64_t y) { return x > y; }
+  int64_t uge(int64_t x, int64_t y) { return x >= y; }
   int64_t ne(int64_t x, int64_t y) { return x != y; }
   int64_t select(int64_t c, int64_t x, int64_t y) { return c ? x : y; }
   int64_t zext(int64_t x) { return x; }
+  int64_t minU(int64_t x, int64_t y) { return x < y ? x : y; }
+  int64_t maxU(int64_t x, int64_t y) { return x > y ? x : y; }
   int64_t divide(int64_t x, int64_t d, Divisor) { return x / (d > 1 ? d : 1); }
 };
 

@@ -1,6 +1,7 @@
 // How a persistent kernel under a causal mask shares a launch's tiles among its blocks, one tile being
 // (query block, slice), a slice one (head, batch); without a mask the tiles are alike and go round robin,
-// the last partial wave split by keys (runtime/SplitTail.h). The kernel computes its k-th tile itself from
+// the last partial wave split by keys (runtime/SplitTail.h, whose mapping is written once too, in
+// dialects/SplitTailTiles.h). The kernel computes its k-th tile itself from
 // the formulas of dialects/PersistentTiles.h, which this file evaluates on the host to choose their one
 // free parameter, the tail, for each launch (and which the unit tests check cover every tile once).
 // Header-only so that its unit test can reach it.

@@ -1,9 +1,12 @@
 // The split tail of a persistent kernel without a causal mask (compiler/LowerToGPUSplitTail.cpp): its
 // last `tiles` tiles are dealt by key blocks, block b of G taking key blocks [b L / G, (b + 1) L / G) of
 // their L = tiles x nkb, tile by tile; the blocks that share a tile each leave a part in a workspace and
-// the last combines them. This file mirrors the kernel's mapping, plans the tail for a launch and sizes
-// its workspace. Header-only so that its unit test can reach it.
+// the last combines them. The mapping is written once, in dialects/SplitTailTiles.h, which the kernel
+// emits and this file evaluates on the host, to plan the tail for a launch and size its workspace.
+// Header-only so that its unit test can reach it.
 #pragma once
+
+#include "dialects/SplitTailTiles.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -12,44 +15,85 @@
 
 namespace flashjit {
 
+/// The split tail's formulas (dialects/SplitTailTiles.h) on the host.
+class HostSplitTailTiles {
+public:
+  using Formulas = tiles::SplitTailTiles<tiles::HostTileArithmetic>;
+  HostSplitTailTiles() : formulas(arithmetic) {}
+  HostSplitTailTiles(const HostSplitTailTiles &) = delete; // the formulas hold a reference to the arithmetic
+  Formulas *operator->() { return &formulas; }
+
+private:
+  tiles::HostTileArithmetic arithmetic;
+  Formulas formulas;
+};
+
 struct SplitTail {
   int64_t tiles = 0;      ///< R: the last tiles, dealt by key blocks (0: none)
   int64_t key_blocks = 0; ///< nkb: key blocks per tile
   int64_t blocks = 0;     ///< G: the grid
   int64_t part_slots = 0; ///< the most parts (blocks) any tail tile has: the workspace's slots per tile
 
-  int64_t tailKeyBlocks() const { return tiles * key_blocks; }
+  int64_t tailKeyBlocks() const { return HostSplitTailTiles()->tailKeyBlocks(tiles, key_blocks); }
   /// Block `block`'s run of the tail's key blocks: [runStart(block), runStart(block + 1)).
-  int64_t runStart(int64_t block) const { return block * tailKeyBlocks() / blocks; }
+  int64_t runStart(int64_t block) const { return HostSplitTailTiles()->runStart(block, blocks, tailKeyBlocks()); }
   /// The tail tiles block `block`'s run touches (its pieces), from tail tile runStart / nkb on.
   int64_t piecesOfBlock(int64_t block) const {
-    const int64_t first = runStart(block), end = runStart(block + 1);
-    return end > first ? (end + key_blocks - 1) / key_blocks - first / key_blocks : 0;
+    if (key_blocks == 0) // no keys: every run is empty, and nothing to divide by
+      return 0;
+    return HostSplitTailTiles()->piecesOfRun(runStart(block), runStart(block + 1), key_blocks);
   }
   /// The blocks whose runs hold tail tile `tile`'s first and last key blocks (its parts are those blocks,
-  /// in order): the last block whose run starts at or before key block y is ceil((y + 1) G / L) - 1.
-  int64_t firstBlockOf(int64_t tile) const { return lastRunAtOrBefore(tile * key_blocks); }
-  int64_t lastBlockOf(int64_t tile) const { return lastRunAtOrBefore(tile * key_blocks + key_blocks - 1); }
+  /// in order), and block `block`'s part of it.
+  HostSplitTailTiles::Formulas::Parts partsOfTailTile(int64_t tile, int64_t block) const {
+    return HostSplitTailTiles()->partsOfTailTile(tile, block, blocks, key_blocks, tailKeyBlocks());
+  }
+  int64_t firstBlockOf(int64_t tile) const { return partsOfTailTile(tile, /*block=*/0).firstBlock; }
+  int64_t lastBlockOf(int64_t tile) const { return partsOfTailTile(tile, /*block=*/0).lastBlock; }
 
-  /// Block `block`'s whole tiles k G + block < F (F = tiles - R): F / G with a tail (F is then a
+  /// F: the tiles before the tail, of `allTiles`.
+  int64_t tilesBeforeTail(int64_t allTiles) const {
+    return HostSplitTailTiles()->tilesBeforeTail(allTiles, 1, 1, tiles);
+  }
+  /// Block `block`'s whole tiles k G + block < F (F = allTiles - R): F / G with a tail (F is then a
   /// multiple of G), one more on the first T mod G blocks without one.
   int64_t wholeTilesOfBlock(int64_t allTiles, int64_t block) const {
-    return (allTiles - tiles + blocks - 1 - block) / blocks;
+    return HostSplitTailTiles()->wholeTilesOfBlock(tilesBeforeTail(allTiles), block, blocks);
   }
+  /// Block `block`'s tiles: its whole ones, then its pieces.
+  int64_t tilesOfBlock(int64_t allTiles, int64_t block) const {
+    return HostSplitTailTiles()->tilesOfBlock(wholeTilesOfBlock(allTiles, block), piecesOfBlock(block));
+  }
+
   /// Block `block`'s `piece`-th piece: tail tile runStart / nkb + piece, its key blocks [first, end) within
   /// the tile.
   struct Piece {
     int64_t tile, first, end;
   };
   Piece pieceOfBlock(int64_t block, int64_t piece) const {
-    const int64_t tile = runStart(block) / key_blocks + piece, tileStart = tile * key_blocks;
-    return {tile, std::max(runStart(block), tileStart) - tileStart,
-            std::min(runStart(block + 1), tileStart + key_blocks) - tileStart};
+    HostSplitTailTiles formulas;
+    const int64_t first = runStart(block), end = runStart(block + 1);
+    const int64_t tile = formulas->tailTileOfPiece(piece, first, key_blocks);
+    const auto keys = formulas->pieceKeyBlocks(tile, first, end, key_blocks);
+    return {tile, keys.first, keys.end};
   }
 
-private:
-  int64_t lastRunAtOrBefore(int64_t keyBlock) const {
-    return ((keyBlock + 1) * blocks + tailKeyBlocks() - 1) / tailKeyBlocks() - 1;
+  /// Block `block`'s k-th tile (k < tilesOfBlock), as the kernel takes it: a whole tile (all its key
+  /// blocks) or a piece of tail tile `tailTile` (its key blocks [first, end)).
+  struct BlockTile {
+    bool piece;
+    int64_t tile;     ///< of all: slice x query blocks + query block
+    int64_t tailTile; ///< a piece's, else -1
+    int64_t first, end;
+  };
+  BlockTile tileOfBlock(int64_t allTiles, int64_t block, int64_t k) const {
+    HostSplitTailTiles formulas;
+    const int64_t wholeTiles = wholeTilesOfBlock(allTiles, block);
+    if (!formulas->isPiece(k, wholeTiles))
+      return {false, formulas->wholeTile(k, block, blocks), -1, 0, key_blocks};
+    const Piece piece = pieceOfBlock(block, formulas->pieceOf(k, wholeTiles));
+    return {true, formulas->tileOfTailTile(tilesBeforeTail(allTiles), piece.tile), piece.tile, piece.first,
+            piece.end};
   }
 };
 

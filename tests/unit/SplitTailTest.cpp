@@ -1,7 +1,8 @@
-// The split tail of persistent kernels without a mask (runtime/SplitTail.h, mirroring the kernel's
-// mapping in compiler/LowerToGPUSplitTail.cpp): every (tile, key block) run exactly once, each tail tile's
-// parts numbered 0 .. parts - 1 by the blocks that hold its pieces, within the workspace's part slots, and
-// the plan splitting only where it leaves the busiest block less work.
+// The split tail of persistent kernels without a mask (runtime/SplitTail.h, evaluating the formulas of
+// dialects/SplitTailTiles.h that the kernel emits in compiler/LowerToGPUSplitTail.cpp): every (tile, key
+// block) run exactly once, each tail tile's parts numbered 0 .. parts - 1 by the blocks that hold its
+// pieces, within the workspace's part slots, and the plan splitting only where it leaves the busiest block
+// less work.
 #include "runtime/SplitTail.h"
 
 #include <gtest/gtest.h>
@@ -14,32 +15,41 @@ using flashjit::SplitTail;
 
 namespace {
 
-/// Runs the mapping as the kernel does for `tiles` tiles under `s` and checks what each block computes.
+/// Walks each block's tiles for `tiles` tiles under `s` as the kernel does (its k-th tile for k below its
+/// tile count: a whole tile, or a piece of a tail tile and its part) and checks what each block computes.
 void expectEveryKeyBlockOnce(int64_t tiles, const SplitTail &s) {
   const int64_t fullTiles = tiles - s.tiles, keyBlocks = s.key_blocks;
+  ASSERT_EQ(s.tilesBeforeTail(tiles), fullTiles);
   std::map<std::pair<int64_t, int64_t>, int> runs; // (tile, key block) -> times run
   std::map<int64_t, std::set<int64_t>> parts;      // tail tile -> the part indices its pieces take
   for (int64_t block = 0; block < s.blocks; ++block) {
-    for (int64_t k = 0; k < s.wholeTilesOfBlock(tiles, block); ++k) {
-      const int64_t tile = k * s.blocks + block;
-      ASSERT_LT(tile, fullTiles);
-      for (int64_t key = 0; key < keyBlocks; ++key)
-        ++runs[{tile, key}];
-    }
-    for (int64_t j = 0; j < s.piecesOfBlock(block); ++j) {
-      SplitTail::Piece piece = s.pieceOfBlock(block, j);
-      ASSERT_LT(piece.tile, s.tiles);
-      ASSERT_LT(piece.first, piece.end) << "an empty piece: block " << block << " piece " << j;
-      ASSERT_LE(piece.end, keyBlocks);
-      for (int64_t key = piece.first; key < piece.end; ++key)
-        ++runs[{fullTiles + piece.tile, key}];
-      const int64_t first = s.firstBlockOf(piece.tile), last = s.lastBlockOf(piece.tile);
-      ASSERT_GE(block, first);
-      ASSERT_LE(block, last);
-      ASSERT_LT(last - first, s.part_slots) << "more parts than the workspace has slots";
-      parts[piece.tile].insert(block - first);
+    const int64_t wholeTiles = s.wholeTilesOfBlock(tiles, block);
+    ASSERT_EQ(s.tilesOfBlock(tiles, block), wholeTiles + s.piecesOfBlock(block));
+    for (int64_t k = 0; k < s.tilesOfBlock(tiles, block); ++k) {
+      const SplitTail::BlockTile tile = s.tileOfBlock(tiles, block, k);
+      ASSERT_EQ(tile.piece, k >= wholeTiles);
+      ASSERT_LT(tile.first, tile.end) << "an empty piece: block " << block << " tile " << k;
+      ASSERT_LE(tile.end, keyBlocks);
+      for (int64_t key = tile.first; key < tile.end; ++key)
+        ++runs[{tile.tile, key}];
+      if (!tile.piece) {
+        ASSERT_EQ(tile.tile, k * s.blocks + block);
+        ASSERT_LT(tile.tile, fullTiles);
+        continue;
+      }
+      ASSERT_LT(tile.tailTile, s.tiles);
+      ASSERT_EQ(tile.tile, fullTiles + tile.tailTile);
+      const auto tileParts = s.partsOfTailTile(tile.tailTile, block);
+      ASSERT_EQ(tileParts.firstBlock, s.firstBlockOf(tile.tailTile));
+      ASSERT_EQ(tileParts.lastBlock, s.lastBlockOf(tile.tailTile));
+      ASSERT_GE(block, tileParts.firstBlock);
+      ASSERT_LE(block, tileParts.lastBlock);
+      ASSERT_EQ(tileParts.part, block - tileParts.firstBlock);
+      ASSERT_EQ(tileParts.parts, tileParts.lastBlock - tileParts.firstBlock + 1);
+      ASSERT_LE(tileParts.parts, s.part_slots) << "more parts than the workspace has slots";
+      parts[tile.tailTile].insert(tileParts.part);
       // A tile in one piece is written by its block alone; a shared one by its last part.
-      EXPECT_EQ(last - first + 1 == 1, piece.first == 0 && piece.end == keyBlocks);
+      EXPECT_EQ(tileParts.shared == 0, tile.first == 0 && tile.end == keyBlocks);
     }
   }
   ASSERT_EQ(int64_t(runs.size()), tiles * keyBlocks) << "tiles " << tiles << " tail " << s.tiles;
@@ -48,6 +58,25 @@ void expectEveryKeyBlockOnce(int64_t tiles, const SplitTail &s) {
   for (const auto &[tile, indices] : parts) // parts 0 .. parts - 1, each once
     EXPECT_EQ(int64_t(indices.size()), s.lastBlockOf(tile) - s.firstBlockOf(tile) + 1)
         << "tail tile " << tile << ": " << indices.size() << " parts";
+}
+
+/// The tail's key blocks, block by block: each block's run [runStart(b), runStart(b + 1)) in order, the
+/// runs together [0, L); its pieces those of the tail tiles the run touches, in order, holding exactly the
+/// run's key blocks.
+void expectRunsCoverTheTailOnce(const SplitTail &s) {
+  ASSERT_EQ(s.runStart(0), 0);
+  ASSERT_EQ(s.runStart(s.blocks), s.tailKeyBlocks());
+  for (int64_t block = 0; block < s.blocks; ++block) {
+    const int64_t first = s.runStart(block), end = s.runStart(block + 1);
+    ASSERT_LE(first, end);
+    int64_t next = first; // the run's next key block, over the tail's
+    for (int64_t j = 0; j < s.piecesOfBlock(block); ++j) {
+      const SplitTail::Piece piece = s.pieceOfBlock(block, j);
+      ASSERT_EQ(piece.tile * s.key_blocks + piece.first, next) << "block " << block << " piece " << j;
+      next = piece.tile * s.key_blocks + piece.end;
+    }
+    ASSERT_EQ(next, end) << "block " << block;
+  }
 }
 
 TEST(SplitTail, EveryKeyBlockOnceWithAndWithoutTail) {
@@ -59,6 +88,16 @@ TEST(SplitTail, EveryKeyBlockOnceWithAndWithoutTail) {
         expectEveryKeyBlockOnce(tiles, SplitTail{0, keyBlocks, blocks, 0}); // no tail: T mod G blocks take one more
         expectEveryKeyBlockOnce(tiles, flashjit::planSplitTail(tiles, keyBlocks, blocks));
         expectEveryKeyBlockOnce(tiles, flashjit::lastWaveSplit(tiles, keyBlocks, blocks));
+      }
+}
+
+TEST(SplitTail, TheRunsCoverTheTailsKeyBlocksOnceInOrder) {
+  for (int64_t blocks : {int64_t(1), int64_t(7), int64_t(132)})
+    for (int64_t tail : {int64_t(1), int64_t(5), blocks, blocks + 5})
+      for (int64_t keyBlocks : {int64_t(1), int64_t(3), int64_t(16), int64_t(133)}) {
+        const SplitTail s{tail, keyBlocks, blocks, 0};
+        if (flashjit::splitTailFits(s))
+          expectRunsCoverTheTailOnce(s);
       }
 }
 
