@@ -176,6 +176,11 @@ private:
   DenseMap<Value, Value> halfPairs; // f16: each i32 register's one bitcast to vector<2xf16>
   DenseMap<Value, Value> rescaleNeeded; // correction tile -> warp-uniform i1: some correction is not 1
   DenseMap<Value, MemRefArg> memrefs;
+  // The kernel function's operands by role (findOperands): memrefs Q, K, V, O, lse (null if not written), the
+  // f32 softmax scale.
+  struct {
+    Value query, key, value, output, logsumexp, scale;
+  } operands;
   Value tid, lane, warp, group, quadLane, seqlenQ, seqlenK, kvGroup, sharedBase;
   Value heads, batch; // of the query: kernel arguments
   struct Divisor {
@@ -338,6 +343,8 @@ private:
 
   // --- the walk -------------------------------------------------------------------------------
   static std::string earlierStageError(Operation *op);
+  LogicalResult findOperands();
+  LogicalResult failMissing(const std::string &otherwise);
   LogicalResult emitBlock(Block &block);
   LogicalResult emitOp(Operation *op);
   LogicalResult emitScalar(Operation *op);

@@ -52,14 +52,11 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
 
   if (isTileKernel(source))
     return emitTileKernel();
-  // The tile-level function: (Q, K, V, O, [lse], scale).
-  unsigned numArgs = source.getNumArguments();
-  bool hasLse = numArgs == 6;
-  if (numArgs != 5 && numArgs != 6) {
-    error = "the kernel function must take Q, K, V, O, [lse], scale";
+  // The kernel's operands, by what its tile ops do with them.
+  if (failed(findOperands()))
     return {};
-  }
-  auto queryType = cast<MemRefType>(source.getArgument(0).getType());
+  const bool hasLse = bool(operands.logsumexp);
+  auto queryType = cast<MemRefType>(operands.query.getType());
   element = queryType.getElementType();
   if (!element.isBF16() && !element.isF16()) {
     error = "GPU kernels support f16 and bf16 data; f32 runs only in the interpreter";
@@ -102,16 +99,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   // How thread blocks walk the tiles: the tile loop's schedule (flash-schedule-tiles).
   auto tileLoops = source.getBody().getOps<flash::TileLoopOp>();
   if (tileLoops.empty()) {
-    // Name what the IR still lacks: the first op of an earlier stage, if any.
-    source.walk([&](Operation *op) {
-      std::string problem = earlierStageError(op);
-      if (problem.empty())
-        return WalkResult::advance();
-      (void)fail(op, problem);
-      return WalkResult::interrupt();
-    });
-    if (error.empty())
-      error = "the kernel has no flash.tile_loop; run flash-schedule-tiles first";
+    (void)failMissing("the kernel has no flash.tile_loop; run flash-schedule-tiles first");
     return {};
   }
   const flash::TileSchedule schedule = (*tileLoops.begin()).getSchedule();
@@ -214,9 +202,11 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   b.setInsertionPointToStart(entry);
   for (auto [parameter, argument] : llvm::zip_equal(parameters, entry->getArguments()))
     *parameter.value = argument;
+  const Value tensorOperands[] = {operands.query, operands.key, operands.value, operands.output, operands.logsumexp};
   for (unsigned i = 0; i < tensors; ++i)
-    memrefs[source.getArgument(i)] = MemRefArg{pointers[i], SmallVector<Value>(strides[i].begin(), strides[i].end()), i == 1 || i == 2};
-  scalars[source.getArguments().back()] = scale;
+    memrefs[tensorOperands[i]] =
+        MemRefArg{pointers[i], SmallVector<Value>(strides[i].begin(), strides[i].end()), i == 1 || i == 2};
+  scalars[operands.scale] = scale;
 
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
@@ -227,7 +217,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
 
   source.walk([&](scf::ForOp loop) {
     for (auto read : loop.getBody()->getOps<vector::TransferReadOp>())
-      if (read.getBase() == source.getArgument(1)) {
+      if (read.getBase() == operands.key) {
         keyLoops.push_back(loop);
         break;
       }
@@ -241,6 +231,52 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   return kernel;
 }
 
+/// The kernel's operands found by what its tile ops do with them, not by their position: Q and K the memrefs
+/// read into flash.qk's operands, V into flash.pv's, O and lse those flash.normalize's results are written to
+/// (O through a conversion to 16 bits), the scale flash.normalize's. Every argument must be one of them.
+LogicalResult KernelEmitter::findOperands() {
+  auto readFrom = [](Value tile) {
+    auto read = tile.getDefiningOp<vector::TransferReadOp>();
+    return read ? read.getBase() : Value();
+  };
+  source.walk([&](Operation *op) {
+    if (auto qk = dyn_cast<flash::QKOp>(op)) {
+      operands.query = readFrom(qk.getQuery());
+      operands.key = readFrom(qk.getKey());
+    } else if (auto pv = dyn_cast<flash::PVOp>(op)) {
+      operands.value = readFrom(pv.getValue());
+    } else if (auto write = dyn_cast<vector::TransferWriteOp>(op)) {
+      Value written = write.getVector();
+      if (auto truncate = written.getDefiningOp<arith::TruncFOp>())
+        written = truncate.getIn();
+      if (auto normalize = written.getDefiningOp<flash::NormalizeOp>()) {
+        (written == normalize.getOutput() ? operands.output : operands.logsumexp) = write.getBase();
+        operands.scale = normalize.getScale();
+      }
+    }
+  });
+  auto missing = [&](const char *what) { return failMissing(std::string("the kernel has no ") + what); };
+  if (!operands.query || !operands.key)
+    return missing("Q·Kᵀ (flash.qk) of tiles read from its arguments");
+  if (!operands.value)
+    return missing("P·V (flash.pv) of a value tile read from its arguments");
+  if (!operands.output)
+    return missing("output written from flash.normalize");
+  for (BlockArgument argument : source.getArguments())
+    if (!llvm::is_contained(ArrayRef<Value>{operands.query, operands.key, operands.value, operands.output,
+                                            operands.logsumexp, operands.scale},
+                            argument)) {
+      error = "argument " + std::to_string(argument.getArgNumber()) +
+              " is none of the kernel's Q, K, V, O, logsumexp and scale";
+      return failure();
+    }
+  if (!isa<BlockArgument>(operands.scale)) {
+    error = "the softmax scale must be an argument of the kernel";
+    return failure();
+  }
+  return success();
+}
+
 /// What an op of a stage before the GPU lowering's input says the IR still needs ("" for other ops).
 std::string KernelEmitter::earlierStageError(Operation *op) {
   if (isa<flash::AttentionOp>(op))
@@ -250,6 +286,21 @@ std::string KernelEmitter::earlierStageError(Operation *op) {
   if (isa<scf::ParallelOp>(op))
     return "is the tiled kernel's loop over tiles; run flash-schedule-tiles first";
   return "";
+}
+
+/// Fails naming what the IR lacks: the first op of an earlier stage (which says which passes to run), else
+/// `otherwise`.
+LogicalResult KernelEmitter::failMissing(const std::string &otherwise) {
+  source.walk([&](Operation *op) {
+    std::string problem = earlierStageError(op);
+    if (problem.empty())
+      return WalkResult::advance();
+    (void)fail(op, problem);
+    return WalkResult::interrupt();
+  });
+  if (error.empty())
+    error = otherwise;
+  return failure();
 }
 
 LogicalResult KernelEmitter::emitBlock(Block &block) {

@@ -493,7 +493,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(Block &body) {
     return loop;
   };
   for (auto read : body.getOps<vector::TransferReadOp>())
-    if (read.getBase() == source.getArgument(0))
+    if (read.getBase() == operands.query)
       queryRead = read;
   prefetchesQuery = queryRead && keyLoops.size() == 1 &&
                     llvm::all_of(queryRead.getIndices(), [&](Value index) { return derivesFromGrid(index); });

@@ -141,7 +141,7 @@ void KernelEmitter::issueBlockCopy(Value blockStart) {
       waitBarrier(empty, parity);
     }
     for (bool value : {false, true}) {
-      const MemRefArg &memref = memrefs[source.getArgument(value ? 2 : 1)];
+      const MemRefArg &memref = memrefs[value ? operands.value : operands.key];
       copyRowsToShared(value ? valueSlice : keySlice, memref.strides[2], blockStart, seqlenK, geometry.blockN,
                        bufferOf(blockStart, value), /*swizzled=*/geometry.wgmma);
     }
@@ -185,7 +185,7 @@ Value KernelEmitter::pipelineBlocks() {
 LogicalResult KernelEmitter::setPipelineBounds(scf::ForOp firstLoop) {
   vector::TransferReadOp keyRead;
   for (auto read : firstLoop.getBody()->getOps<vector::TransferReadOp>())
-    if (read.getBase() == source.getArgument(1))
+    if (read.getBase() == operands.key)
       keyRead = read;
   ValueRange indices = keyRead.getIndices();
   if (indices[2] != firstLoop.getInductionVar() || !scalars.count(indices[0]) || !scalars.count(indices[1]))
@@ -194,10 +194,10 @@ LogicalResult KernelEmitter::setPipelineBounds(scf::ForOp firstLoop) {
     if (!scalars.count(loop.getUpperBound()))
       return fail(loop, "must have its bounds computed before the first key loop");
   // Computed once: the loops after the first then keep two pointers live, not the batch and head offsets.
-  keySlice = sliceBase(memrefs[source.getArgument(1)], scalars[indices[0]], scalars[indices[1]], element);
+  keySlice = sliceBase(memrefs[operands.key], scalars[indices[0]], scalars[indices[1]], element);
   keyValueBatch = scalars[indices[0]];
   keyValueHead = scalars[indices[1]];
-  valueSlice = sliceBase(memrefs[source.getArgument(2)], scalars[indices[0]], scalars[indices[1]], element);
+  valueSlice = sliceBase(memrefs[operands.value], scalars[indices[0]], scalars[indices[1]], element);
   pipelineEnd = scalars[keyLoops.back().getUpperBound()];
   pipelineStart = scalars[firstLoop.getLowerBound()];
   clampToPiece(firstLoop, pipelineStart, pipelineEnd);
@@ -293,7 +293,7 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
     if (!pipelineEnd)
       return fail(op, "must be inside a key loop");
     Value blockStart = scalars[op.getIndices()[2]];
-    bool isKey = op.getBase() == source.getArgument(1);
+    bool isKey = op.getBase() == operands.key;
     fragment.kind = Fragment::Kind::Shared;
     fragment.shared = bufferOf(blockStart, !isKey);
     if (isKey && geometry.wgmma) {

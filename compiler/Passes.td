@@ -81,8 +81,11 @@ def DistributeProducts : Pass<"flash-distribute", "::mlir::ModuleOp"> {
 def LowerToGPU : Pass<"flash-lower-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Distribute the tile-level kernel over warps and lower it to NVVM: mma.sync, cp.async, ex2";
   let description = [{
-    Turns a kernel at the "causal" stage into an `llvm.func` marked `nvvm.kernel`, one thread's program
-    on a one-dimensional grid of (query block, head, batch) blocks, query blocks fastest. Each warp owns a multiple of 16 query rows; tiles live in
+    Turns a kernel at the "scheduled" stage into an `llvm.func` marked `nvvm.kernel`, one thread's program
+    on a one-dimensional grid of (query block, head, batch) blocks, query blocks fastest, or the persistent
+    grid that `flash.tile_loop`'s schedule asks for (recorded on the kernel as `flash.schedule`). The
+    kernel's operands are found by what its tile ops do with them (Q and K read into `flash.qk`, V into
+    `flash.pv`, O and lse written from `flash.normalize`), not by their position. Each warp owns a multiple of 16 query rows; tiles live in
     registers in the layouts of `mma.sync.m16n8k16` (scores and the output accumulator in the
     accumulator layout, whose 16-bit conversion of P is the A operand of P·V without shuffles; row
     statistics reduced over the 4 threads of a quad with `shfl.sync`). K and V tiles are staged in

@@ -1,6 +1,16 @@
 // flash-lower-to-gpu: the tile-level kernel at the scheduled stage (the input below, d = 16, one warp,
 // 16x16 blocks) becomes one thread's NVVM program.
 // RUN: flashjit-opt %s -split-input-file -flash-schedule-tiles -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
+// Configurations the interpreter runs but the GPU does not: each refused with what the GPU supports.
+// RUN: flashjit ir --stage scheduled --dtype f32 --head-dim 16 --block-m 16 --block-n 16 --warps 1 \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=F32
+// F32: error: cannot lower to the GPU: GPU kernels support f16 and bf16 data; f32 runs only in the interpreter
+// RUN: flashjit ir --stage scheduled --head-dim 64 --block-m 192 --block-n 32 --warps 12 --chip sm_90a \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=THREE-WARPGROUPS
+// THREE-WARPGROUPS: error: cannot lower to the GPU: warps = 12 (three warpgroups) needs the wgmma path: chip sm_90a, block_m = 192, block_n a multiple of 64 up to 256 and head_dim 64 or 128
+// RUN: flashjit ir --stage scheduled --head-dim 16 --block-m 16 --block-n 16 --warps 1 --stages 1 \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=ONE-STAGE
+// ONE-STAGE: error: cannot lower to the GPU: stages = 1 is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the next block is copied)
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
 // of query heads per key/value head, heads, batch, the fast divisors (magic, shift) of the query block
@@ -175,33 +185,6 @@ module {
 
 // -----
 
-!rows = memref<?x?x?x16xf32, strided<[?, ?, ?, 1], offset: ?>>
-// expected-error @+1 {{cannot lower to the GPU: GPU kernels support f16 and bf16 data; f32 runs only in the interpreter}}
-func.func @f32_data(%q: !rows, %k: !rows, %v: !rows, %o: !rows, %scale: f32)
-    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
-  return
-}
-
-// -----
-
-!data = memref<?x?x?x64xbf16, strided<[?, ?, ?, 1], offset: ?>>
-// expected-error @+1 {{cannot lower to the GPU: warps = 12 (three warpgroups) needs the wgmma path: chip sm_90a, block_m = 192, block_n a multiple of 64 up to 256 and head_dim 64 or 128}}
-func.func @three_warpgroups_without_wgmma(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
-    attributes {flash.config = #flash.config<block_m = 192, block_n = 32, warps = 12, stages = 2, chip = "sm_90a">} {
-  return
-}
-
-// -----
-
-!data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
-// expected-error @+1 {{cannot lower to the GPU: stages = 1 is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the next block is copied)}}
-func.func @one_stage(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
-    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 1, chip = "sm_80">} {
-  return
-}
-
-// -----
-
 !data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
 // expected-error @+1 {{cannot lower to the GPU: flash.attention: is problem-level IR; run the tiling passes first}}
 func.func @untiled(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
@@ -219,6 +202,30 @@ func.func @two_pass(%q: !data, %k: !data, %v: !data, %o: !data, %scale: f32)
   %s = arith.constant dense<0.0> : vector<16x16xf32>
   %m = arith.constant dense<0.0> : vector<16xf32>
   %m1 = flash.row_max %s, %m : vector<16x16xf32>, vector<16xf32>
+  return
+}
+
+// -----
+
+// The kernel's operands are found by what its tile ops do with them (Q and K read for flash.qk, V for
+// flash.pv, O written from flash.normalize), not by their position; an argument that is none of them is named.
+!data = memref<?x?x?x16xbf16, strided<[?, ?, ?, 1], offset: ?>>
+// expected-error @+1 {{cannot lower to the GPU: argument 4 is none of the kernel's Q, K, V, O, logsumexp and scale}}
+func.func @stray_argument(%q: !data, %k: !data, %v: !data, %o: !data, %stray: !data, %scale: f32)
+    attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 2, chip = "sm_80">} {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %acc = arith.constant dense<0.0> : vector<16x16xf32>
+  %rows = arith.constant dense<0.0> : vector<16xf32>
+  %qt = vector.transfer_read %q[%c0, %c0, %c0, %c0], %pad : !data, vector<16x16xbf16>
+  %kt = vector.transfer_read %k[%c0, %c0, %c0, %c0], %pad : !data, vector<16x16xbf16>
+  %vt = vector.transfer_read %v[%c0, %c0, %c0, %c0], %pad : !data, vector<16x16xbf16>
+  %s = flash.qk %qt, %kt : vector<16x16xbf16>, vector<16x16xbf16> -> vector<16x16xf32>
+  %p = arith.truncf %s : vector<16x16xf32> to vector<16x16xbf16>
+  %a = flash.pv %p, %vt, %acc : vector<16x16xbf16>, vector<16x16xbf16>, vector<16x16xf32>
+  %out, %lse = flash.normalize %a, %rows, %rows scale %scale : vector<16x16xf32>, vector<16xf32>
+  %ob = arith.truncf %out : vector<16x16xf32> to vector<16x16xbf16>
+  vector.transfer_write %ob, %o[%c0, %c0, %c0, %c0] : vector<16x16xbf16>, !data
   return
 }
 
@@ -805,5 +812,57 @@ func.func @rows(%a: memref<128x64xbf16>, %o: memref<128x128xf32>)
   %s = flash.mma %t, %t transposed, %z layouts <a = shared_k_major, b = shared_k_major>
       : vector<128x64xbf16>, vector<128x64xbf16>, vector<128x128xf32>
   vector.transfer_write %s, %o[%c0, %c0] : vector<128x128xf32>, memref<128x128xf32>
+  return
+}
+
+// -----
+
+// A tile kernel's products share their M (the rows the warps split).
+// expected-error @+1 {{cannot lower to the GPU: tile kernel: every product must have the same M (its rows split over the warps): 64 and 32}}
+func.func @products_of_two_heights(%a: memref<64x64xbf16>, %c: memref<32x64xbf16>, %o: memref<64x64xf32>)
+    attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 2, stages = 2, chip = "sm_80">} {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %z = arith.constant dense<0.0> : vector<64x64xf32>
+  %z2 = arith.constant dense<0.0> : vector<32x64xf32>
+  %t = vector.transfer_read %a[%c0, %c0], %pad : memref<64x64xbf16>, vector<64x64xbf16>
+  %u = vector.transfer_read %c[%c0, %c0], %pad : memref<32x64xbf16>, vector<32x64xbf16>
+  %s = flash.mma %t, %t transposed, %z layouts <a = shared_k_major, b = shared_k_major>
+      : vector<64x64xbf16>, vector<64x64xbf16>, vector<64x64xf32>
+  %r = flash.mma %u, %t transposed, %z2 layouts <a = shared_k_major, b = shared_k_major>
+      : vector<32x64xbf16>, vector<64x64xbf16>, vector<32x64xf32>
+  vector.transfer_write %s, %o[%c0, %c0] : vector<64x64xf32>, memref<64x64xf32>
+  return
+}
+
+// -----
+
+// A layout must say how the tile lies: a B read as it lies ([K][N]) is MN-major, not K-major.
+// expected-error @+1 {{cannot lower to the GPU: flash.mma: layout 'shared_k_major' of its B operand contradicts the tile as stored (rows contiguous)}}
+func.func @contradicting_layout(%a: memref<64x64xbf16>, %o: memref<64x64xf32>)
+    attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_80">} {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %z = arith.constant dense<0.0> : vector<64x64xf32>
+  %t = vector.transfer_read %a[%c0, %c0], %pad : memref<64x64xbf16>, vector<64x64xbf16>
+  %s = flash.mma %t, %t, %z layouts <a = shared_k_major, b = shared_k_major>
+      : vector<64x64xbf16>, vector<64x64xbf16>, vector<64x64xf32>
+  vector.transfer_write %s, %o[%c0, %c0] : vector<64x64xf32>, memref<64x64xf32>
+  return
+}
+
+// -----
+
+// An A operand in registers straight from memory is not lowered in tile kernels yet.
+// expected-error @+1 {{cannot lower to the GPU: flash.mma: layout 'registers' (A read from memory into registers) is not lowered in tile kernels yet; flash-distribute puts such operands in shared memory}}
+func.func @registers_from_memory(%a: memref<64x64xbf16>, %o: memref<64x64xf32>)
+    attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_80">} {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %z = arith.constant dense<0.0> : vector<64x64xf32>
+  %t = vector.transfer_read %a[%c0, %c0], %pad : memref<64x64xbf16>, vector<64x64xbf16>
+  %s = flash.mma %t, %t transposed, %z layouts <a = registers, b = shared_k_major>
+      : vector<64x64xbf16>, vector<64x64xbf16>, vector<64x64xf32>
+  vector.transfer_write %s, %o[%c0, %c0] : vector<64x64xf32>, memref<64x64xf32>
   return
 }
