@@ -151,6 +151,7 @@ private:
         })
         .Case<scf::ParallelOp>([&](scf::ParallelOp p) { return parallelLoop(p); })
         .Case<flash::TileLoopOp>([&](flash::TileLoopOp t) { return tileLoop(t); })
+        .Case<flash::StreamOp>([&](flash::StreamOp) { return success(); }) // a schedule: no values
         .Case<vector::TransferReadOp>([&](vector::TransferReadOp r) { return transferRead(r); })
         .Case<vector::TransferWriteOp>([&](vector::TransferWriteOp w) { return transferWrite(w); })
         .Case<flash::QKOp>([&](flash::QKOp o) { return qk(o); })

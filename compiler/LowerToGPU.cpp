@@ -56,6 +56,25 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   if (failed(findOperands()))
     return {};
   const bool hasLse = bool(operands.logsumexp);
+  // The schedule, as the scheduled stage says it: how blocks walk the tiles (flash-schedule-tiles) and how
+  // K and V reach shared memory (flash-assign-streams).
+  auto tileLoops = source.getBody().getOps<flash::TileLoopOp>();
+  if (tileLoops.empty()) {
+    (void)failMissing("the kernel has no flash.tile_loop; run flash-schedule-tiles first");
+    return {};
+  }
+  flash::TileLoopOp tileLoop = *tileLoops.begin();
+  auto streams = tileLoop.getBody().getOps<flash::StreamOp>();
+  if (streams.empty()) {
+    error = "the kernel has no flash.stream; run flash-assign-streams first";
+    return {};
+  }
+  flash::StreamOp stream = *streams.begin();
+  if (stream.getSources().size() != 2 || stream.getSources()[0] != operands.key ||
+      stream.getSources()[1] != operands.value) {
+    error = "flash.stream: the key loops stream K and V, in that order";
+    return {};
+  }
   auto queryType = cast<MemRefType>(operands.query.getType());
   element = queryType.getElementType();
   if (!element.isBF16() && !element.isF16()) {
@@ -67,7 +86,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   geometry.blockN = config.getBlockN();
   geometry.headDim = queryType.getShape().back();
   geometry.warps = config.getWarps();
-  geometry.stages = config.getStages();
+  geometry.stages = stream.getStages();
   geometry.rowGroups = geometry.blockM / (16 * geometry.warps);
   geometry.chip = config.getChip().str();
   geometry.wgmma = usesWgmma(geometry.chip, geometry.blockM, geometry.blockN, geometry.warps, geometry.headDim);
@@ -82,8 +101,13 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     return {};
   }
 
-  geometry.tma = geometry.wgmma && config.getTma();
-  geometry.producerWarpgroup = geometry.tma && config.getWarpSpecialized();
+  geometry.tma = stream.getLoad() != flash::StreamLoad::cp_async;
+  geometry.producerWarpgroup = stream.getLoad() == flash::StreamLoad::tma_producer;
+  if (geometry.tma && !geometry.wgmma) {
+    error = "flash.stream load(" + stringifyStreamLoad(stream.getLoad()).str() +
+            ") takes sm_90a's wgmma path (block_n a multiple of 64, head_dim 64 or 128)";
+    return {};
+  }
   geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
   geometry.conditionalRescale =
       config.getConditionalRescale() || queryStaysInShared(geometry.blockM, geometry.warps, geometry.headDim);
@@ -96,19 +120,12 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     error = "the GPU lowering takes causal masks (or none); window(...) masks run in the interpreter only so far";
     return {};
   }
-  // How thread blocks walk the tiles: the tile loop's schedule (flash-schedule-tiles).
-  auto tileLoops = source.getBody().getOps<flash::TileLoopOp>();
-  if (tileLoops.empty()) {
-    (void)failMissing("the kernel has no flash.tile_loop; run flash-schedule-tiles first");
-    return {};
-  }
-  const flash::TileSchedule schedule = (*tileLoops.begin()).getSchedule();
+  const flash::TileSchedule schedule = tileLoop.getSchedule();
   geometry.persistent = schedule != flash::TileSchedule::one_per_block;
   geometry.splitsTail = schedule == flash::TileSchedule::split_tail;
   if (geometry.persistent && !geometry.producerWarpgroup) {
     error = "schedule(" + stringifyTileSchedule(schedule).str() +
-            ") needs the producer warpgroup that loads a tile's key blocks ahead: sm_90a's wgmma path with tma and "
-            "warp_specialized";
+            ") needs the producer warpgroup that loads a tile's key blocks ahead: flash.stream load(tma_producer)";
     return {};
   }
   if (geometry.splitsTail && masked) {
@@ -361,6 +378,7 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Case<vector::TransferReadOp>([&](auto read) { return tileKernel ? emitTileRead(read) : emitRead(read); })
       .Case<vector::TransferWriteOp>([&](auto write) { return tileKernel ? emitTileWrite(write) : emitWrite(write); })
       .Case<flash::MmaOp>([&](auto mma) { return emitMma(mma); })
+      .Case<flash::StreamOp>([&](auto) { return success(); }) // read up front (emit)
       .Case<flash::QKOp>([&](auto qk) { return emitQK(qk); })
       .Case<flash::MaskOp>([&](auto mask) { return emitMask(mask); })
       .Case<flash::OnlineSoftmaxOp>([&](auto softmax) { return emitOnlineSoftmax(softmax); })

@@ -62,6 +62,17 @@ def ScheduleTiles : Pass<"flash-schedule-tiles", "::mlir::ModuleOp"> {
   }];
 }
 
+def AssignStreams : Pass<"flash-assign-streams", "::mlir::ModuleOp"> {
+  let summary = "Say which operands the key loops stream through shared memory, in how many slots, loaded by whom";
+  let description = [{
+    Puts a `flash.stream` at the top of each `flash.tile_loop`: the operands its key loops read at their
+    induction variable (K and V in the forward, in the order first read), a ring of the configuration's
+    `stages` slots, and the loader: `tma_producer` where the kernel has a producer warpgroup (sm_90a's wgmma
+    path with `tma` and `warp_specialized`), `tma` on the wgmma path with `tma`, else `cp_async`. The GPU
+    lowering takes the ring and the loader from it.
+  }];
+}
+
 def DistributeProducts : Pass<"flash-distribute", "::mlir::ModuleOp"> {
   let summary = "Decide where each flash.mma operand lies on the GPU: registers or shared memory, K- or MN-major";
   let description = [{

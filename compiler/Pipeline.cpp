@@ -120,7 +120,6 @@ public:
     compiled.name = name;
     compiled.chip = config.chip;
     compiled.block_m = config.block_m;
-    compiled.tma_box_rows = config.tma ? config.block_n : 0;
     // What the lowering put on the kernel: its block size (a producer warpgroup adds 128 threads to the
     // warps) and its shared memory.
     for (auto kernel : module->getOps<LLVM::LLVMFuncOp>()) {
@@ -130,6 +129,10 @@ public:
         compiled.shared_memory = int(bytes.getInt());
       if (auto names = kernel->getAttrOfType<ArrayAttr>(flash::FlashDialect::kParametersAttrName))
         compiled.parameters = parametersOf(kernel, names);
+      // A kernel that loads K and V by TMA takes their tensor maps, with boxes of a key block's rows.
+      for (const KernelParameter &parameter : compiled.parameters)
+        if (parameter.kind == KernelParameter::Kind::tensor_map)
+          compiled.tma_box_rows = config.block_n;
       // The launch follows the tile schedule the lowering took (flash.tile_loop's).
       if (auto schedule = kernel->getAttrOfType<StringAttr>(flash::FlashDialect::kScheduleAttrName)) {
         compiled.persistent = schedule.getValue() != "one_per_block";
@@ -158,6 +161,7 @@ private:
       break;
     case Stage::scheduled:
       pm.addPass(createScheduleTiles());
+      pm.addPass(createAssignStreams());
       break;
     case Stage::gpu:
       pm.addPass(createLowerToGPU());

@@ -53,6 +53,16 @@ def Flash_TileSchedule : I32EnumAttr<"TileSchedule", "how thread blocks walk a k
   let cppNamespace = "::flashjit::flash";
 }
 
+def Flash_StreamLoad : I32EnumAttr<"StreamLoad", "who loads a stream's blocks into its slots, and how", [
+    // every computing thread, with 16-byte cp.async copies
+    I32EnumAttrCase<"cp_async", 0>,
+    // one computing thread, with the Tensor Memory Accelerator (sm_90a)
+    I32EnumAttrCase<"tma", 1>,
+    // a producer warpgroup of its own, with TMA; the computing warpgroups only wait for full slots (sm_90a)
+    I32EnumAttrCase<"tma_producer", 2>]> {
+  let cppNamespace = "::flashjit::flash";
+}
+
 def Flash_OperandLayout : I32EnumAttr<"OperandLayout", "where a product's operand lies on the GPU", [
     // registers in the A layout of mma.sync (loaded from memory; A only)
     I32EnumAttrCase<"registers", 0>,

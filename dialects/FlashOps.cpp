@@ -329,3 +329,9 @@ LogicalResult TileLoopOp::verify() {
     return emitOpError() << "body must take the tile's (query block, head, batch) indices, three of type index";
   return success();
 }
+
+LogicalResult StreamOp::verify() {
+  if (getSources().empty())
+    return emitOpError() << "streams at least one operand";
+  return success();
+}

@@ -373,4 +373,26 @@ def Flash_TileLoopOp : Flash_Op<"tile_loop", [SingleBlock, NoTerminator, Recursi
   }];
 }
 
+def Flash_StreamOp : Flash_Op<"stream"> {
+  let summary = "operands that the key loops read block by block through a ring of shared-memory slots";
+  let description = [{
+    Says how the tile's key loops get the blocks they read of `sources` (K and V in the forward): each
+    block goes through a ring of `stages` slots in shared memory, loaded ahead of its use by `load`:
+    every computing thread with `cp_async`, one computing thread with TMA (`tma`), or a producer
+    warpgroup of its own with TMA while the computing warpgroups only wait (`tma_producer`, FlashAttention-3's
+    warp specialisation). The reads themselves stay `vector.transfer_read`s; this op is the schedule
+    they follow, which the GPU lowering reads. Made by `flash-assign-streams`; no-op in the interpreter.
+
+    ```mlir
+    flash.stream %k, %v stages(2) load(cp_async) : memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>
+    ```
+  }];
+  let arguments = (ins Variadic<AnyMemRef>:$sources, ConfinedAttr<I64Attr, [IntMinValue<1>]>:$stages,
+                       Flash_StreamLoad:$load);
+  let assemblyFormat = [{
+    $sources `stages` `(` $stages `)` `load` `(` $load `)` attr-dict `:` type($sources)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // FLASHJIT_FLASH_OPS

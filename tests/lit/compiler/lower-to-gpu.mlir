@@ -1,6 +1,7 @@
 // flash-lower-to-gpu: the tile-level kernel at the scheduled stage (the input below, d = 16, one warp,
 // 16x16 blocks) becomes one thread's NVVM program.
-// RUN: flashjit-opt %s -split-input-file -flash-schedule-tiles -flash-lower-to-gpu -verify-diagnostics | FileCheck %s
+// RUN: flashjit-opt %s -split-input-file -flash-schedule-tiles -flash-assign-streams -flash-lower-to-gpu \
+// RUN:   -verify-diagnostics | FileCheck %s
 // Configurations the interpreter runs but the GPU does not: each refused with what the GPU supports.
 // RUN: flashjit ir --stage scheduled --dtype f32 --head-dim 16 --block-m 16 --block-n 16 --warps 1 \
 // RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=F32
@@ -11,6 +12,16 @@
 // RUN: flashjit ir --stage scheduled --head-dim 16 --block-m 16 --block-n 16 --warps 1 --stages 1 \
 // RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=ONE-STAGE
 // ONE-STAGE: error: cannot lower to the GPU: stages = 1 is not supported on the GPU: the K/V pipeline needs 2 to 8 buffers (one to compute on while the next block is copied)
+// The schedule comes from the scheduled stage's ops, checked against what the kernel can do.
+// RUN: flashjit ir --stage scheduled --head-dim 64 | sed 's/flash.stream %k, %v/flash.stream %v, %k/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=STREAM-ORDER
+// STREAM-ORDER: error: cannot lower to the GPU: flash.stream: the key loops stream K and V, in that order
+// RUN: flashjit ir --stage scheduled --head-dim 64 | sed 's/load(cp_async)/load(tma)/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=STREAM-TMA
+// STREAM-TMA: error: cannot lower to the GPU: flash.stream load(tma) takes sm_90a's wgmma path (block_n a multiple of 64, head_dim 64 or 128)
+// RUN: flashjit ir --stage scheduled --head-dim 64 | sed 's/schedule(one_per_block)/schedule(persistent)/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=SCHEDULE
+// SCHEDULE: error: cannot lower to the GPU: schedule(persistent) needs the producer warpgroup that loads a tile's key blocks ahead: flash.stream load(tma_producer)
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
 // of query heads per key/value head, heads, batch, the fast divisors (magic, shift) of the query block

@@ -101,3 +101,11 @@ func.func @tiles(%n: index) {
   }
   return
 }
+
+// flash.stream: the operands the key loops read through a ring of slots, and who loads them.
+// CHECK-LABEL: func.func @streams
+// CHECK: flash.stream %{{.*}}, %{{.*}} stages(3) load(tma_producer) : memref<?x64xbf16>, memref<?x64xbf16>
+func.func @streams(%k: memref<?x64xbf16>, %v: memref<?x64xbf16>) {
+  flash.stream %k, %v stages(3) load(tma_producer) : memref<?x64xbf16>, memref<?x64xbf16>
+  return
+}

@@ -305,3 +305,19 @@ func.func @tile_loop_schedule(%n: index) {
   }
   return
 }
+
+// -----
+
+func.func @stream_nothing() {
+  // expected-error @+1 {{'flash.stream' op streams at least one operand}}
+  "flash.stream"() <{stages = 2 : i64, load = 0 : i32}> : () -> ()
+  return
+}
+
+// -----
+
+func.func @stream_no_slots(%k: memref<?x64xbf16>) {
+  // expected-error @+1 {{'flash.stream' op attribute 'stages' failed to satisfy constraint: 64-bit signless integer attribute whose minimum value is 1}}
+  flash.stream %k stages(0) load(cp_async) : memref<?x64xbf16>
+  return
+}
