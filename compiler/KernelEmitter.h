@@ -112,7 +112,6 @@ struct Geometry {
   // The keys a short last block's products cover (peelsShortLastBlock): the largest multiple of 64 at
   // most half of block_n, or 128 of 192 (wgmma n is any multiple of 8; these keep whole 64-key chunks).
   int64_t shortBlockKeys() const { return blockN == 192 ? 128 : blockN / 2; }
-  bool wideLoads() const { return rowGroups == 1; } // K/V B operands by ldmatrix.x4: registers allow it
 };
 
 /// An operand of a product as it lies, from which the product's lowering picks its instructions (not from
@@ -336,10 +335,14 @@ private:
   /// This thread's warpgroup (4 warps, 64 query rows on the wgmma path).
   Value warpgroupIndex() { return arith::DivUIOp::create(b, loc, warp, constI32(4)); }
 
-  /// Row of the tile (0..block_m) held by this thread's half `half` of row group `r`.
-  Value tileRow(int64_t r, int64_t half) {
-    return add(mul(warp, constI32(16 * geometry.rowGroups)), add(group, constI32(r * 16 + half * 8)));
+  /// Row of the tile (0..block_m) held by this thread's half `half` of row group `r`, of `rowGroups` per warp
+  /// (0: the kernel's).
+  Value tileRow(int64_t r, int64_t half, int64_t rowGroups = 0) {
+    return add(mul(warp, constI32(16 * (rowGroups ? rowGroups : geometry.rowGroups))),
+               add(group, constI32(r * 16 + half * 8)));
   }
+  /// The 16-row groups of each warp in a tile of `rows` rows (the warps split the rows).
+  int64_t rowGroupsOf(int64_t rows) const { return rows / (16 * geometry.warps); }
 
   // --- the walk -------------------------------------------------------------------------------
   static std::string earlierStageError(Operation *op);
@@ -375,7 +378,7 @@ private:
   SmallVector<Value> aFragment(const ProductOperand &a, Value aBase, int64_t r, int64_t slice);
   Value transposedALaneOffset(Value firstRow, int64_t rowBytes);
   void mmaSyncProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
-                      SmallVector<Value> &c);
+                      SmallVector<Value> &c, int64_t rowGroups = 0);
   int64_t rowBytesOf(const ProductOperand &operand) const {
     return operand.rowBytes ? operand.rowBytes : geometry.sharedRowBytes();
   }

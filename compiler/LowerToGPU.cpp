@@ -28,6 +28,7 @@
 // Scalars (index values, the softmax scale) map to i32 and f32 values.
 #include "compiler/KernelEmitter.h"
 #include "compiler/Passes.h"
+#include "dialects/AttentionParameters.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -134,57 +135,74 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     return {};
   }
 
-  // The kernel's parameters, in order: each one's name (the kernel's ABI, recorded on the kernel in
-  // flash.parameters, from which the launcher packs its arguments), type and the value it becomes.
-  struct Parameter {
-    std::string name;
-    Type type;
+  // The kernel's parameters, in order: which of the attention kernels' launch values each one is (its
+  // name and kind: dialects/AttentionParameters.h; the names are recorded on the kernel in flash.parameters,
+  // from which the launcher packs its arguments) and the value it becomes.
+  using abi::Parameter;
+  struct KernelParameterValue {
+    Parameter which;
     Value *value;
   };
-  SmallVector<Parameter> parameters;
-  auto global = LLVM::LLVMPointerType::get(context, 1);
+  SmallVector<KernelParameterValue> parameters;
   const unsigned tensors = hasLse ? 5 : 4;
-  static const char *const kTensorNames[] = {"q", "k", "v", "o", "lse"};
-  static const char *const kStrideNames[] = {"batch", "head", "row"};
+  static constexpr Parameter kPointers[] = {Parameter::q, Parameter::k, Parameter::v, Parameter::o, Parameter::lse};
+  static constexpr Parameter kFirstStrides[] = {Parameter::q_stride_batch, Parameter::k_stride_batch,
+                                                Parameter::v_stride_batch, Parameter::o_stride_batch,
+                                                Parameter::lse_stride_batch};
   SmallVector<Value> pointers(tensors);
   SmallVector<SmallVector<Value, 3>> strides(tensors);
   for (unsigned i = 0; i < tensors; ++i)
-    parameters.push_back({kTensorNames[i], global, &pointers[i]});
+    parameters.push_back({kPointers[i], &pointers[i]});
   for (unsigned i = 0; i < tensors; ++i) { // (batch, head, row) element strides; the logsumexp's (batch, head)
     strides[i].resize(i == 4 ? 2 : 3);
     for (unsigned s = 0; s < strides[i].size(); ++s)
-      parameters.push_back({std::string(kTensorNames[i]) + "_stride_" + kStrideNames[s], i64, &strides[i][s]});
+      parameters.push_back({abi::after(kFirstStrides[i], s), &strides[i][s]});
   }
-  for (auto [name, value] : {std::pair<const char *, Value *>{"seqlen_q", &seqlenQ}, {"seqlen_k", &seqlenK},
-                             {"group", &kvGroup}, {"heads", &heads}, {"batch", &batch}})
-    parameters.push_back({name, i32, value});
-  for (auto [name, divisor] : {std::pair<const char *, Divisor *>{"query_blocks", &queryBlocksDivisor},
-                               {"heads", &headsDivisor}, {"group", &groupDivisor}}) {
-    parameters.push_back({std::string(name) + "_magic", i32, &divisor->magic});
-    parameters.push_back({std::string(name) + "_shift", i32, &divisor->shift});
+  for (auto [which, value] : {std::pair{Parameter::seqlen_q, &seqlenQ}, {Parameter::seqlen_k, &seqlenK},
+                              {Parameter::group, &kvGroup}, {Parameter::heads, &heads}, {Parameter::batch, &batch}})
+    parameters.push_back({which, value});
+  for (auto [magic, divisor] : {std::pair{Parameter::query_blocks_magic, &queryBlocksDivisor},
+                                {Parameter::heads_magic, &headsDivisor}, {Parameter::group_magic, &groupDivisor}}) {
+    parameters.push_back({magic, &divisor->magic});
+    parameters.push_back({abi::after(magic, 1), &divisor->shift}); // its _shift follows
   }
   Value scale;
-  parameters.push_back({"scale", f32, &scale});
+  parameters.push_back({Parameter::scale, &scale});
   if (geometry.persistent) { // the schedule's tail slices and their divisor
-    parameters.push_back({"tail_slices", i32, &tailHeads});
-    parameters.push_back({"tail_slices_magic", i32, &tailDivisor.magic});
-    parameters.push_back({"tail_slices_shift", i32, &tailDivisor.shift});
+    parameters.push_back({Parameter::tail_slices, &tailHeads});
+    parameters.push_back({Parameter::tail_slices_magic, &tailDivisor.magic});
+    parameters.push_back({Parameter::tail_slices_shift, &tailDivisor.shift});
   }
   if (geometry.splitsTail) { // the split tail's tiles, part slots per tile, counters and parts
-    parameters.push_back({"split_tiles", i32, &tailTiles});
-    parameters.push_back({"split_part_slots", i32, &partSlots});
-    parameters.push_back({"split_counters", global, &tailCounters});
-    parameters.push_back({"split_parts", global, &tailParts});
+    parameters.push_back({Parameter::split_tiles, &tailTiles});
+    parameters.push_back({Parameter::split_part_slots, &partSlots});
+    parameters.push_back({Parameter::split_counters, &tailCounters});
+    parameters.push_back({Parameter::split_parts, &tailParts});
   }
   if (geometry.tma) { // the K and V tensor maps (CUtensorMap, 128 bytes, by value)
-    parameters.push_back({"k_tensor_map", LLVM::LLVMPointerType::get(context), &keyMap});
-    parameters.push_back({"v_tensor_map", LLVM::LLVMPointerType::get(context), &valueMap});
+    parameters.push_back({Parameter::k_tensor_map, &keyMap});
+    parameters.push_back({Parameter::v_tensor_map, &valueMap});
   }
+  auto typeOf = [&](abi::ParameterKind kind) -> Type {
+    switch (kind) {
+    case abi::ParameterKind::pointer:
+      return LLVM::LLVMPointerType::get(context, 1);
+    case abi::ParameterKind::i64:
+      return i64;
+    case abi::ParameterKind::i32:
+      return i32;
+    case abi::ParameterKind::f32:
+      return f32;
+    case abi::ParameterKind::tensor_map: // generic: by value in the parameter space (see below)
+      return LLVM::LLVMPointerType::get(context);
+    }
+    llvm_unreachable("unknown parameter kind");
+  };
   SmallVector<Type> argTypes;
   SmallVector<StringRef> parameterNames;
-  for (const Parameter &parameter : parameters) {
-    argTypes.push_back(parameter.type);
-    parameterNames.push_back(parameter.name);
+  for (const KernelParameterValue &parameter : parameters) {
+    argTypes.push_back(typeOf(abi::kindOf(parameter.which)));
+    parameterNames.push_back(abi::nameOf(parameter.which));
   }
   auto moduleOp = source->getParentOfType<ModuleOp>();
   b.setInsertionPoint(source);
@@ -477,13 +495,14 @@ LogicalResult KernelEmitter::emitConstant(arith::ConstantOp op) {
     return fail(op, "only splat f32 tiles can be constants");
   Value fill = constF32(dense.getSplatValue<APFloat>().convertToFloat());
   Fragment fragment;
+  const int64_t rowGroups = rowGroupsOf(type.getDimSize(0));
   if (type.getRank() == 1) {
     fragment.kind = Fragment::Kind::Rows;
-    fragment.regs.assign(2 * geometry.rowGroups, fill);
+    fragment.regs.assign(2 * rowGroups, fill);
   } else {
     fragment.kind = Fragment::Kind::Accumulator;
     fragment.cols = type.getDimSize(1);
-    fragment.regs.assign(geometry.rowGroups * (fragment.cols / 8) * 4, fill);
+    fragment.regs.assign(rowGroups * (fragment.cols / 8) * 4, fill);
   }
   tiles[op] = fragment;
   return success();

@@ -87,9 +87,10 @@ Value KernelEmitter::transposedALaneOffset(Value firstRow, int64_t rowBytes) {
 /// per warp already reuse each B operand twice and have no registers to spare: they load one k-slice or
 /// column tile at a time (.x2, lanes 0-15).
 void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand &bOperand, int64_t n, int64_t k,
-                                   SmallVector<Value> &c) {
+                                   SmallVector<Value> &c, int64_t rowGroups) {
   const int64_t slices = k / 16, columnTiles = n / 8, rowBytes = rowBytesOf(bOperand);
-  const int64_t step = geometry.wideLoads() ? 2 : 1;
+  const int64_t groups = rowGroups ? rowGroups : geometry.rowGroups;
+  const int64_t step = groups == 1 ? 2 : 1; // B by ldmatrix.x4 where one row group leaves the registers
   if (bOperand.layout == ProductOperand::Layout::SharedKMajor) {
     // ldmatrix.x4 address of this lane: rows j·8 + lane % 8, columns kk·16 + 8·(lane / 8).
     Value matrixRow = arith::RemUIOp::create(b, loc, lane, constI32(8));
@@ -100,7 +101,7 @@ void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand
       const int64_t count = std::min<int64_t>(step, slices - kk); // slices read by this step
       SmallVector<Value> aRegs; // [slice][row group][4]
       for (int64_t s = 0; s < count; ++s)
-        for (int64_t r = 0; r < geometry.rowGroups; ++r) {
+        for (int64_t r = 0; r < groups; ++r) {
           SmallVector<Value> quad = aFragment(a, aBase, r, kk + s);
           aRegs.append(quad.begin(), quad.end());
         }
@@ -108,8 +109,8 @@ void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand
         Value address = sharedAt(bOperand.shared, add(laneOffset, constI32(j * 8 * rowBytes + kk * 32)));
         SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::row);
         for (int64_t s = 0; s < count; ++s)
-          for (int64_t r = 0; r < geometry.rowGroups; ++r)
-            mma(ValueRange(ArrayRef<Value>(aRegs).slice((s * geometry.rowGroups + r) * 4, 4)),
+          for (int64_t r = 0; r < groups; ++r)
+            mma(ValueRange(ArrayRef<Value>(aRegs).slice((s * groups + r) * 4, 4)),
                 ValueRange(ArrayRef<Value>(bRegs).slice(s * 2, 2)), c, (r * columnTiles + j) * 4);
       }
     }
@@ -126,7 +127,7 @@ void KernelEmitter::mmaSyncProduct(const ProductOperand &a, const ProductOperand
       Value address = sharedAt(bOperand.shared, add(laneOffset, constI32(kk * 16 * rowBytes + jd * 16)));
       SmallVector<Value> bRegs = loadMatrices(address, 2 * count, NVVM::MMALayout::col);
       for (int64_t t = 0; t < count; ++t)
-        for (int64_t r = 0; r < geometry.rowGroups; ++r)
+        for (int64_t r = 0; r < groups; ++r)
           mma(aFragment(a, aBase, r, kk), ValueRange(ArrayRef<Value>(bRegs).slice(t * 2, 2)), c,
               (r * columnTiles + jd + t) * 4);
     }

@@ -33,8 +33,7 @@ LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
     return LLVM::LLVMFuncOp();
   };
 
-  // The products' element type and their rows, which the warps split.
-  int64_t rows = 0;
+  // The products' element type; their rows (M), which the warps split.
   for (flash::MmaOp mma : source.getBody().getOps<flash::MmaOp>()) {
     Type type = mma.getA().getType().getElementType();
     if (!type.isBF16() && !type.isF16())
@@ -42,23 +41,18 @@ LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
     if (element && element != type)
       return refuse("every product must take the same element type");
     element = type;
-    if (rows && rows != mma.getM())
-      return refuse("every product must have the same M (its rows split over the warps): " + Twine(rows) + " and " +
-                    Twine(mma.getM()));
-    rows = mma.getM();
-    const int64_t n = mma.getN(), k = mma.getK();
+    const int64_t m = mma.getM(), n = mma.getN(), k = mma.getK();
+    if (geometry.wgmma && (geometry.warps % 4 != 0 || m != 16 * geometry.warps))
+      return refuse("on sm_90a each warpgroup (4 warps) computes 64 rows of a product: " + Twine(geometry.warps) +
+                    " warps take M = " + Twine(16 * geometry.warps) + ", got " + Twine(m));
+    if (m % (16 * geometry.warps) != 0)
+      return refuse("a product's M must be a multiple of 16 rows per warp: " + Twine(geometry.warps) +
+                    " warps, M = " + Twine(m));
     if (k % 16 != 0 || n % 8 != 0 || (geometry.wgmma && n > 256))
       return refuse("a product's K must be a multiple of 16 and its N a multiple of 8" +
                     Twine(geometry.wgmma ? " up to 256" : "") + "; got K = " + Twine(k) + ", N = " + Twine(n));
   }
   mmaType = element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  if (geometry.wgmma && (geometry.warps % 4 != 0 || rows != 16 * geometry.warps))
-    return refuse("on sm_90a each warpgroup (4 warps) computes 64 rows: " + Twine(geometry.warps) +
-                  " warps take M = " + Twine(16 * geometry.warps) + ", got " + Twine(rows));
-  if (rows % (16 * geometry.warps) != 0)
-    return refuse("M must be a multiple of 16 rows per warp: " + Twine(geometry.warps) + " warps, M = " + Twine(rows));
-  geometry.blockM = rows;
-  geometry.rowGroups = rows / (16 * geometry.warps);
 
   SmallVector<Type> argTypes;
   SmallVector<std::string> names;
@@ -161,10 +155,11 @@ LogicalResult KernelEmitter::emitTileRead(vector::TransferReadOp op) {
 void KernelEmitter::stageAccumulator(Value tile, const Fragment &fragment, int64_t rows) {
   const int64_t columnTiles = fragment.cols / 8;
   SharedTile staged = allocateSharedTile(rows, fragment.cols);
-  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+  const int64_t rowGroups = rowGroupsOf(rows);
+  for (int64_t r = 0; r < rowGroups; ++r)
     for (int64_t j = 0; j < columnTiles; ++j)
       for (int64_t half = 0; half < 2; ++half) {
-        Value row = tileRow(r, half), column = add(constI32(j * 8), mul(quadLane, constI32(2)));
+        Value row = tileRow(r, half, rowGroups), column = add(constI32(j * 8), mul(quadLane, constI32(2)));
         Value address = geometry.wgmma
                             ? sharedAt(swizzledAddress(staged.start, rows, row, column), mul(quadLane, constI32(4)))
                             : sharedAt(staged.start, add(mul(row, constI32(paddedRowBytes(fragment.cols))),
@@ -220,7 +215,7 @@ FailureOr<ProductOperand> KernelEmitter::productOperand(flash::MmaOp op, Value t
                     Twine(fragment->second.cols));
     if (fragment->second.kind != Fragment::Kind::Accumulator || !fragment->second.packed)
       return refuse("a shared operand must be a tile read from memory or a product converted to 16 bits");
-    stageAccumulator(tile, fragment->second, geometry.blockM);
+    stageAccumulator(tile, fragment->second, cast<VectorType>(tile.getType()).getDimSize(0));
   }
   awaitSharedWrites();
   const SharedTile &stored = sharedTiles[tile];
@@ -237,7 +232,7 @@ FailureOr<ProductOperand> KernelEmitter::productOperand(flash::MmaOp op, Value t
     return operand;
   }
   // mma.sync: this lane's ldmatrix address for the warp's first row group.
-  Value firstRow = mul(warp, constI32(16 * geometry.rowGroups));
+  Value firstRow = mul(warp, constI32(16 * rowGroupsOf(op.getM())));
   Value laneOffset =
       kMajor ? add(mul(add(firstRow, arith::RemUIOp::create(b, loc, lane, constI32(16))), constI32(operand.rowBytes)),
                    mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)))
@@ -267,7 +262,7 @@ LogicalResult KernelEmitter::emitMma(flash::MmaOp op) {
     wgmmaProduct(*a, *bOperand, op.getN(), op.getK(), result.regs, /*overwrite=*/false);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
   } else {
-    mmaSyncProduct(*a, *bOperand, op.getN(), op.getK(), result.regs);
+    mmaSyncProduct(*a, *bOperand, op.getN(), op.getK(), result.regs, rowGroupsOf(op.getM()));
   }
   tiles[op.getResult()] = result;
   return success();
@@ -288,12 +283,12 @@ LogicalResult KernelEmitter::emitTileWrite(vector::TransferWriteOp op) {
   if (!row0 || !column0)
     return fail(op, "uses an index the GPU lowering has not seen");
   const Fragment &tile = fragment->second;
-  const int64_t columnTiles = tile.cols / 8;
+  const int64_t columnTiles = tile.cols / 8, rowGroups = rowGroupsOf(op.getVectorType().getDimSize(0));
   auto pairType = VectorType::get({2}, f32);
-  for (int64_t r = 0; r < geometry.rowGroups; ++r)
+  for (int64_t r = 0; r < rowGroups; ++r)
     for (int64_t j = 0; j < columnTiles; ++j)
       for (int64_t half = 0; half < 2; ++half) {
-        Value row = add(row0, tileRow(r, half));
+        Value row = add(row0, tileRow(r, half, rowGroups));
         Value column = add(column0, add(constI32(j * 8), mul(quadLane, constI32(2))));
         Value pair = LLVM::UndefOp::create(b, loc, pairType);
         for (int64_t e = 0; e < 2; ++e)

@@ -5,6 +5,7 @@
 #include "runtime/PersistentSchedule.h"
 #include "runtime/SpecMask.h"
 #include "runtime/SplitTail.h"
+#include "dialects/AttentionParameters.h"
 #include "runtime/TensorMap.h"
 #include "runtime/flashjit.h"
 
@@ -72,53 +73,29 @@ void validate(const AttentionSpec &spec, const AttentionArgs &args) {
   checkStrides(args.o_strides, "o");
 }
 
-// Every value a launch can supply, each under the name the lowering gives the kernel parameter it is passed
-// to (CompiledKernel::parameters), with its kind. A kernel's parameters are matched to these once, when it
-// is loaded; a launch fills in the values and passes those the kernel takes, in its order.
-#define FLASHJIT_LAUNCH_VALUES(X)                                                                                \
-  X(q, pointer) X(k, pointer) X(v, pointer) X(o, pointer) X(lse, pointer)                                        \
-  X(q_stride_batch, i64) X(q_stride_head, i64) X(q_stride_row, i64)                                              \
-  X(k_stride_batch, i64) X(k_stride_head, i64) X(k_stride_row, i64)                                              \
-  X(v_stride_batch, i64) X(v_stride_head, i64) X(v_stride_row, i64)                                              \
-  X(o_stride_batch, i64) X(o_stride_head, i64) X(o_stride_row, i64)                                              \
-  X(lse_stride_batch, i64) X(lse_stride_head, i64)                                                               \
-  X(seqlen_q, i32) X(seqlen_k, i32) X(group, i32) X(heads, i32) X(batch, i32)                                    \
-  X(query_blocks_magic, i32) X(query_blocks_shift, i32) X(heads_magic, i32) X(heads_shift, i32)                  \
-  X(group_magic, i32) X(group_shift, i32) X(scale, f32)                                                          \
-  X(tail_slices, i32) X(tail_slices_magic, i32) X(tail_slices_shift, i32)                                        \
-  X(split_tiles, i32) X(split_part_slots, i32) X(split_counters, pointer) X(split_parts, pointer)                \
-  X(k_tensor_map, tensor_map) X(v_tensor_map, tensor_map)
-
 namespace {
 
-enum class Supplied : int {
-#define FLASHJIT_VALUE(name, kind) name,
-  FLASHJIT_LAUNCH_VALUES(FLASHJIT_VALUE)
-#undef FLASHJIT_VALUE
-      count
-};
-
-struct SuppliedValue {
-  const char *name;
-  KernelParameter::Kind kind;
-};
-constexpr SuppliedValue kSupplied[] = {
-#define FLASHJIT_VALUE(name, kind) {#name, KernelParameter::Kind::kind},
-    FLASHJIT_LAUNCH_VALUES(FLASHJIT_VALUE)
-#undef FLASHJIT_VALUE
-};
+/// The values the launcher supplies: the attention kernels' parameters, under the names the lowering gives
+/// them (dialects/AttentionParameters.h, the one list of both). A kernel's parameters are matched to these
+/// once, when it is loaded; a launch fills in the values and passes those the kernel takes, in its order.
+using Supplied = abi::Parameter;
+static_assert(int(abi::ParameterKind::tensor_map) == int(KernelParameter::Kind::tensor_map) &&
+                  int(abi::ParameterKind::pointer) == int(KernelParameter::Kind::pointer),
+              "ParameterKind follows KernelParameter::Kind");
 
 /// Where each of `compiled`'s parameters comes from; throws if the launcher supplies no such value.
 std::vector<Supplied> resolveParameters(const CompiledKernel &compiled) {
   std::vector<Supplied> slots;
   for (const KernelParameter &parameter : compiled.parameters) {
-    const SuppliedValue *found = std::find_if(std::begin(kSupplied), std::end(kSupplied), [&](const SuppliedValue &v) {
-      return parameter.name == v.name && parameter.kind == v.kind;
-    });
-    if (found == std::end(kSupplied))
+    const abi::ParameterInfo *found =
+        std::find_if(std::begin(abi::kParameters), std::end(abi::kParameters),
+                     [&](const abi::ParameterInfo &v) {
+                       return parameter.name == v.name && int(parameter.kind) == int(v.kind);
+                     });
+    if (found == std::end(abi::kParameters))
       throw Error(Error::Code::Internal, "loading " + compiled.name + ": its parameter '" + parameter.name +
                                              "' is not one this launcher supplies with that type");
-    slots.push_back(Supplied(found - std::begin(kSupplied)));
+    slots.push_back(Supplied(found - std::begin(abi::kParameters)));
   }
   return slots;
 }
@@ -385,7 +362,7 @@ void Kernel::launch(const AttentionArgs &args, void *stream) const {
   for (Supplied slot : impl_->parameterSlots) {
     if (!supplied[size_t(slot)]) // a value this launch did not compute (a schedule the kernel does not have)
       throw Error(Error::Code::Internal, "launching " + c.name + ": no value for its parameter '" +
-                                             kSupplied[size_t(slot)].name + "'");
+                                             abi::nameOf(slot) + "'");
     params.push_back(supplied[size_t(slot)]);
   }
   // One-dimensional grid: (query block, head, batch), query blocks fastest.

@@ -14,7 +14,7 @@ check=$?
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 : > "$out/products-sanitize.log"
 failures=0
-for kernel in products_sm_90a_bf16_m128_d128_w8 products_sm_80_f16_m64_d64_w2; do
+for kernel in products_sm_90a_bf16_m128_n128_d128_w8 products_sm_80_f16_m64_n64_d64_w2 products_sm_80_bf16_m128_n64_d64_w4; do
   for tool in memcheck racecheck synccheck; do
     echo "=== $tool $kernel" >> "$out/products-sanitize.log"
     "$sanitizer" --tool $tool --error-exitcode 3 python3 tests/gpu/products/check_products.py "$kernels" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """GPU half of the products check: runs the tile kernels that make_kernels.sh compiled (the backward pass's
-five products over one block) on random inputs, outputs poisoned with NaN, and compares dQ, dK and dV with
+five products over one block of M queries and N keys) on random inputs, outputs poisoned with NaN, and compares dQ, dK and dV with
 a float64 reference that rounds P and dS to the kernel's dtype as the kernel does. Loads the PTX with the
 CUDA driver (ctypes) in torch's context and launches on torch's current stream.
 
@@ -79,11 +79,11 @@ def main():
         with open(os.path.join(args.kernels, kernel["name"] + ".ptx")) as f:
             ptx = f.read()
         _, function = driver.load(ptx, "backward_products", kernel["shared_bytes"])
-        dtype, m, d = DTYPES[kernel["dtype"]], kernel["m"], kernel["head_dim"]
+        dtype, m, n, d = DTYPES[kernel["dtype"]], kernel["m"], kernel["n"], kernel["head_dim"]
         for seed in range(args.seeds):
             generator = torch.Generator(device="cuda").manual_seed(seed)
-            q, k, v, do = (torch.randn(m, d, device="cuda", generator=generator).to(dtype) for _ in range(4))
-            outputs = [torch.full((m, d), float("nan"), device="cuda") for _ in range(3)]  # dq, dk, dv
+            q, k, v, do = (torch.randn(rows, d, device="cuda", generator=generator).to(dtype) for rows in (m, n, n, m))
+            outputs = [torch.full((rows, d), float("nan"), device="cuda") for rows in (m, n, n)]  # dq, dk, dv
             driver.launch(function, kernel["threads"], kernel["shared_bytes"], [q, k, v, do, *outputs])
             torch.cuda.synchronize()
             errors = {name: relative_error(out, ref)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build machine half of the products check: the backward pass's five products (S = Q·Kᵀ, dP = dO·Vᵀ,
-# dV = Pᵀ·dO, dK = dSᵀ·Q, dQ = dS·K) as tile kernels over one block of M queries and M keys, lowered by
-# flash-distribute and flash-lower-to-gpu to PTX for each (chip, dtype, M, head_dim, warps) below, with a
+# dV = Pᵀ·dO, dK = dSᵀ·Q, dQ = dS·K) as tile kernels over one block of M queries and N keys, lowered by
+# flash-distribute and flash-lower-to-gpu to PTX for each (chip, dtype, M, N, head_dim, warps) below, with a
 # manifest.json of their launch facts for check_products.py.
 #   usage: tests/gpu/products/make_kernels.sh BUILD_DIR OUT_DIR
 set -euo pipefail
@@ -12,10 +12,10 @@ opt=$build/bin/flashjit-opt
 cd "$(dirname "$0")"
 echo "[" > "$out/manifest.json"
 first=1
-# chip dtype M head_dim warps
-while read -r chip dtype m d warps; do
-  name=products_${chip}_${dtype}_m${m}_d${d}_w${warps}
-  sed -e "s/@CHIP@/$chip/g" -e "s/@T@/$dtype/g" -e "s/@M@/$m/g" -e "s/@D@/$d/g" -e "s/@WARPS@/$warps/g" \
+# chip dtype M N head_dim warps (on sm_90a, M = N = 16 x warps: each warpgroup computes 64 rows of a product)
+while read -r chip dtype m n d warps; do
+  name=products_${chip}_${dtype}_m${m}_n${n}_d${d}_w${warps}
+  sed -e "s/@CHIP@/$chip/g" -e "s/@T@/$dtype/g" -e "s/@M@/$m/g" -e "s/@N@/$n/g" -e "s/@D@/$d/g" -e "s/@WARPS@/$warps/g" \
     backward_products.mlir.in > "$out/$name.mlir"
   "$opt" "$out/$name.mlir" -flash-distribute -flash-lower-to-gpu -o "$out/$name.gpu.mlir"
   "$opt" "$out/$name.gpu.mlir" -convert-scf-to-cf -convert-arith-to-llvm -convert-cf-to-llvm \
@@ -23,18 +23,20 @@ while read -r chip dtype m d warps; do
   shared=$(grep -o 'flash.shared_memory = [0-9]*' "$out/$name.gpu.mlir" | grep -o '[0-9]*$')
   [ $first -eq 1 ] || echo "," >> "$out/manifest.json"
   first=0
-  printf '{"name": "%s", "chip": "%s", "dtype": "%s", "m": %d, "head_dim": %d, "threads": %d, "shared_bytes": %d}' \
-    "$name" "$chip" "$dtype" "$m" "$d" $((32 * warps)) "$shared" >> "$out/manifest.json"
+  printf '{"name": "%s", "chip": "%s", "dtype": "%s", "m": %d, "n": %d, "head_dim": %d, "threads": %d, "shared_bytes": %d}' \
+    "$name" "$chip" "$dtype" "$m" "$n" "$d" $((32 * warps)) "$shared" >> "$out/manifest.json"
 done <<'CASES'
-sm_80 bf16 64 64 4
-sm_80 f16 64 128 4
-sm_80 bf16 64 128 4
-sm_80 f16 64 64 2
-sm_90a bf16 64 64 4
-sm_90a f16 64 128 4
-sm_90a bf16 64 128 4
-sm_90a bf16 128 128 8
-sm_90a f16 128 64 8
+sm_80 bf16 64 64 64 4
+sm_80 f16 64 64 128 4
+sm_80 bf16 64 64 128 4
+sm_80 f16 64 64 64 2
+sm_80 bf16 128 64 64 4
+sm_80 f16 192 64 64 4
+sm_90a bf16 64 64 64 4
+sm_90a f16 64 64 128 4
+sm_90a bf16 64 64 128 4
+sm_90a bf16 128 128 128 8
+sm_90a f16 128 128 64 8
 CASES
 echo "]" >> "$out/manifest.json"
 ls "$out"/*.ptx | wc -l

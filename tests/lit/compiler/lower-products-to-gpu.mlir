@@ -12,6 +12,13 @@
 // RUN: FileCheck %s --check-prefix=AMPERE < %t.sm_80.ptx
 // RUN: %if ptxas %{ ptxas -arch=sm_90a -v %t.sm_90a.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS --implicit-check-not=warning --implicit-check-not=dvisory %}
 // RUN: %if ptxas %{ ptxas -arch=sm_80 -v %t.sm_80.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS --implicit-check-not=warning --implicit-check-not=dvisory %}
+// mma.sync also takes products of different heights, as a backward block of 128 queries and 64 keys has
+// (S, dP and dQ 128 rows, dV and dK 64: two and one 16-row groups per warp), from the GPU check's template.
+// RUN: sed -e s/@CHIP@/sm_80/g -e s/@T@/bf16/g -e s/@M@/128/g -e s/@N@/64/g -e s/@D@/64/g -e s/@WARPS@/4/g \
+// RUN:   %S/../../gpu/products/backward_products.mlir.in | flashjit-opt -flash-distribute -flash-lower-to-gpu \
+// RUN:   -convert-scf-to-cf -convert-arith-to-llvm -convert-cf-to-llvm -reconcile-unrealized-casts \
+// RUN:   -flash-emit-ptx="output=%t.heights.ptx" -o /dev/null
+// RUN: %if ptxas %{ ptxas -arch=sm_80 -v %t.heights.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS --implicit-check-not=warning --implicit-check-not=dvisory %}
 
 // One thread block, a pointer parameter per argument; shared memory for Q, K, V, dO (4 x 16 KiB) and the
 // staged P and dS (2 x 8 KiB).
