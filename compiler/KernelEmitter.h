@@ -347,6 +347,7 @@ private:
   // --- the walk -------------------------------------------------------------------------------
   static std::string earlierStageError(Operation *op);
   LogicalResult findOperands();
+  LLVM::LLVMFuncOp createKernel(ArrayRef<Type> argTypes, ArrayRef<StringRef> names, int64_t threads);
   LogicalResult failMissing(const std::string &otherwise);
   LogicalResult emitBlock(Block &block);
   LogicalResult emitOp(Operation *op);

@@ -204,12 +204,7 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     argTypes.push_back(typeOf(abi::kindOf(parameter.which)));
     parameterNames.push_back(abi::nameOf(parameter.which));
   }
-  auto moduleOp = source->getParentOfType<ModuleOp>();
-  b.setInsertionPoint(source);
-  auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
-                                         LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
-  kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
-  kernel->setAttr(flash::FlashDialect::kParametersAttrName, b.getStrArrayAttr(parameterNames));
+  auto kernel = createKernel(argTypes, parameterNames, geometry.launchThreads());
   kernel->setAttr(flash::FlashDialect::kScheduleAttrName, b.getStringAttr(stringifyTileSchedule(schedule)));
   for (unsigned i = argTypes.size() - (geometry.tma ? 2 : 0); i < argTypes.size(); ++i) {
     // By value in the parameter space, where TMA reads them: grid_constant keeps NVPTX from copying them
@@ -219,19 +214,8 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     kernel.setArgAttr(i, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(64));
     kernel.setArgAttr(i, NVVM::NVVMDialect::getGridConstantAttrName(), UnitAttr::get(context));
   }
-  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(geometry.launchThreads()), 1, 1}));
-  // One block per SM is enough: without this ptxas caps registers to fit several blocks and spills.
-  kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
-  kernel->setAttr(flash::FlashDialect::kConfigAttrName, config);
+  // The dynamic shared memory a launch gives it: `stages` pairs of K and V tiles, and what the path adds.
   kernel->setAttr(flash::FlashDialect::kSharedMemoryAttrName, b.getI64IntegerAttr(geometry.sharedBytes()));
-
-  // Dynamic shared memory: `stages` pairs of K and V tiles, each block_n rows of head_dim + 8 halves.
-  b.setInsertionPointToStart(moduleOp.getBody());
-  if (!moduleOp.lookupSymbol("flash_shared_memory"))
-    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
-                           LLVM::Linkage::External, "flash_shared_memory", Attribute(),
-                           /*alignment=*/geometry.wgmma ? 1024 : 16, // wgmma: swizzle atoms
-                           /*addrSpace=*/3);
 
   Block *entry = kernel.addEntryBlock(b);
   b.setInsertionPointToStart(entry);
@@ -263,6 +247,30 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
     return {};
   }
   LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return kernel;
+}
+
+/// The kernel function next to `source`, one thread's program of `threads` threads, with its parameters'
+/// types and names and the kernel's configuration, and the dynamic shared memory it addresses
+/// (flash_shared_memory, declared once per module); the builder is left at the module's start.
+LLVM::LLVMFuncOp KernelEmitter::createKernel(ArrayRef<Type> argTypes, ArrayRef<StringRef> names, int64_t threads) {
+  MLIRContext *context = source.getContext();
+  auto moduleOp = source->getParentOfType<ModuleOp>();
+  b.setInsertionPoint(source);
+  auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
+                                         LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
+  kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
+  kernel->setAttr(flash::FlashDialect::kParametersAttrName, b.getStrArrayAttr(names));
+  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(threads), 1, 1}));
+  // One block per SM is enough: without this ptxas caps registers to fit several blocks and spills.
+  kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
+  kernel->setAttr(flash::FlashDialect::kConfigAttrName, config);
+  b.setInsertionPointToStart(moduleOp.getBody());
+  if (!moduleOp.lookupSymbol("flash_shared_memory"))
+    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
+                           LLVM::Linkage::External, "flash_shared_memory", Attribute(),
+                           /*alignment=*/geometry.wgmma ? 1024 : 16, // wgmma: swizzle atoms
+                           /*addrSpace=*/3);
   return kernel;
 }
 

@@ -1,9 +1,10 @@
-// flash-lower-to-gpu, tile kernels: a function of tiles and products alone, as the distributed stage
-// writes them: reads of memory, flash.mma with its operand layouts (flash-distribute), conversions to 16
-// bits, writes. No grid and no loops: one thread block runs the function once. Each handler works from
-// the op in front of it (an operand's layout, a tile's shape), not from a kernel family, so the same code
-// lowers the forward's products and the backward's (tests/lit/compiler/lower-products-to-gpu.mlir); the
-// attention kernels' walk is to be moved onto these pieces (compiler/LOWERING.md).
+// flash-lower-to-gpu, tile kernels: a function of tiles and products alone, as flash-distribute leaves it:
+// reads of memory, flash.mma with its operand layouts, conversions to 16 bits, writes. No grid and no
+// loops: one thread block runs the function once. Each handler works from the op in front of it (an
+// operand's layout, a tile's shape), not from a kernel family, and the products go through the routines
+// the attention kernels' Q·Kᵀ and P·V use (LowerToGPUProducts.cpp); the backward's five products are its
+// test (tests/lit/compiler/lower-products-to-gpu.mlir). The attention kernels' walk is to be moved onto
+// these pieces (compiler/LOWERING.md).
 //
 // The warps split the products' M rows as the attention kernels' do: 16 rows per row group on mma.sync,
 // a warpgroup per 64 rows on wgmma (sm_90a), so an accumulator converted to 16 bits is the A operand of
@@ -56,6 +57,7 @@ LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
 
   SmallVector<Type> argTypes;
   SmallVector<std::string> names;
+  SmallVector<int64_t> rowStrides;
   auto global = LLVM::LLVMPointerType::get(context, 1);
   for (BlockArgument argument : source.getArguments()) {
     auto type = dyn_cast<MemRefType>(argument.getType());
@@ -67,31 +69,15 @@ LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
                     " must be a 2-D memref of static shape with contiguous rows");
     argTypes.push_back(global);
     names.push_back("arg" + std::to_string(argument.getArgNumber()));
+    rowStrides.push_back(strides[0]);
   }
-  auto moduleOp = source->getParentOfType<ModuleOp>();
-  b.setInsertionPoint(source);
-  auto kernel = LLVM::LLVMFuncOp::create(b, loc, source.getName(),
-                                         LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), argTypes));
-  kernel->setAttr("nvvm.kernel", UnitAttr::get(context));
-  kernel->setAttr(flash::FlashDialect::kParametersAttrName,
-                  b.getStrArrayAttr(SmallVector<StringRef>(names.begin(), names.end())));
-  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({int32_t(geometry.threads()), 1, 1}));
-  kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
-  kernel->setAttr(flash::FlashDialect::kConfigAttrName, config);
-  b.setInsertionPointToStart(moduleOp.getBody());
-  if (!moduleOp.lookupSymbol("flash_shared_memory"))
-    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0), /*isConstant=*/false,
-                           LLVM::Linkage::External, "flash_shared_memory", Attribute(),
-                           /*alignment=*/geometry.wgmma ? 1024 : 16, /*addrSpace=*/3);
+  auto kernel = createKernel(argTypes, SmallVector<StringRef>(names.begin(), names.end()), geometry.threads());
 
   Block *entry = kernel.addEntryBlock(b);
   b.setInsertionPointToStart(entry);
   for (BlockArgument argument : source.getArguments()) {
-    auto type = cast<MemRefType>(argument.getType());
-    SmallVector<int64_t> strides;
-    int64_t offset;
-    (void)type.getStridesAndOffset(strides, offset);
-    memrefs[argument] = MemRefArg{entry->getArgument(argument.getArgNumber()), {constI64(strides[0])}};
+    const unsigned i = argument.getArgNumber();
+    memrefs[argument] = MemRefArg{entry->getArgument(i), {constI64(rowStrides[i])}};
   }
   tid = NVVM::ThreadIdXOp::create(b, loc, i32);
   sharedBase = LLVM::AddressOfOp::create(b, loc, LLVM::LLVMPointerType::get(context, 3), "flash_shared_memory");
@@ -101,6 +87,11 @@ LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
     return {};
   }
   LLVM::ReturnOp::create(b, loc, ValueRange{});
+  if (sharedEnd > sharedMemoryLimit(geometry.chip)) {
+    kernel.erase();
+    return refuse("its tiles need " + Twine(sharedEnd) + " bytes of shared memory; " + geometry.chip + " allows " +
+                  Twine(sharedMemoryLimit(geometry.chip)));
+  }
   kernel->setAttr(flash::FlashDialect::kSharedMemoryAttrName, b.getI64IntegerAttr(sharedEnd));
   return kernel;
 }

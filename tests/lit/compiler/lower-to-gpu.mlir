@@ -877,3 +877,20 @@ func.func @registers_from_memory(%a: memref<64x64xbf16>, %o: memref<64x64xf32>)
   vector.transfer_write %s, %o[%c0, %c0] : vector<64x64xf32>, memref<64x64xf32>
   return
 }
+
+// -----
+
+// A tile kernel's tiles must fit the chip's shared memory (two 256x256 tiles of 528-byte padded rows).
+// expected-error @+1 {{cannot lower to the GPU: tile kernel: its tiles need 270336 bytes of shared memory; sm_80 allows 166912}}
+func.func @too_much_shared_memory(%a: memref<256x256xbf16>, %b: memref<256x256xbf16>, %o: memref<256x256xf32>)
+    attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 8, stages = 2, chip = "sm_80">} {
+  %c0 = arith.constant 0 : index
+  %pad = arith.constant 0.0 : bf16
+  %z = arith.constant dense<0.0> : vector<256x256xf32>
+  %t = vector.transfer_read %a[%c0, %c0], %pad : memref<256x256xbf16>, vector<256x256xbf16>
+  %u = vector.transfer_read %b[%c0, %c0], %pad : memref<256x256xbf16>, vector<256x256xbf16>
+  %s = flash.mma %t, %u transposed, %z layouts <a = shared_k_major, b = shared_k_major>
+      : vector<256x256xbf16>, vector<256x256xbf16>, vector<256x256xf32>
+  vector.transfer_write %s, %o[%c0, %c0] : vector<256x256xf32>, memref<256x256xf32>
+  return
+}
