@@ -79,8 +79,11 @@ namespace {
 /// them (dialects/AttentionParameters.h, the one list of both). A kernel's parameters are matched to these
 /// once, when it is loaded; a launch fills in the values and passes those the kernel takes, in its order.
 using Supplied = abi::Parameter;
-static_assert(int(abi::ParameterKind::tensor_map) == int(KernelParameter::Kind::tensor_map) &&
-                  int(abi::ParameterKind::pointer) == int(KernelParameter::Kind::pointer),
+static_assert(int(abi::ParameterKind::pointer) == int(KernelParameter::Kind::pointer) &&
+                  int(abi::ParameterKind::i64) == int(KernelParameter::Kind::i64) &&
+                  int(abi::ParameterKind::i32) == int(KernelParameter::Kind::i32) &&
+                  int(abi::ParameterKind::f32) == int(KernelParameter::Kind::f32) &&
+                  int(abi::ParameterKind::tensor_map) == int(KernelParameter::Kind::tensor_map),
               "ParameterKind follows KernelParameter::Kind");
 
 /// Where each of `compiled`'s parameters comes from; throws if the launcher supplies no such value.
