@@ -151,7 +151,8 @@ private:
         })
         .Case<scf::ParallelOp>([&](scf::ParallelOp p) { return parallelLoop(p); })
         .Case<flash::TileLoopOp>([&](flash::TileLoopOp t) { return tileLoop(t); })
-        .Case<flash::StreamOp>([&](flash::StreamOp) { return success(); }) // a schedule: no values
+        .Case<flash::StreamOp, flash::StreamPrefetchOp>([&](Operation *) { return success(); }) // a schedule
+        .Case<flash::StreamGetOp>([&](flash::StreamGetOp g) { return streamGet(g); })
         .Case<vector::TransferReadOp>([&](vector::TransferReadOp r) { return transferRead(r); })
         .Case<vector::TransferWriteOp>([&](vector::TransferWriteOp w) { return transferWrite(w); })
         .Case<flash::QKOp>([&](flash::QKOp o) { return qk(o); })
@@ -397,6 +398,30 @@ private:
         [&](int64_t e, int64_t address) { result->data[e] = address < 0 ? padding : memref.data[address]; });
     env[op.getResult()] = Val::ofTile(result);
     return ok;
+  }
+
+  /// A streamed block: whole rows from the last index on, zeros past the source's end.
+  LogicalResult streamGet(flash::StreamGetOp op) {
+    const HostMemRef &memref = env[op.getSource()].memref;
+    auto result = newTile(op.getBlock().getType());
+    const size_t rowDim = memref.sizes.size() - 2;
+    int64_t base = memref.offset;
+    bool inBounds = true;
+    for (size_t d = 0; d < rowDim; ++d) {
+      int64_t i = integer(op.getIndices()[d]);
+      inBounds = inBounds && i >= 0 && i < memref.sizes[d];
+      base += i * memref.strides[d];
+    }
+    const int64_t firstRow = integer(op.getIndices()[rowDim]);
+    for (int64_t r = 0; r < result->rows(); ++r)
+      for (int64_t c = 0; c < result->cols(); ++c) {
+        int64_t row = firstRow + r;
+        bool valid = inBounds && row >= 0 && row < memref.sizes[rowDim];
+        result->at(r, c) =
+            valid ? memref.data[base + row * memref.strides[rowDim] + c * memref.strides[rowDim + 1]] : 0.0f;
+      }
+    env[op.getBlock()] = Val::ofTile(result);
+    return success();
   }
 
   LogicalResult transferWrite(vector::TransferWriteOp op) {

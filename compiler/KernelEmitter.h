@@ -210,7 +210,6 @@ private:
   struct {
     Value tile, address;            // a query tile whose registers startPipeline loads (loadQueryOperand)
   } pendingQuery;
-  Value pendingCopy;                // the start of the block whose copy the next Q·Kᵀ issues after itself
   Value pipelineStart;              // the first key block's start (wgmma path: slots and phases count from it)
   // persistent: the tile the loop is at (k, counted from 0 in this block: see persistentTile), the key
   // blocks this block's earlier tiles went through (where the K/V slots and phases go on from), the query
@@ -230,6 +229,7 @@ private:
     Value accumulate;         // i1: the P·V adds to the output (false: the first, which overwrites it)
   } deferred, nextDeferred;
   bool pipelinePV = false;
+  bool deferredRetired = false; // the deferred P·V retired before a prefetch into its slot, in this block
   // Emitting the pipelined loop's first key block ahead of the loop (emitForLoop): no P·V before
   // it to issue or retire, and the output, not yet written, is not rescaled.
   bool emittingFirstBlock = false;
@@ -358,6 +358,8 @@ private:
   LogicalResult emitForLoop(scf::ForOp loop);
   LogicalResult emitIf(scf::IfOp branch);
   LogicalResult emitRead(vector::TransferReadOp op);
+  LogicalResult emitStreamGet(flash::StreamGetOp op);
+  LogicalResult emitStreamPrefetch(flash::StreamPrefetchOp op);
   LogicalResult emitWrite(vector::TransferWriteOp op);
   Value stagedOutput(Value row, Value column);
   LogicalResult emitQK(flash::QKOp op);

@@ -17,13 +17,15 @@
 //   shared              a [block_n, D] K or V tile, copied to shared memory with cp.async and read by
 //                       ldmatrix (K as is, V transposed) as mma.sync B operands.
 //
-// K/V staging is a software pipeline of `stages` buffers across all key loops (consecutive loops walk
-// consecutive key blocks): before the first loop, blocks 0 .. stages-2 are copied; at the top of the
-// iteration for block t, the thread waits for block t's copy group, one barrier makes it visible to
-// every warp (and frees the buffer read in iteration t-1), and right after block t's Q·Kᵀ (and its mask
-// branch, if any) the copy of block t + stages - 1 is issued into that freed buffer, so copies overlap
-// the softmax and P·V. (Issued before Q·Kᵀ, the copies and Q·Kᵀ's ldmatrix bursts queue for the same
-// shared-memory pipe; measured: compiler/Hopper.md, 'Measurements behind the lowering's choices'.)
+// K/V staging is the flash.stream's ring of `stages` buffers across all key loops (consecutive loops walk
+// consecutive key blocks): before the first loop, blocks 0 .. stages-2 are copied; at block t's
+// flash.stream_get of K the thread waits for block t's copy group, one barrier makes it visible to
+// every warp (and frees the buffer read in iteration t-1), and at the loop's flash.stream_prefetch, which
+// flash-assign-streams puts after block t's Q·Kᵀ (and its mask branch, if any), the copy of block
+// t + stages - 1 is issued into that freed buffer, so copies overlap the softmax and P·V. (Issued before
+// Q·Kᵀ, the copies and Q·Kᵀ's ldmatrix bursts queue for the same shared-memory pipe; a branch between
+// the copies and the softmax keeps ptxas from spreading them over it; measured: compiler/Hopper.md,
+// 'Measurements behind the lowering's choices'.)
 //
 // Scalars (index values, the softmax scale) map to i32 and f32 values.
 #include "compiler/KernelEmitter.h"
@@ -235,13 +237,14 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
   keyValueHeads = fastDivide(heads, groupDivisor);
 
   source.walk([&](scf::ForOp loop) {
-    for (auto read : loop.getBody()->getOps<vector::TransferReadOp>())
-      if (read.getBase() == operands.key) {
+    for (auto get : loop.getBody()->getOps<flash::StreamGetOp>())
+      if (get.getSource() == operands.key) {
         keyLoops.push_back(loop);
         break;
       }
   });
-  pipelinePV = geometry.wgmma && config.getWgOverlap() && keyLoops.size() == 1;
+  pipelinePV = pipelinesProducts(geometry.chip, geometry.blockM, geometry.blockN, geometry.warps, geometry.headDim,
+                                 config.getWgOverlap(), keyLoops.size());
   if (failed(emitBlock(source.getBody().front()))) {
     kernel.erase();
     return {};
@@ -278,7 +281,9 @@ LLVM::LLVMFuncOp KernelEmitter::createKernel(ArrayRef<Type> argTypes, ArrayRef<S
 /// read into flash.qk's operands, V into flash.pv's, O and lse those flash.normalize's results are written to
 /// (O through a conversion to 16 bits), the scale flash.normalize's. Every argument must be one of them.
 LogicalResult KernelEmitter::findOperands() {
-  auto readFrom = [](Value tile) {
+  auto readFrom = [](Value tile) -> Value {
+    if (auto get = tile.getDefiningOp<flash::StreamGetOp>())
+      return get.getSource();
     auto read = tile.getDefiningOp<vector::TransferReadOp>();
     return read ? read.getBase() : Value();
   };
@@ -405,6 +410,8 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Case<vector::TransferWriteOp>([&](auto write) { return tileKernel ? emitTileWrite(write) : emitWrite(write); })
       .Case<flash::MmaOp>([&](auto mma) { return emitMma(mma); })
       .Case<flash::StreamOp>([&](auto) { return success(); }) // read up front (emit)
+      .Case<flash::StreamGetOp>([&](auto get) { return emitStreamGet(get); })
+      .Case<flash::StreamPrefetchOp>([&](auto prefetch) { return emitStreamPrefetch(prefetch); })
       .Case<flash::QKOp>([&](auto qk) { return emitQK(qk); })
       .Case<flash::MaskOp>([&](auto mask) { return emitMask(mask); })
       .Case<flash::OnlineSoftmaxOp>([&](auto softmax) { return emitOnlineSoftmax(softmax); })
@@ -729,19 +736,7 @@ LogicalResult KernelEmitter::emitIf(scf::IfOp branch) {
       reg = emitted.getResult(next++);
     tiles[result] = fragment;
   }
-  if (pendingCopy && !pipelinePV) { // left by the Q·Kᵀ whose scores the branch masks (emitQK)
-    issueBlockCopy(pendingCopy);
-    pendingCopy = {};
-  }
   return success();
-}
-
-/// Whether the scores of `qk` go through the branch of a one-loop key loop (scf.if around flash.mask).
-static bool maskBranchFollows(flash::QKOp qk) {
-  for (Operation *user : qk.getScores().getUsers())
-    if (isa<scf::IfOp>(user->getParentOp()))
-      return true;
-  return false;
 }
 
 LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
@@ -790,29 +785,19 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
                    scores.regs);
   }
   tiles[op.getScores()] = scores;
-  // The next block's K/V copy (emitRead), unless a mask branch follows: then after it (emitIf), so that
-  // ptxas can spread the copies over the softmax, which a branch in between would stop
-  // (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
-  if (pendingCopy && !maskBranchFollows(op)) {
-    issueBlockCopy(pendingCopy);
-    pendingCopy = {};
-  }
   return success();
 }
 
 /// f32 accumulator tile -> pairs of f16/bf16 packed in i32: [r][j][pair], pair 0 = row g, 1 = row g + 8.
 LogicalResult KernelEmitter::emitTruncate(arith::TruncFOp op) {
   if (pipelinePV && outputIterArg) {
-    // The probabilities of the key loop. The previous block's P·V retires first: its A registers (the
-    // previous probabilities) are read until then, and these would take their place (ptxas serialises the
-    // wgmma otherwise, C7513). Its slot then takes the copy of the block stages - 1 ahead; the output is
+    // The probabilities of the key loop. The previous block's P·V retires first (unless the stream's
+    // prefetch into its slot just retired it): its A registers (the previous probabilities) are read until
+    // then, and these would take their place (ptxas serialises the wgmma otherwise, C7513). The output is
     // rescaled after (flash.rescale comes later).
-    if (!emittingFirstBlock)
+    if (!emittingFirstBlock && !deferredRetired)
       retireDeferredPV();
-    if (pendingCopy) {
-      issueBlockCopy(pendingCopy);
-      pendingCopy = {};
-    }
+    deferredRetired = false;
   }
   auto found = tiles.find(op.getIn());
   if (found == tiles.end() || found->second.kind != Fragment::Kind::Accumulator || found->second.packed)

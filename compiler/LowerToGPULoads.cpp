@@ -183,10 +183,10 @@ Value KernelEmitter::pipelineBlocks() {
 
 /// Where the keys start and end, which K/V head to read (from the first key loop and its key read).
 LogicalResult KernelEmitter::setPipelineBounds(scf::ForOp firstLoop) {
-  vector::TransferReadOp keyRead;
-  for (auto read : firstLoop.getBody()->getOps<vector::TransferReadOp>())
-    if (read.getBase() == operands.key)
-      keyRead = read;
+  flash::StreamGetOp keyRead;
+  for (auto get : firstLoop.getBody()->getOps<flash::StreamGetOp>())
+    if (get.getSource() == operands.key)
+      keyRead = get;
   ValueRange indices = keyRead.getIndices();
   if (indices[2] != firstLoop.getInductionVar() || !scalars.count(indices[0]) || !scalars.count(indices[1]))
     return fail(keyRead, "must read the key block of its loop, with batch and head fixed before the loops");
@@ -278,48 +278,73 @@ LogicalResult KernelEmitter::emitRead(vector::TransferReadOp op) {
   auto found = memrefs.find(op.getBase());
   if (found == memrefs.end())
     return fail(op, "reads a memref that is not a kernel argument");
+  if (found->second.isKeyValue)
+    return fail(op, "reads K or V outside a stream; key loops read them with flash.stream_get "
+                    "(run flash-assign-streams)");
   VectorType type = op.getVectorType();
   if (type.getRank() != 2 || type.getDimSize(1) != geometry.headDim)
     return fail(op, "must read a [rows, head_dim] tile");
+  if (type.getDimSize(0) != geometry.blockM)
+    return fail(op, "must read block_m query rows");
   Fragment fragment;
-  if (!found->second.isKeyValue) {
-    if (type.getDimSize(0) != geometry.blockM)
-      return fail(op, "must read block_m query rows");
-    fragment.kind = Fragment::Kind::AOperand;
-    loadQueryOperand(found->second, op.getIndices(), op.getResult(), fragment);
-  } else {
-    if (type.getDimSize(0) != geometry.blockN)
-      return fail(op, "must read block_n key rows");
-    if (!pipelineEnd)
-      return fail(op, "must be inside a key loop");
-    Value blockStart = scalars[op.getIndices()[2]];
-    bool isKey = op.getBase() == operands.key;
-    fragment.kind = Fragment::Kind::Shared;
-    fragment.shared = bufferOf(blockStart, !isKey);
-    if (isKey && geometry.wgmma) {
-      // The block's full mbarrier: every thread's copies into the slot have landed (no block barrier,
-      // so the warpgroups drift apart and one's softmax overlaps the other's wgmma). wgmma reads
-      // through the async proxy: the fence makes the copies visible to it.
-      Value parity;
-      waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
-      fenceAsyncProxy();
-      pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
-      currentKeyStart = blockStart;
-    } else if (!isKey && geometry.wgmma) {
-      Value parity;
-      fragment.release = slotBarrier(blockStart, /*empty=*/true, parity, /*value=*/true);
-      if (geometry.producerWarpgroup) // V has its own full mbarrier: P·V waits on it (emitPV)
-        fragment.ready = slotBarrier(blockStart, /*empty=*/false, fragment.readyParity, /*value=*/true);
-    } else if (isKey) {
-      // This block's copies are done once at most stages - 2 newer groups are pending; the barrier
-      // shows them to every warp and frees the buffer of the previous block for the next copy, which
-      // this block's Q·Kᵀ issues after itself (emitQK).
-      NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 2));
-      NVVM::Barrier0Op::create(b, loc);
-      pendingCopy = add(blockStart, constI32((geometry.stages - 1) * geometry.blockN));
-    }
-  }
+  fragment.kind = Fragment::Kind::AOperand;
+  loadQueryOperand(found->second, op.getIndices(), op.getResult(), fragment);
   tiles[op.getResult()] = fragment;
+  return success();
+}
+
+/// A K or V block of the key loop, in its slot of the ring: waited for where the block's copies are
+/// tracked (K's full mbarrier, or the copy group and a block barrier on the cp.async path; V's own full
+/// mbarrier with a producer warpgroup, which P·V waits on).
+LogicalResult KernelEmitter::emitStreamGet(flash::StreamGetOp op) {
+  VectorType type = op.getBlock().getType();
+  if (op.getSource() != operands.key && op.getSource() != operands.value)
+    return fail(op, "streams an operand that is neither K nor V");
+  if (type.getDimSize(0) != geometry.blockN || type.getDimSize(1) != geometry.headDim)
+    return fail(op, "must read [block_n, head_dim] blocks");
+  if (!pipelineEnd)
+    return fail(op, "must be inside a key loop");
+  Value blockStart = scalars[op.getIndices().back()];
+  const bool isKey = op.getSource() == operands.key;
+  Fragment fragment;
+  fragment.kind = Fragment::Kind::Shared;
+  fragment.shared = bufferOf(blockStart, !isKey);
+  if (isKey && geometry.wgmma) {
+    // The block's full mbarrier: every thread's copies into the slot have landed (no block barrier,
+    // so the warpgroups drift apart and one's softmax overlaps the other's wgmma). wgmma reads
+    // through the async proxy: the fence makes the copies visible to it.
+    Value parity;
+    waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
+    fenceAsyncProxy();
+    currentKeyStart = blockStart;
+  } else if (!isKey && geometry.wgmma) {
+    Value parity;
+    fragment.release = slotBarrier(blockStart, /*empty=*/true, parity, /*value=*/true);
+    if (geometry.producerWarpgroup) // V has its own full mbarrier: P·V waits on it (emitPV)
+      fragment.ready = slotBarrier(blockStart, /*empty=*/false, fragment.readyParity, /*value=*/true);
+  } else if (isKey) {
+    // This block's copies are done once at most stages - 2 newer groups are pending; the barrier
+    // shows them to every warp and frees the buffer of the previous block for the next copy
+    // (flash.stream_prefetch).
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(geometry.stages - 2));
+    NVVM::Barrier0Op::create(b, loc);
+  }
+  tiles[op.getBlock()] = fragment;
+  return success();
+}
+
+/// The copy of the K/V blocks at the op's start into their slot. With pipelined products the previous
+/// block's P·V reads that slot: it retires first.
+LogicalResult KernelEmitter::emitStreamPrefetch(flash::StreamPrefetchOp op) {
+  if (geometry.producerWarpgroup)
+    return fail(op, "a producer warpgroup loads every block (load(tma_producer)); its key loops prefetch nothing");
+  if (!pipelineEnd || !scalars.count(op.getStart()))
+    return fail(op, "must be inside a key loop, its start computed");
+  if (pipelinePV && outputIterArg && !emittingFirstBlock) {
+    retireDeferredPV();
+    deferredRetired = true;
+  }
+  issueBlockCopy(scalars[op.getStart()]);
   return success();
 }
 

@@ -68,8 +68,12 @@ def AssignStreams : Pass<"flash-assign-streams", "::mlir::ModuleOp"> {
     Puts a `flash.stream` at the top of each `flash.tile_loop`: the operands its key loops read at their
     induction variable (K and V in the forward, in the order first read), a ring of the configuration's
     `stages` slots, and the loader: `tma_producer` where the kernel has a producer warpgroup (sm_90a's wgmma
-    path with `tma` and `warp_specialized`), `tma` on the wgmma path with `tma`, else `cp_async`. The GPU
-    lowering takes the ring and the loader from it.
+    path with `tma` and `warp_specialized`), `tma` on the wgmma path with `tma`, else `cp_async`. The key
+    loops' reads of those operands become `flash.stream_get`s, and unless a producer warpgroup loads
+    every block, each loop says with `flash.stream_prefetch` where the blocks `stages - 1` ahead may
+    start loading: after its Q·Kᵀ (after the mask branch on its scores, if any), or where the products
+    are pipelined (`wg_overlap` on the wgmma path, one key loop) before P is converted, once the previous
+    block's P·V, which reads that slot, has retired. The GPU lowering builds the ring from these ops.
   }];
 }
 

@@ -335,3 +335,34 @@ LogicalResult StreamOp::verify() {
     return emitOpError() << "streams at least one operand";
   return success();
 }
+
+/// The flash.stream of the flash.tile_loop around `op` (null if none).
+static StreamOp enclosingStream(Operation *op) {
+  auto tiles = op->getParentOfType<TileLoopOp>();
+  if (!tiles)
+    return {};
+  auto streams = tiles.getBody().getOps<StreamOp>();
+  return streams.empty() ? StreamOp() : *streams.begin();
+}
+
+LogicalResult StreamGetOp::verify() {
+  MemRefType source = getSource().getType();
+  VectorType block = getBlock().getType();
+  if (int64_t(getIndices().size()) != source.getRank() - 1)
+    return emitOpError() << "takes " << source.getRank() - 1 << " indices for a rank-" << source.getRank()
+                         << " source (every dimension but the innermost, read whole); got " << getIndices().size();
+  if (block.getRank() != 2 || block.getDimSize(1) != source.getShape().back() ||
+      block.getElementType() != source.getElementType())
+    return emitOpError() << "block must be a [rows, " << source.getShape().back() << "] tile of the source's "
+                         << source.getElementType() << "; got " << block;
+  StreamOp stream = enclosingStream(*this);
+  if (!stream || !llvm::is_contained(stream.getSources(), getSource()))
+    return emitOpError() << "source must be streamed by the flash.stream of the enclosing flash.tile_loop";
+  return success();
+}
+
+LogicalResult StreamPrefetchOp::verify() {
+  if (!enclosingStream(*this))
+    return emitOpError() << "must be inside a flash.tile_loop that has a flash.stream";
+  return success();
+}

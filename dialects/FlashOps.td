@@ -380,8 +380,9 @@ def Flash_StreamOp : Flash_Op<"stream"> {
     block goes through a ring of `stages` slots in shared memory, loaded ahead of its use by `load`:
     every computing thread with `cp_async`, one computing thread with TMA (`tma`), or a producer
     warpgroup of its own with TMA while the computing warpgroups only wait (`tma_producer`, FlashAttention-3's
-    warp specialisation). The reads themselves stay `vector.transfer_read`s; this op is the schedule
-    they follow, which the GPU lowering reads. Made by `flash-assign-streams`; no-op in the interpreter.
+    warp specialisation). The key loops read the blocks with `flash.stream_get` and say where the next
+    blocks may start loading with `flash.stream_prefetch`; this op is the ring they share, which the GPU
+    lowering builds. Made by `flash-assign-streams`; no-op in the interpreter.
 
     ```mlir
     flash.stream %k, %v stages(2) load(cp_async) : memref<?x?x?x64xbf16>, memref<?x?x?x64xbf16>
@@ -392,6 +393,49 @@ def Flash_StreamOp : Flash_Op<"stream"> {
   let assemblyFormat = [{
     $sources `stages` `(` $stages `)` `load` `(` $load `)` attr-dict `:` type($sources)
   }];
+  let hasVerifier = 1;
+}
+
+def Flash_StreamGetOp : Flash_Op<"stream_get"> {
+  let summary = "a block of a streamed operand, read from its slot in the stream's ring";
+  let description = [{
+    The rows of `source` from `indices` on (the last index is the block's first row; the innermost
+    dimension is read whole) as a [rows, columns] tile; rows past the source's end read as zeros. The
+    enclosing `flash.tile_loop`'s `flash.stream` must list `source`: on the GPU the block is taken from the
+    shared-memory slot the stream loaded it into, after waiting for that load (and with TMA, made
+    visible to wgmma); in the interpreter it is a plain read. Made by `flash-assign-streams` from the key
+    loops' `vector.transfer_read`s.
+
+    ```mlir
+    %kt = flash.stream_get %k[%b, %h, %j] : memref<?x?x?x64xbf16> -> vector<128x64xbf16>
+    ```
+  }];
+  let arguments = (ins Arg<Flash_MemRef<"streamed operand">, "", [MemRead]>:$source, Variadic<Index>:$indices);
+  let results = (outs Flash_Vector<"block">:$block);
+  let assemblyFormat = [{
+    $source `[` $indices `]` attr-dict `:` type($source) `->` type($block)
+  }];
+  let hasVerifier = 1;
+}
+
+def Flash_StreamPrefetchOp : Flash_Op<"stream_prefetch"> {
+  let summary = "where the stream's blocks at a row may start loading into their slot";
+  let description = [{
+    From here on the enclosing `flash.tile_loop`'s `flash.stream` may load its sources' blocks that start
+    at row `start` into their slot of the ring (blocks past the keys a tile reads are not loaded). A key
+    loop that reads block j places it where the slot of block j + stages − 1 is free and the load best
+    overlaps the work that follows: after block j's Q·Kᵀ (after its mask branch, if any), or with
+    pipelined products after the previous block's P·V retires, before P is converted. Absent where a
+    producer warpgroup loads every block (`load(tma_producer)`). Made by `flash-assign-streams`; no-op
+    in the interpreter.
+
+    ```mlir
+    %next = arith.addi %j, %c128 : index
+    flash.stream_prefetch %next
+    ```
+  }];
+  let arguments = (ins Index:$start);
+  let assemblyFormat = [{ $start attr-dict }];
   let hasVerifier = 1;
 }
 

@@ -82,6 +82,11 @@ bool hasProducerWarpgroup(std::string_view chip, int64_t blockM, int64_t blockN,
   return usesWgmma(chip, blockM, blockN, warps, headDim) && tma && warpSpecialized;
 }
 
+bool pipelinesProducts(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
+                       bool wgOverlap, size_t keyLoops) {
+  return usesWgmma(chip, blockM, blockN, warps, headDim) && wgOverlap && keyLoops == 1;
+}
+
 int64_t sharedMemoryLimit(std::string_view chip) {
   if (chip == "sm_80")
     return 163 * 1024;

@@ -52,6 +52,12 @@ bool isHopper(std::string_view chip);
 bool hasProducerWarpgroup(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
                           bool tma, bool warpSpecialized);
 
+/// Whether a kernel whose tiles have `keyLoops` key loops pipelines its products (FlashAttention-3's
+/// intra-warpgroup overlap: a key block's P·V issued after the next block's Q·Kᵀ, running while the
+/// warpgroup does that block's softmax): the wgmma path (usesWgmma) with wg_overlap and one key loop.
+bool pipelinesProducts(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
+                       bool wgOverlap, size_t keyLoops);
+
 /// The most shared memory one thread block may use on `chip` (0 for an unknown chip).
 int64_t sharedMemoryLimit(std::string_view chip);
 

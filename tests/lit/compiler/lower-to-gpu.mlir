@@ -22,6 +22,10 @@
 // RUN: flashjit ir --stage scheduled --head-dim 64 | sed 's/schedule(one_per_block)/schedule(persistent)/' \
 // RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=SCHEDULE
 // SCHEDULE: error: cannot lower to the GPU: schedule(persistent) needs the producer warpgroup that loads a tile's key blocks ahead: flash.stream load(tma_producer)
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   | sed 's/load(tma)/load(tma_producer)/' | not flashjit-opt -flash-lower-to-gpu 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=PREFETCH
+// PREFETCH: error: cannot lower to the GPU: flash.stream_prefetch: a producer warpgroup loads every block (load(tma_producer)); its key loops prefetch nothing
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
 // of query heads per key/value head, heads, batch, the fast divisors (magic, shift) of the query block

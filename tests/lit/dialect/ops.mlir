@@ -109,3 +109,17 @@ func.func @streams(%k: memref<?x64xbf16>, %v: memref<?x64xbf16>) {
   flash.stream %k, %v stages(3) load(tma_producer) : memref<?x64xbf16>, memref<?x64xbf16>
   return
 }
+
+// flash.stream_get: a streamed operand's block at a row; flash.stream_prefetch: where the blocks at a row
+// may start loading.
+// CHECK-LABEL: func.func @stream_blocks
+// CHECK: flash.stream_get %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x?x64xbf16> -> vector<32x64xbf16>
+// CHECK: flash.stream_prefetch %{{.*}}
+func.func @stream_blocks(%k: memref<?x?x64xbf16>, %n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    flash.stream %k stages(2) load(cp_async) : memref<?x?x64xbf16>
+    %kt = flash.stream_get %k[%h, %qb] : memref<?x?x64xbf16> -> vector<32x64xbf16>
+    flash.stream_prefetch %b
+  }
+  return
+}

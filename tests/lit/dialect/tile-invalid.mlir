@@ -321,3 +321,54 @@ func.func @stream_no_slots(%k: memref<?x64xbf16>) {
   flash.stream %k stages(0) load(cp_async) : memref<?x64xbf16>
   return
 }
+
+// -----
+
+func.func @stream_get_indices(%k: memref<?x?x64xbf16>, %n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    flash.stream %k stages(2) load(cp_async) : memref<?x?x64xbf16>
+    // expected-error @+1 {{'flash.stream_get' op takes 2 indices for a rank-3 source (every dimension but the innermost, read whole); got 1}}
+    %kt = flash.stream_get %k[%qb] : memref<?x?x64xbf16> -> vector<32x64xbf16>
+  }
+  return
+}
+
+// -----
+
+func.func @stream_get_columns(%k: memref<?x?x64xbf16>, %n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    flash.stream %k stages(2) load(cp_async) : memref<?x?x64xbf16>
+    // expected-error @+1 {{'flash.stream_get' op block must be a [rows, 64] tile of the source's 'bf16'; got 'vector<32x32xbf16>'}}
+    %kt = flash.stream_get %k[%h, %qb] : memref<?x?x64xbf16> -> vector<32x32xbf16>
+  }
+  return
+}
+
+// -----
+
+func.func @stream_get_not_streamed(%k: memref<?x?x64xbf16>, %v: memref<?x?x64xbf16>, %n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    flash.stream %k stages(2) load(cp_async) : memref<?x?x64xbf16>
+    // expected-error @+1 {{'flash.stream_get' op source must be streamed by the flash.stream of the enclosing flash.tile_loop}}
+    %vt = flash.stream_get %v[%h, %qb] : memref<?x?x64xbf16> -> vector<32x64xbf16>
+  }
+  return
+}
+
+// -----
+
+func.func @stream_get_outside(%k: memref<?x?x64xbf16>, %n: index) {
+  // expected-error @+1 {{'flash.stream_get' op source must be streamed by the flash.stream of the enclosing flash.tile_loop}}
+  %kt = flash.stream_get %k[%n, %n] : memref<?x?x64xbf16> -> vector<32x64xbf16>
+  return
+}
+
+// -----
+
+func.func @stream_prefetch_no_stream(%n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    // expected-error @+1 {{'flash.stream_prefetch' op must be inside a flash.tile_loop that has a flash.stream}}
+    flash.stream_prefetch %qb
+  }
+  return
+}
