@@ -1,10 +1,11 @@
 // flash-assign-streams: which operands the key loops read block by block, through how many shared-memory
 // slots, loaded by whom (see Passes.td). The streamed operands are those a key loop reads at its own
 // induction variable (K and V in the forward); the ring follows the configuration: `stages` slots, TMA on
-// sm_90a's wgmma path where the configuration asks for it, from a producer warpgroup where it is
-// warp-specialised. Those reads become flash.stream_get, and each key loop gets a flash.stream_prefetch
+// sm_90a's wgmma path where the configuration asks for it, from the producer warpgroup where the tile loop
+// has one (flash-specialize-warps). Those reads become flash.stream_get, and each key loop gets a flash.stream_prefetch
 // where its blocks `stages - 1` ahead may start loading (none with a producer warpgroup, which loads them
-// all on its own).
+// all on its own). Where the loop's products are pipelined (its #flash.key_loop, from
+// flash-schedule-key-loops) the prefetch waits for the P·V that reads the slot.
 #include "compiler/Passes.h"
 #include "dialects/FlashDialect.h"
 #include "dialects/KernelConfigRules.h"
@@ -25,10 +26,10 @@ using namespace mlir;
 
 namespace {
 
-/// Who loads the blocks, as `config` asks of a kernel whose Q·Kᵀ runs over `headDim`.
-flash::StreamLoad loadFor(flash::KernelConfigAttr config, int64_t headDim) {
-  if (hasProducerWarpgroup(config.getChip(), config.getBlockM(), config.getBlockN(), config.getWarps(), headDim,
-                           config.getTma(), config.getWarpSpecialized()))
+/// Who loads the blocks of `tiles`' streams, as `config` asks of a kernel whose Q·Kᵀ runs over `headDim`:
+/// the producer warpgroup where the tile loop has one (flash.warp_specialize).
+flash::StreamLoad loadFor(flash::TileLoopOp tiles, flash::KernelConfigAttr config, int64_t headDim) {
+  if (!tiles.getBody().getOps<flash::WarpSpecializeOp>().empty())
     return flash::StreamLoad::tma_producer;
   if (config.getTma() &&
       usesWgmma(config.getChip(), config.getBlockM(), config.getBlockN(), config.getWarps(), headDim))
@@ -42,10 +43,13 @@ flash::StreamLoad loadFor(flash::KernelConfigAttr config, int64_t headDim) {
 /// the previous block's P·V (which reads the slot) has retired. Null where the loop has no such point.
 Operation *prefetchPoint(flash::StreamGetOp keyGet, bool pipelined, bool &before) {
   Block *body = keyGet->getBlock();
-  if (pipelined) {
-    auto conversions = body->getOps<arith::TruncFOp>();
+  if (pipelined) { // before P's conversion to 16 bits (f32 kernels, which the interpreter runs: before P·V)
     before = true;
-    return conversions.empty() ? nullptr : *conversions.begin();
+    auto conversions = body->getOps<arith::TruncFOp>();
+    if (!conversions.empty())
+      return *conversions.begin();
+    auto products = body->getOps<flash::PVOp>();
+    return products.empty() ? nullptr : *products.begin();
   }
   before = false;
   for (Operation *user : keyGet.getBlock().getUsers()) {
@@ -89,7 +93,7 @@ struct AssignStreams : impl::AssignStreamsBase<AssignStreams> {
       if (streamed.empty())
         return;
       OpBuilder b(&tiles.getBody().front(), tiles.getBody().front().begin());
-      const flash::StreamLoad load = loadFor(config, headDim);
+      const flash::StreamLoad load = loadFor(tiles, config, headDim);
       flash::StreamOp::create(b, tiles.getLoc(), streamed, config.getStages(), load);
       // The reads become the stream's blocks: whole rows from the loop's row on.
       for (vector::TransferReadOp read : reads) {
@@ -110,17 +114,17 @@ struct AssignStreams : impl::AssignStreamsBase<AssignStreams> {
       }
       if (load == flash::StreamLoad::tma_producer)
         return; // the producer warpgroup loads every block
-      const bool pipelined = pipelinesProducts(config.getChip(), config.getBlockM(), config.getBlockN(),
-                                               config.getWarps(), headDim, config.getWgOverlap(), keyLoops.size());
       for (scf::ForOp loop : keyLoops)
         for (auto get : loop.getBody()->getOps<flash::StreamGetOp>()) {
+          auto schedule = loop->getAttrOfType<flash::KeyLoopAttr>(flash::FlashDialect::kKeyLoopAttrName);
+          const bool pipelined = schedule && schedule.getPipelined();
           if (get.getSource() != streamed.front())
             continue;
           bool before = false;
           Operation *point = prefetchPoint(get, pipelined, before);
           if (!point) {
             loop.emitError() << "flash-assign-streams: a key loop must compute Q·Kᵀ (flash.qk) of the block it "
-                                "streams" << (pipelined ? " and convert P to 16 bits for P·V" : "");
+                                "streams" << (pipelined ? " and P·V (flash.pv)" : "");
             return signalPassFailure();
           }
           // The start of the block stages - 1 ahead, computed where the block is read (the distance, a

@@ -151,7 +151,8 @@ private:
         })
         .Case<scf::ParallelOp>([&](scf::ParallelOp p) { return parallelLoop(p); })
         .Case<flash::TileLoopOp>([&](flash::TileLoopOp t) { return tileLoop(t); })
-        .Case<flash::StreamOp, flash::StreamPrefetchOp>([&](Operation *) { return success(); }) // a schedule
+        .Case<flash::StreamOp, flash::StreamPrefetchOp, flash::WarpSpecializeOp>( // the schedule
+            [&](Operation *) { return success(); })
         .Case<flash::StreamGetOp>([&](flash::StreamGetOp g) { return streamGet(g); })
         .Case<vector::TransferReadOp>([&](vector::TransferReadOp r) { return transferRead(r); })
         .Case<vector::TransferWriteOp>([&](vector::TransferWriteOp w) { return transferWrite(w); })

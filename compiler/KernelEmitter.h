@@ -56,8 +56,8 @@ struct Geometry {
   // first lane issues every K/V load; the consumers (threads()) never wait for a slot to be free. Registers
   // are allocated per warpgroup: the producer gives its own back (setmaxnreg), the consumers take them.
   bool producerWarpgroup = false;
-  // producerWarpgroup, wg_overlap and two or three consumer warpgroups: ping-pong (each warpgroup issues
-  // its wgmmas between a named-barrier wait and an arrive on the next one's barrier, round robin).
+  // producerWarpgroup with turns(round_robin): ping-pong (each warpgroup issues its wgmmas between a
+  // named-barrier wait and an arrive on the next one's barrier, round robin).
   bool pingPong = false;
   // producerWarpgroup, persistent: a grid of at most one block per multiprocessor, each looping over
   // (query block, head, batch) tiles; the producer loads the next tile's first K/V blocks while the
@@ -79,13 +79,9 @@ struct Geometry {
   std::string chip;
   int64_t threads() const { return 32 * warps; } // the consumers: every thread that computes
   int64_t launchThreads() const { return threads() + (producerWarpgroup ? 128 : 0); }
-  // With a producer warpgroup (setmaxnreg): 24 registers for it, the rest to the computing warpgroups, at
-  // most 64K per block in multiples of 8 (240 with two, 2 x 128 x 240 + 128 x 24 = 64512; 160 with three;
-  // 504 with one, capped at 256).
-  static constexpr uint32_t kProducerRegisters = 24;
-  uint32_t consumerRegisters() const {
-    return std::min<int64_t>(256, (65536 - 128 * kProducerRegisters) / (32 * warps) / 8 * 8);
-  }
+  // With a producer warpgroup: the registers per thread it keeps and each computing thread gets
+  // (setmaxnreg), as its flash.warp_specialize says.
+  uint32_t producerRegisters = 0, consumerRegisters = 0;
   int64_t sharedRowBytes() const { return (headDim + 8) * 2; } // 16 bytes of padding: no bank conflicts
   // One K or V buffer: padded rows (mma.sync), or 128-byte swizzled rows without padding (wgmma).
   int64_t sharedTileBytes() const { return blockN * (wgmma ? headDim * 2 : sharedRowBytes()); }
@@ -109,9 +105,6 @@ struct Geometry {
     return (producerWarpgroup && i >= valueBarrierOffset() ? i - valueBarrierOffset() : i) < stages;
   }
   bool isQueryBarrier(int64_t i) const { return i >= 2 * stages && i < valueBarrierOffset(); }
-  // The keys a short last block's products cover (peelsShortLastBlock): the largest multiple of 64 at
-  // most half of block_n, or 128 of 192 (wgmma n is any multiple of 8; these keep whole 64-key chunks).
-  int64_t shortBlockKeys() const { return blockN == 192 ? 128 : blockN / 2; }
 };
 
 /// An operand of a product as it lies, from which the product's lowering picks its instructions (not from
@@ -229,6 +222,11 @@ private:
     Value accumulate;         // i1: the P·V adds to the output (false: the first, which overwrites it)
   } deferred, nextDeferred;
   bool pipelinePV = false;
+  // How the key loop runs its blocks (its #flash.key_loop; null: a plain loop): pipelinePV, the first block
+  // ahead, the peeled short last block, per-warpgroup ends.
+  flash::KeyLoopAttr keyLoopSchedule;
+  // The keys a peeled short last block's products cover (peelsShortLastBlock).
+  int64_t shortLastKeys() const { return keyLoopSchedule ? keyLoopSchedule.getShortLastBlock() : 0; }
   bool deferredRetired = false; // the deferred P·V retired before a prefetch into its slot, in this block
   // Emitting the pipelined loop's first key block ahead of the loop (emitForLoop): no P·V before
   // it to issue or retire, and the output, not yet written, is not rescaled.

@@ -111,7 +111,31 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
             ") takes sm_90a's wgmma path (block_n a multiple of 64, head_dim 64 or 128)";
     return {};
   }
-  geometry.pingPong = geometry.producerWarpgroup && config.getWgOverlap() && geometry.warps >= 8;
+  // Which warps load and which compute (flash-specialize-warps).
+  auto specialized = tileLoop.getBody().getOps<flash::WarpSpecializeOp>();
+  if (specialized.empty() == geometry.producerWarpgroup) {
+    error = geometry.producerWarpgroup
+                ? "flash.stream load(tma_producer) needs the tile loop's producer warpgroup: a "
+                  "flash.warp_specialize (run flash-specialize-warps)"
+                : "flash.warp_specialize: its producer warpgroup loads the streams, which needs flash.stream "
+                  "load(tma_producer)";
+    return {};
+  }
+  if (!specialized.empty()) {
+    flash::WarpSpecializeOp roles = *specialized.begin();
+    if (roles.getConsumers() * 4 != geometry.warps) {
+      error = "flash.warp_specialize: consumers(warpgroups = " + std::to_string(roles.getConsumers()) +
+              ") must be the kernel's " + std::to_string(geometry.warps) + " computing warps / 4";
+      return {};
+    }
+    geometry.pingPong = roles.getTurns() == flash::WarpTurns::round_robin;
+    if (geometry.pingPong && roles.getConsumers() < 2) {
+      error = "flash.warp_specialize: turns(round_robin) needs two or three consumer warpgroups";
+      return {};
+    }
+    geometry.producerRegisters = uint32_t(roles.getProducerRegisters());
+    geometry.consumerRegisters = uint32_t(roles.getConsumerRegisters());
+  }
   geometry.conditionalRescale =
       config.getConditionalRescale() || queryStaysInShared(geometry.blockM, geometry.warps, geometry.headDim);
   bool masked = false, window = false;
@@ -243,8 +267,25 @@ LLVM::LLVMFuncOp KernelEmitter::emit() {
         break;
       }
   });
-  pipelinePV = pipelinesProducts(geometry.chip, geometry.blockM, geometry.blockN, geometry.warps, geometry.headDim,
-                                 config.getWgOverlap(), keyLoops.size());
+  // How the key loop runs its blocks (flash-schedule-key-loops).
+  for (scf::ForOp loop : keyLoops)
+    if (auto schedule = loop->getAttrOfType<flash::KeyLoopAttr>(flash::FlashDialect::kKeyLoopAttrName))
+      keyLoopSchedule = schedule;
+  if (keyLoopSchedule) {
+    if (keyLoops.size() != 1)
+      error = "flash.key_loop: its schedules take a tile with one key loop; this one has " +
+              std::to_string(keyLoops.size());
+    else if ((keyLoopSchedule.getPipelined() || keyLoopSchedule.getShortLastBlock()) && !geometry.wgmma)
+      error = "flash.key_loop: pipelined and short_last_block take sm_90a's wgmma path";
+    else if (keyLoopSchedule.getShortLastBlock() >= geometry.blockN)
+      error = "flash.key_loop: short_last_block must be fewer keys than a block's " + std::to_string(geometry.blockN);
+    else if (keyLoopSchedule.getWarpgroupEnds() && !geometry.producerWarpgroup)
+      error = "flash.key_loop: warpgroup_ends needs the producer warpgroup that keeps loading for the warpgroups "
+              "still computing (flash.warp_specialize)";
+    if (!error.empty())
+      return {};
+  }
+  pipelinePV = keyLoopSchedule && keyLoopSchedule.getPipelined();
   if (failed(emitBlock(source.getBody().front()))) {
     kernel.erase();
     return {};
@@ -409,7 +450,7 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Case<vector::TransferReadOp>([&](auto read) { return tileKernel ? emitTileRead(read) : emitRead(read); })
       .Case<vector::TransferWriteOp>([&](auto write) { return tileKernel ? emitTileWrite(write) : emitWrite(write); })
       .Case<flash::MmaOp>([&](auto mma) { return emitMma(mma); })
-      .Case<flash::StreamOp>([&](auto) { return success(); }) // read up front (emit)
+      .Case<flash::StreamOp, flash::WarpSpecializeOp>([&](auto) { return success(); }) // read up front (emit)
       .Case<flash::StreamGetOp>([&](auto get) { return emitStreamGet(get); })
       .Case<flash::StreamPrefetchOp>([&](auto prefetch) { return emitStreamPrefetch(prefetch); })
       .Case<flash::QKOp>([&](auto qk) { return emitQK(qk); })
@@ -575,7 +616,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     lastStart = add(lower, mul(arith::DivSIOp::create(b, loc, span, step), step));
     Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, upper, lower);
     Value left = arith::SubIOp::create(b, loc, upper, lastStart);
-    Value isShort = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, left, constI32(geometry.shortBlockKeys()));
+    Value isShort = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, left, constI32(shortLastKeys()));
     peelLast = arith::AndIOp::create(b, loc, any, isShort);
     ownUpper = arith::SelectOp::create(b, loc, peelLast, lastStart, upper);
   }
@@ -672,7 +713,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     auto peeled = scf::IfOp::create(
         b, loc, peelLast,
         [&](OpBuilder &, Location) {
-          peeledKeys = geometry.shortBlockKeys();
+          peeledKeys = shortLastKeys();
           SmallVector<Value> yieldedPeel = emitBodyCopy(lastStart, results, status);
           peeledKeys = 0;
           scf::YieldOp::create(b, loc, yieldedPeel);

@@ -20,24 +20,17 @@ Value KernelEmitter::swizzledAddress(Value tile, int64_t rows, Value row, Value 
 
 // --- The short last key block, after the loop --------------------------------------------------------
 // A tile's key loop ends inside its last block where the tile's key end (the loop's upper bound: seqlen_k,
-// or under a causal mask the last row's last key + 1) is not a multiple of block_n: a 64-row tile with
-// 128-key blocks under a causal mask on every other tile, a 128-row tile with 192-key blocks on two in
-// three, any kernel whose seqlen_k is not a multiple of block_n. Where no row sees past the first
-// shortBlockKeys() keys of that block (64 of 128, 128 of 192 or 256), the loop stops before it and it runs
-// once after the loop with Q·Kᵀ over those keys (narrower wgmmas; the other scores -inf) and P·V over
-// them (the probabilities of the rest are exact zeros). Peeled rather than a branch in the loop: branches
-// around the products in every block cost more than the work they save. Not where warpgroups end the key
-// loop at their own rows (their idle turns count whole blocks), nor on 256-key blocks with the softmax
-// overlap (it spills there). Measured: compiler/Hopper.md, 'Measurements behind the lowering's choices'.
+// or under a causal mask the last row's last key + 1) is not a multiple of block_n. Where the loop's
+// #flash.key_loop has short_last_block = n (flash-schedule-key-loops: where and why) and no row sees past
+// the first n keys of that block, the loop stops before it and it runs once after the loop with Q·Kᵀ over
+// those keys (narrower wgmmas; the other scores -inf) and P·V over them (the probabilities of the rest are
+// exact zeros).
 bool KernelEmitter::peelsShortLastBlock(scf::ForOp loop) const {
-  return geometry.wgmma && geometry.blockN >= 128 && !(pipelinePV && geometry.blockN > 192) &&
-         keyLoops.size() == 1 && loop == keyLoops.front() && !skipsKeyBlocksPerWarpgroup(loop);
+  return keyLoopSchedule && keyLoopSchedule.getShortLastBlock() > 0 && loop == keyLoops.front();
 }
 
-// The pipelined loop's first block ahead of it (see below), but for three consumer warpgroups: at 160
-// registers it ran slower there, and its causal form spilled
-// (measured: compiler/Hopper.md, 'Measurements behind the lowering's choices').
-bool KernelEmitter::runsFirstBlockAhead() const { return pipelinePV && geometry.warps <= 8; }
+// The pipelined loop's first block ahead of it, where the loop's #flash.key_loop says first_block_ahead.
+bool KernelEmitter::runsFirstBlockAhead() const { return keyLoopSchedule && keyLoopSchedule.getFirstBlockAhead(); }
 
 // --- Intra-warpgroup pipelining -----------------------------------------------------------------------
 // Iteration j of the key loop: wait for block j's copies; Q·Kᵀ(j) and the deferred P·V(j - 1) issued back
@@ -117,7 +110,7 @@ void KernelEmitter::retireDeferredPV() {
 }
 
 /// After the key loop: the last block's P·V, if the loop ran, and the release of its V slot; over the
-/// first shortBlockKeys() keys where `shortLast` (the last block was peeled: peelsShortLastBlock). A tile
+/// first shortLastKeys() keys where `shortLast` (the last block was peeled: peelsShortLastBlock). A tile
 /// without key blocks, whose output no P·V has written, outputs zeros.
 void KernelEmitter::drainDeferredPV(Fragment &output, Value shortLast) {
   auto pending = scf::IfOp::create(b, loc, TypeRange(ValueRange(output.regs)), deferred.pending, /*withElse=*/true);
@@ -135,7 +128,7 @@ void KernelEmitter::drainDeferredPV(Fragment &output, Value shortLast) {
           b, loc, shortLast,
           [&](OpBuilder &, Location) {
             Fragment part = output;
-            wgmmaPV(deferred.probs, deferred.value, part, /*wait=*/true, geometry.shortBlockKeys(),
+            wgmmaPV(deferred.probs, deferred.value, part, /*wait=*/true, shortLastKeys(),
                     deferred.accumulate);
             scf::YieldOp::create(b, loc, part.regs);
           },
@@ -302,7 +295,7 @@ void KernelEmitter::runProducerWarpgroup() {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&producer.getThenRegion().front());
-    NVVM::SetMaxRegisterOp::create(b, loc, Geometry::kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
+    NVVM::SetMaxRegisterOp::create(b, loc, geometry.producerRegisters, NVVM::SetMaxRegisterAction::decrease);
     auto leader = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
                                                                 constI32(geometry.threads())),
                                     /*withElse=*/false);
@@ -313,7 +306,7 @@ void KernelEmitter::runProducerWarpgroup() {
     }
     NVVM::Exit::create(b, loc);
   }
-  NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters(), NVVM::SetMaxRegisterAction::increase);
+  NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters, NVVM::SetMaxRegisterAction::increase);
 }
 
 /// The producer's first thread: every key block from pipelineStart to pipelineEnd, each into its slot once
@@ -343,14 +336,10 @@ void KernelEmitter::letWarpgroupZeroGoFirst() {
 // slots, so that the ring and the turns go on as if it had computed. Skipping is exact: a key block
 // hidden from every row of the warpgroup changes neither its running maxima nor its sums.
 
-/// Whether the warpgroups of the key loop `loop` end it at their own rows' last key (see above): where a
-/// warpgroup's rows can miss whole key blocks that the tile's other rows see (block_n < block_m), or with
-/// three warpgroups (192-row tiles: a third of the tile is padding when seqlen_q is a multiple of 128, not
-/// 192). Elsewhere (e.g. 128 x 192 at head_dim 128) it would save little and costs a register through
-/// the loop, which spilled there.
+/// Whether the warpgroups of the key loop `loop` end it at their own rows' last key (see above): its
+/// #flash.key_loop's warpgroup_ends (flash-schedule-key-loops: where and why).
 bool KernelEmitter::skipsKeyBlocksPerWarpgroup(scf::ForOp loop) const {
-  const bool rowsMissBlocks = geometry.warps == 12 || (geometry.warps == 8 && geometry.blockN < geometry.blockM);
-  return geometry.producerWarpgroup && rowsMissBlocks && keyLoops.size() == 1 && loop == keyLoops.front();
+  return keyLoopSchedule && keyLoopSchedule.getWarpgroupEnds() && loop == keyLoops.front();
 }
 
 /// The end of this warpgroup's part of the key loop `loop` (from `lower` to `upper`): past the last key
@@ -503,7 +492,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(Block &body) {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(split.thenBlock()->getTerminator());
-    NVVM::SetMaxRegisterOp::create(b, loc, Geometry::kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
+    NVVM::SetMaxRegisterOp::create(b, loc, geometry.producerRegisters, NVVM::SetMaxRegisterAction::decrease);
     auto leader = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
                                                                 constI32(geometry.threads())),
                                     /*withElse=*/false);
@@ -522,7 +511,7 @@ LogicalResult KernelEmitter::emitPersistentGrid(Block &body) {
   }
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(split.elseBlock()->getTerminator());
-  NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters(), NVVM::SetMaxRegisterAction::increase);
+  NVVM::SetMaxRegisterOp::create(b, loc, geometry.consumerRegisters, NVVM::SetMaxRegisterAction::increase);
   if (geometry.pingPong) // once for all the tiles: the turns run on from tile to tile
     letWarpgroupZeroGoFirst();
   auto tiles = tileLoop();

@@ -62,17 +62,45 @@ def ScheduleTiles : Pass<"flash-schedule-tiles", "::mlir::ModuleOp"> {
   }];
 }
 
+def SpecializeWarps : Pass<"flash-specialize-warps", "::mlir::ModuleOp"> {
+  let summary = "Split each tile loop's warps into a producer warpgroup that loads and warpgroups that compute";
+  let description = [{
+    Where the configuration asks for a producer warpgroup (sm_90a's wgmma path with `tma` and
+    `warp_specialized`), puts a `flash.warp_specialize` at the top of each `flash.tile_loop`: the
+    computing warpgroups (warps / 4), the registers per thread the producer keeps (24) and each computing
+    thread gets (the rest of 64K, at most 256), and `turns(round_robin)` (ping-pong) with `wg_overlap` and
+    two or three computing warpgroups, else `turns(free)`. `flash-assign-streams` then has the producer
+    load the streams (`tma_producer`). Other kernels are left as they are.
+  }];
+}
+
+def ScheduleKeyLoops : Pass<"flash-schedule-key-loops", "::mlir::ModuleOp"> {
+  let summary = "Decide how each key loop runs its blocks on the GPU: pipelined products, peeled blocks, per-warpgroup ends";
+  let description = [{
+    Records on each key loop (an `scf.for` that computes Q·Kᵀ) of a `flash.tile_loop`, as
+    `flash.key_loop = #flash.key_loop<...>`, what the configuration and the tile loop's warp roles call for:
+    `pipelined` (a block's P·V after the next block's Q·Kᵀ: the wgmma path with `wg_overlap`, one key
+    loop), `first_block_ahead` (the pipelined loop's first block ahead of it; not with three computing
+    warpgroups), `short_last_block = n` (a last block whose rows see at most n keys runs after the loop
+    with products n keys wide: the wgmma path, key blocks of 128 or more), `warpgroup_ends` (with a
+    producer warpgroup, each computing warpgroup ends at its own rows' last key where its rows can miss
+    whole blocks). Loops that need none of these are left without it. The rules and the measurements
+    behind them are in the pass's file comment.
+  }];
+}
+
 def AssignStreams : Pass<"flash-assign-streams", "::mlir::ModuleOp"> {
   let summary = "Say which operands the key loops stream through shared memory, in how many slots, loaded by whom";
   let description = [{
     Puts a `flash.stream` at the top of each `flash.tile_loop`: the operands its key loops read at their
     induction variable (K and V in the forward, in the order first read), a ring of the configuration's
-    `stages` slots, and the loader: `tma_producer` where the kernel has a producer warpgroup (sm_90a's wgmma
-    path with `tma` and `warp_specialized`), `tma` on the wgmma path with `tma`, else `cp_async`. The key
+    `stages` slots, and the loader: `tma_producer` where the tile loop has a producer warpgroup (its
+    `flash.warp_specialize`, from `flash-specialize-warps`), `tma` on the wgmma path with `tma`, else
+    `cp_async`. The key
     loops' reads of those operands become `flash.stream_get`s, and unless a producer warpgroup loads
     every block, each loop says with `flash.stream_prefetch` where the blocks `stages - 1` ahead may
     start loading: after its Q·Kᵀ (after the mask branch on its scores, if any), or where the products
-    are pipelined (`wg_overlap` on the wgmma path, one key loop) before P is converted, once the previous
+    are pipelined (the loop's `#flash.key_loop<pipelined = true>`) before P is converted, once the previous
     block's P·V, which reads that slot, has retired. The GPU lowering builds the ring from these ops.
   }];
 }

@@ -161,6 +161,8 @@ private:
       break;
     case Stage::scheduled:
       pm.addPass(createScheduleTiles());
+      pm.addPass(createSpecializeWarps());
+      pm.addPass(createScheduleKeyLoops());
       pm.addPass(createAssignStreams());
       break;
     case Stage::gpu:

@@ -63,6 +63,15 @@ def Flash_StreamLoad : I32EnumAttr<"StreamLoad", "who loads a stream's blocks in
   let cppNamespace = "::flashjit::flash";
 }
 
+def Flash_WarpTurns : I32EnumAttr<"WarpTurns", "how computing warpgroups share the tensor cores", [
+    // each issues its products when it is ready
+    I32EnumAttrCase<"free", 0>,
+    // they take turns, round robin (FlashAttention-3's ping-pong): one's softmax runs under the next one's
+    // products
+    I32EnumAttrCase<"round_robin", 1>]> {
+  let cppNamespace = "::flashjit::flash";
+}
+
 def Flash_OperandLayout : I32EnumAttr<"OperandLayout", "where a product's operand lies on the GPU", [
     // registers in the A layout of mma.sync (loaded from memory; A only)
     I32EnumAttrCase<"registers", 0>,
@@ -87,6 +96,33 @@ def Flash_OperandLayoutsAttr : AttrDef<Flash_Dialect, "OperandLayouts"> {
     there; one defined by an earlier product is written there from its registers.
   }];
   let parameters = (ins EnumParameter<Flash_OperandLayout>:$a, EnumParameter<Flash_OperandLayout>:$b);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Flash_KeyLoopAttr : AttrDef<Flash_Dialect, "KeyLoop"> {
+  let mnemonic = "key_loop";
+  let summary = "how a key loop runs its blocks on the GPU, as flash-schedule-key-loops decided";
+  let description = [{
+    Rides on a tile's key loop (`scf.for`) as `flash.key_loop`. `pipelined`: each warpgroup issues a key
+    block's P·V after the next block's Q·Kᵀ and computes that block's softmax while the P·V runs
+    (FlashAttention-3's intra-warpgroup overlap; the wgmma path). `first_block_ahead` (with `pipelined`):
+    the first block runs ahead of the loop, with no P·V before it. `short_last_block = n`: a last block
+    whose rows see at most its first n keys runs after the loop, its products n keys wide (wgmma).
+    `warpgroup_ends`: each computing warpgroup ends the loop after the last key its own rows see and
+    takes its idle turns for the blocks left (with a producer warpgroup). Unset parameters are false (0)
+    and not printed.
+
+    ```mlir
+    scf.for %j = %lo to %hi step %c128 ... {flash.key_loop = #flash.key_loop<pipelined = true, first_block_ahead = true>}
+    ```
+  }];
+  let parameters = (ins
+    DefaultValuedParameter<"bool", "false", "P·V issued after the next block's Q·Kᵀ">:$pipelined,
+    DefaultValuedParameter<"bool", "false", "the first block ahead of the loop">:$first_block_ahead,
+    DefaultValuedParameter<"int64_t", "0", "keys of a short last block run after the loop">:$short_last_block,
+    DefaultValuedParameter<"bool", "false", "each warpgroup ends at its own rows' last key">:$warpgroup_ends
+  );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }

@@ -58,6 +58,20 @@ LogicalResult OperandLayoutsAttr::verify(function_ref<InFlightDiagnostic()> emit
   return success();
 }
 
+LogicalResult KeyLoopAttr::verify(function_ref<InFlightDiagnostic()> emitError, bool pipelined,
+                                  bool firstBlockAhead, int64_t shortLastBlock, bool warpgroupEnds) {
+  if (firstBlockAhead && !pipelined)
+    return emitError() << "#flash.key_loop: first_block_ahead runs a pipelined loop's first block ahead of it; "
+                          "it needs pipelined";
+  if (shortLastBlock < 0 || shortLastBlock % 64 != 0)
+    return emitError() << "#flash.key_loop: short_last_block must be a multiple of 64 keys (0: none), got "
+                       << shortLastBlock;
+  if (shortLastBlock && warpgroupEnds)
+    return emitError() << "#flash.key_loop: short_last_block and warpgroup_ends do not go together (idle turns "
+                          "count whole blocks)";
+  return success();
+}
+
 LogicalResult KernelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t blockM,
                                        int64_t blockN, int64_t warps, int64_t stages,
                                        StringRef chip, bool wgOverlap, bool tma,
@@ -105,11 +119,17 @@ LogicalResult FlashDialect::verifyOperationAttribute(Operation *op, NamedAttribu
                                 "function";
     return success();
   }
+  if (attribute.getName() == kKeyLoopAttrName) {
+    if (op->getName().getStringRef() != "scf.for" || !isa<KeyLoopAttr>(attribute.getValue()))
+      return op->emitError() << "'" << kKeyLoopAttrName << "' must be a #flash.key_loop<...> attribute on a key "
+                                "loop (scf.for)";
+    return success();
+  }
   if (attribute.getName() != kConfigAttrName)
     return op->emitError() << "unknown attribute '" << attribute.getName().getValue()
                            << "' of the flash dialect; expected '" << kConfigAttrName << "', '" << kPTXAttrName
-                           << "', '" << kSharedMemoryAttrName << "', '" << kParametersAttrName << "' or '"
-                           << kScheduleAttrName << "'";
+                           << "', '" << kSharedMemoryAttrName << "', '" << kParametersAttrName << "', '"
+                           << kScheduleAttrName << "' or '" << kKeyLoopAttrName << "'";
   if (!isa<KernelConfigAttr>(attribute.getValue()))
     return op->emitError() << "'" << kConfigAttrName << "' must be a #flash.config<...> attribute, got "
                            << attribute.getValue();

@@ -51,6 +51,8 @@ def Flash_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kParametersAttrName = "flash.parameters";
     /// Name of the kernel attribute that gives its tile schedule (flash.tile_loop's), which the launch follows.
     static constexpr ::llvm::StringLiteral kScheduleAttrName = "flash.schedule";
+    /// Name of the key loop attribute (#flash.key_loop) that says how the loop runs its blocks.
+    static constexpr ::llvm::StringLiteral kKeyLoopAttrName = "flash.key_loop";
     /// The configuration of the kernel function that holds `op` (or is `op`), or null if it has none.
     static KernelConfigAttr lookupConfig(::mlir::Operation *op);
   }];

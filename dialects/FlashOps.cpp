@@ -366,3 +366,20 @@ LogicalResult StreamPrefetchOp::verify() {
     return emitOpError() << "must be inside a flash.tile_loop that has a flash.stream";
   return success();
 }
+
+LogicalResult WarpSpecializeOp::verify() {
+  if (getConsumers() < 1 || getConsumers() > 3)
+    return emitOpError() << "consumers must be 1 to 3 computing warpgroups (4 to 12 warps); got " << getConsumers();
+  for (int64_t registers : {getProducerRegisters(), getConsumerRegisters()})
+    if (registers < 24 || registers > 256 || registers % 8 != 0)
+      return emitOpError() << "registers per thread must be a multiple of 8 from 24 to 256 (setmaxnreg); got "
+                           << registers;
+  const int64_t total = 128 * (getConsumers() * getConsumerRegisters() + getProducerRegisters());
+  if (total > 65536)
+    return emitOpError() << getConsumers() << " consumer warpgroups of " << getConsumerRegisters()
+                         << " registers and a producer of " << getProducerRegisters() << " take " << total
+                         << " registers; a thread block has 65536";
+  if (!(*this)->getParentOfType<TileLoopOp>())
+    return emitOpError() << "must be inside the flash.tile_loop whose warps it splits";
+  return success();
+}

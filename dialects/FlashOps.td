@@ -396,6 +396,32 @@ def Flash_StreamOp : Flash_Op<"stream"> {
   let hasVerifier = 1;
 }
 
+def Flash_WarpSpecializeOp : Flash_Op<"warp_specialize"> {
+  let summary = "which warps load the tile loop's blocks and which compute on them, and their registers";
+  let description = [{
+    Splits the thread block of the enclosing `flash.tile_loop` by role (FlashAttention-3's warp
+    specialisation): `consumers` warpgroups (4 warps each, the first threads) compute, and one producer
+    warpgroup after them issues every load of the tile loop's `flash.stream` (which then loads with
+    `tma_producer`) and waits for nothing else. Registers are moved between them (setmaxnreg): the producer
+    keeps `registers` per thread, each consumer thread gets its `registers`; together at most 64K per
+    block. `turns(round_robin)`: the consumers take turns to issue their products, round robin
+    (ping-pong), so that one's softmax runs under another's products; `turns(free)`: each issues when
+    ready. Made by `flash-specialize-warps`; no-op in the interpreter.
+
+    ```mlir
+    flash.warp_specialize producer(registers = 24) consumers(warpgroups = 2, registers = 240) turns(round_robin)
+    ```
+  }];
+  let arguments = (ins I64Attr:$consumers,
+                       I64Attr:$producer_registers, I64Attr:$consumer_registers, Flash_WarpTurns:$turns);
+  let assemblyFormat = [{
+    `producer` `(` `registers` `=` $producer_registers `)`
+    `consumers` `(` `warpgroups` `=` $consumers `,` `registers` `=` $consumer_registers `)`
+    `turns` `(` $turns `)` attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
 def Flash_StreamGetOp : Flash_Op<"stream_get"> {
   let summary = "a block of a streamed operand, read from its slot in the stream's ring";
   let description = [{

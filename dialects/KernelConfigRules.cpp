@@ -82,10 +82,20 @@ bool hasProducerWarpgroup(std::string_view chip, int64_t blockM, int64_t blockN,
   return usesWgmma(chip, blockM, blockN, warps, headDim) && tma && warpSpecialized;
 }
 
+int64_t consumerRegisters(int64_t warps) {
+  return std::min<int64_t>(256, (65536 - 128 * kProducerRegisters) / (32 * warps) / 8 * 8);
+}
+
+bool takesTurns(bool producerWarpgroup, bool wgOverlap, int64_t warps) {
+  return producerWarpgroup && wgOverlap && warps >= 8;
+}
+
 bool pipelinesProducts(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
                        bool wgOverlap, size_t keyLoops) {
   return usesWgmma(chip, blockM, blockN, warps, headDim) && wgOverlap && keyLoops == 1;
 }
+
+int64_t shortLastBlockKeys(int64_t blockN) { return blockN == 192 ? 128 : blockN / 2; }
 
 int64_t sharedMemoryLimit(std::string_view chip) {
   if (chip == "sm_80")

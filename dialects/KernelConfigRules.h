@@ -52,11 +52,26 @@ bool isHopper(std::string_view chip);
 bool hasProducerWarpgroup(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
                           bool tma, bool warpSpecialized);
 
+/// With a producer warpgroup: the registers per thread it keeps (setmaxnreg), and those of each thread of
+/// `warps` computing warps: the rest of the block's 64K in multiples of 8, at most 256 (240 with two
+/// computing warpgroups, 160 with three).
+constexpr int64_t kProducerRegisters = 24;
+int64_t consumerRegisters(int64_t warps);
+
+/// Whether the computing warpgroups take turns to issue their products (ping-pong): with a producer
+/// warpgroup, wg_overlap and two or three computing warpgroups.
+bool takesTurns(bool producerWarpgroup, bool wgOverlap, int64_t warps);
+
 /// Whether a kernel whose tiles have `keyLoops` key loops pipelines its products (FlashAttention-3's
 /// intra-warpgroup overlap: a key block's P·V issued after the next block's Q·Kᵀ, running while the
 /// warpgroup does that block's softmax): the wgmma path (usesWgmma) with wg_overlap and one key loop.
 bool pipelinesProducts(std::string_view chip, int64_t blockM, int64_t blockN, int64_t warps, int64_t headDim,
                        bool wgOverlap, size_t keyLoops);
+
+/// The keys of a short last key block that runs after the loop (the wgmma path's peeled block): the largest
+/// multiple of 64 at most half of block_n, or 128 of 192 (wgmma n is any multiple of 8; these keep whole
+/// 64-key chunks).
+int64_t shortLastBlockKeys(int64_t blockN);
 
 /// The most shared memory one thread block may use on `chip` (0 for an unknown chip).
 int64_t sharedMemoryLimit(std::string_view chip);

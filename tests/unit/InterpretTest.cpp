@@ -89,6 +89,39 @@ TEST(Interpret, EveryTileStageComputesTheSameAttention) {
   EXPECT_THROW(interpretAndCheck(spec, smallConfig(32, 16), shape, 11, Stage::flash), Error);
 }
 
+TEST(Interpret, ScheduledStageOfHopperConfigurationsComputesTheSameAttention) {
+  // The scheduled stage of sm_90a kernels carries every schedule op: a producer warpgroup
+  // (flash.warp_specialize), the key loop's schedule (#flash.key_loop: pipelined, the first block ahead, the
+  // short last block, per-warpgroup ends), the stream's blocks and prefetches; none changes the numbers.
+  struct Case {
+    int blockM, blockN, warps;
+    bool wgOverlap, tma, warpSpecialized, persistent;
+  };
+  for (Case c : {Case{128, 128, 8, true, true, false, false}, Case{128, 192, 8, true, true, true, false},
+                 Case{192, 128, 12, true, true, true, true}, Case{128, 256, 8, false, false, false, false}}) {
+    for (auto [dtype, causal] : {std::pair{DType::f32, Causal::none}, {DType::f32, Causal::bottom_right},
+                                 {DType::bf16, Causal::top_left}}) {
+      AttentionSpec spec{64, dtype, causal, true};
+      KernelConfig config;
+      config.block_m = c.blockM;
+      config.block_n = c.blockN;
+      config.warps = c.warps;
+      config.chip = "sm_90a";
+      config.wg_overlap = c.wgOverlap;
+      config.tma = c.tma;
+      config.warp_specialized = c.warpSpecialized;
+      config.persistent = c.persistent;
+      ProblemShape shape;
+      shape.seqlen_q = 200;
+      shape.seqlen_k = 330;
+      CheckReport report = interpretAndCheck(spec, config, shape, 13, Stage::scheduled);
+      EXPECT_TRUE(report.passed) << c.blockM << "x" << c.blockN << ": " << describe(report);
+      EXPECT_LT(report.rel_error, dtype == DType::f32 ? 1e-5 : toleranceFor(dtype))
+          << c.blockM << "x" << c.blockN << ": " << describe(report);
+    }
+  }
+}
+
 TEST(Interpret, GroupedHeadsBatchesAndBothLayouts) {
   for (Layout layout : {Layout::BSHD, Layout::BHSD}) {
     AttentionSpec spec{64, DType::f32, Causal::none, true};

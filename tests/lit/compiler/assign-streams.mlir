@@ -10,10 +10,16 @@
 // RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   | flashjit-opt -flash-schedule-tiles -flash-assign-streams | FileCheck %s --check-prefix=TMA
 // RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
-// RUN:   --wg-overlap | flashjit-opt -flash-schedule-tiles -flash-assign-streams | FileCheck %s --check-prefix=PIPELINED
+// RUN:   --wg-overlap | flashjit-opt -flash-schedule-tiles -flash-schedule-key-loops -flash-assign-streams \
+// RUN:   | FileCheck %s --check-prefix=PIPELINED
+// The loader is the producer warpgroup where the tile loop has one (flash-specialize-warps); without it,
+// a warp-specialised configuration's blocks are loaded by one computing thread.
+// RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized | flashjit-opt -flash-schedule-tiles -flash-specialize-warps -flash-assign-streams \
+// RUN:   | FileCheck %s --check-prefix=PRODUCER
 // RUN: flashjit ir --stage causal --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   --warp-specialized | flashjit-opt -flash-schedule-tiles -flash-assign-streams \
-// RUN:   | FileCheck %s --check-prefix=PRODUCER
+// RUN:   | FileCheck %s --check-prefix=TMA
 // tma on a shape off the wgmma path (block_n 32) loads with cp.async.
 // RUN: flashjit ir --stage causal --head-dim 64 --block-n 32 --chip sm_90a --tma | flashjit-opt \
 // RUN:   -flash-schedule-tiles -flash-assign-streams | FileCheck %s --check-prefix=CPASYNC2
@@ -41,8 +47,8 @@
 // CPASYNC-NOT: vector.transfer_read %arg2
 // TMA: flash.stream %{{.*}}, %{{.*}} stages(2) load(tma)
 // TMA: flash.stream_prefetch
-// Pipelined products: the prefetch waits for the previous block's P·V, which reads the slot; it comes just
-// before P's conversion.
+// Pipelined products (the loop's #flash.key_loop, flash-schedule-key-loops): the prefetch waits for the
+// previous block's P·V, which reads the slot; it comes just before P's conversion.
 // PIPELINED: flash.stream %{{.*}}, %{{.*}} stages(2) load(tma)
 // PIPELINED: flash.online_softmax
 // PIPELINED-NEXT: flash.stream_prefetch

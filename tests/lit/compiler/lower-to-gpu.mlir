@@ -22,10 +22,39 @@
 // RUN: flashjit ir --stage scheduled --head-dim 64 | sed 's/schedule(one_per_block)/schedule(persistent)/' \
 // RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=SCHEDULE
 // SCHEDULE: error: cannot lower to the GPU: schedule(persistent) needs the producer warpgroup that loads a tile's key blocks ahead: flash.stream load(tma_producer)
+// The warp roles (flash.warp_specialize) and the stream's loader agree, and the roles fit the kernel.
 // RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
 // RUN:   | sed 's/load(tma)/load(tma_producer)/' | not flashjit-opt -flash-lower-to-gpu 2>&1 \
-// RUN:   | FileCheck %s --check-prefix=PREFETCH
+// RUN:   | FileCheck %s --check-prefix=NO-PRODUCER
+// NO-PRODUCER: error: cannot lower to the GPU: flash.stream load(tma_producer) needs the tile loop's producer warpgroup: a flash.warp_specialize (run flash-specialize-warps)
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized | sed 's/load(tma_producer)/load(tma)/' | not flashjit-opt -flash-lower-to-gpu 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=NOT-LOADING
+// NOT-LOADING: error: cannot lower to the GPU: flash.warp_specialize: its producer warpgroup loads the streams, which needs flash.stream load(tma_producer)
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   | sed 's/\(flash.stream .*\)load(tma)\(.*\)$/\1load(tma_producer)\2\n flash.warp_specialize producer(registers = 24) consumers(warpgroups = 2, registers = 240) turns(free)/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=PREFETCH
 // PREFETCH: error: cannot lower to the GPU: flash.stream_prefetch: a producer warpgroup loads every block (load(tma_producer)); its key loops prefetch nothing
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized | sed 's/consumers(warpgroups = 2/consumers(warpgroups = 1/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=CONSUMERS
+// CONSUMERS: error: cannot lower to the GPU: flash.warp_specialize: consumers(warpgroups = 1) must be the kernel's 8 computing warps / 4
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 64 --warps 4 --block-n 128 --chip sm_90a --tma \
+// RUN:   --warp-specialized | sed 's/turns(free)/turns(round_robin)/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=TURNS
+// TURNS: error: cannot lower to the GPU: flash.warp_specialize: turns(round_robin) needs two or three consumer warpgroups
+// The key loop's schedule (#flash.key_loop) is checked against the path it needs.
+// RUN: flashjit ir --stage scheduled --head-dim 64 | sed 's/^      }$/      } {flash.key_loop = #flash.key_loop<pipelined = true>}/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=KEYLOOP-PATH
+// KEYLOOP-PATH: error: cannot lower to the GPU: flash.key_loop: pipelined and short_last_block take sm_90a's wgmma path
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   | sed 's/short_last_block = 64/short_last_block = 128/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=KEYLOOP-SHORT
+// KEYLOOP-SHORT: error: cannot lower to the GPU: flash.key_loop: short_last_block must be fewer keys than a block's 128
+// RUN: flashjit ir --stage scheduled --head-dim 128 --block-m 128 --warps 8 --block-n 128 --chip sm_90a --tma \
+// RUN:   | sed 's/short_last_block = 64/warpgroup_ends = true/' \
+// RUN:   | not flashjit-opt -flash-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=KEYLOOP-ENDS
+// KEYLOOP-ENDS: error: cannot lower to the GPU: flash.key_loop: warpgroup_ends needs the producer warpgroup that keeps loading for the warpgroups still computing (flash.warp_specialize)
 
 // The kernel ABI: Q, K, V, O pointers, their (batch, head, row) strides, seqlen_q, seqlen_k, the number
 // of query heads per key/value head, heads, batch, the fast divisors (magic, shift) of the query block

@@ -72,7 +72,7 @@ func.func @not_on_a_function() {
 
 // -----
 
-// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config', 'flash.ptx', 'flash.shared_memory', 'flash.parameters' or 'flash.schedule'}}
+// expected-error @+1 {{unknown attribute 'flash.tile' of the flash dialect; expected 'flash.config', 'flash.ptx', 'flash.shared_memory', 'flash.parameters', 'flash.schedule' or 'flash.key_loop'}}
 func.func @unknown_attribute() attributes {flash.tile = 1} {
   return
 }

@@ -123,3 +123,21 @@ func.func @stream_blocks(%k: memref<?x?x64xbf16>, %n: index) {
   }
   return
 }
+
+// flash.warp_specialize: which warps load and which compute; #flash.key_loop: how a key loop runs its blocks.
+// CHECK-LABEL: func.func @warp_roles
+// CHECK: flash.warp_specialize producer(registers = 24) consumers(warpgroups = 2, registers = 240) turns(round_robin)
+// CHECK: } {flash.key_loop = #flash.key_loop<pipelined = true, first_block_ahead = true, short_last_block = 64>}
+// CHECK: } {flash.key_loop = #flash.key_loop<warpgroup_ends = true>}
+func.func @warp_roles(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    flash.warp_specialize producer(registers = 24) consumers(warpgroups = 2, registers = 240) turns(round_robin)
+    scf.for %j = %c0 to %n step %c1 {
+    } {flash.key_loop = #flash.key_loop<pipelined = true, first_block_ahead = true, short_last_block = 64>}
+    scf.for %j = %c0 to %n step %c1 {
+    } {flash.key_loop = #flash.key_loop<warpgroup_ends = true>}
+  }
+  return
+}

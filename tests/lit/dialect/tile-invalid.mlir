@@ -372,3 +372,81 @@ func.func @stream_prefetch_no_stream(%n: index) {
   }
   return
 }
+
+// -----
+
+func.func @warp_specialize_registers(%n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    // expected-error @+1 {{'flash.warp_specialize' op registers per thread must be a multiple of 8 from 24 to 256 (setmaxnreg); got 20}}
+    flash.warp_specialize producer(registers = 20) consumers(warpgroups = 2, registers = 240) turns(free)
+  }
+  return
+}
+
+// -----
+
+func.func @warp_specialize_too_many_registers(%n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    // expected-error @+1 {{'flash.warp_specialize' op 2 consumer warpgroups of 256 registers and a producer of 24 take 68608 registers; a thread block has 65536}}
+    flash.warp_specialize producer(registers = 24) consumers(warpgroups = 2, registers = 256) turns(free)
+  }
+  return
+}
+
+// -----
+
+func.func @warp_specialize_four_consumers(%n: index) {
+  flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
+    // expected-error @+1 {{'flash.warp_specialize' op consumers must be 1 to 3 computing warpgroups (4 to 12 warps); got 4}}
+    flash.warp_specialize producer(registers = 24) consumers(warpgroups = 4, registers = 120) turns(free)
+  }
+  return
+}
+
+// -----
+
+func.func @warp_specialize_outside() {
+  // expected-error @+1 {{'flash.warp_specialize' op must be inside the flash.tile_loop whose warps it splits}}
+  flash.warp_specialize producer(registers = 24) consumers(warpgroups = 2, registers = 240) turns(free)
+  return
+}
+
+// -----
+
+func.func @key_loop_first_ahead(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @+2 {{#flash.key_loop: first_block_ahead runs a pipelined loop's first block ahead of it; it needs pipelined}}
+  scf.for %j = %c0 to %n step %c1 {
+  } {flash.key_loop = #flash.key_loop<first_block_ahead = true>}
+  return
+}
+
+// -----
+
+func.func @key_loop_short(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @+2 {{#flash.key_loop: short_last_block must be a multiple of 64 keys (0: none), got 48}}
+  scf.for %j = %c0 to %n step %c1 {
+  } {flash.key_loop = #flash.key_loop<short_last_block = 48>}
+  return
+}
+
+// -----
+
+func.func @key_loop_short_and_ends(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @+2 {{#flash.key_loop: short_last_block and warpgroup_ends do not go together (idle turns count whole blocks)}}
+  scf.for %j = %c0 to %n step %c1 {
+  } {flash.key_loop = #flash.key_loop<short_last_block = 64, warpgroup_ends = true>}
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'flash.key_loop' must be a #flash.key_loop<...> attribute on a key loop (scf.for)}}
+func.func @key_loop_on_function() attributes {flash.key_loop = #flash.key_loop<pipelined = true>} {
+  return
+}
