@@ -38,7 +38,7 @@ flash::StreamLoad loadFor(flash::TileLoopOp tiles, flash::KernelConfigAttr confi
 }
 
 /// Where a key loop's blocks `stages - 1` ahead of the block that `keyGet` reads may start loading: after
-/// that block's Q·Kᵀ, or after the branch that masks its scores (so that the copies can spread over the
+/// that block's Q·Kᵀ (in a tile kernel, its first product), or after the branch that masks its scores (so that the copies can spread over the
 /// softmax, which a branch in between would stop); with pipelined products before P's conversion, once
 /// the previous block's P·V (which reads the slot) has retired. Null where the loop has no such point.
 Operation *prefetchPoint(flash::StreamGetOp keyGet, bool pipelined, bool &before) {
@@ -53,13 +53,12 @@ Operation *prefetchPoint(flash::StreamGetOp keyGet, bool pipelined, bool &before
   }
   before = false;
   for (Operation *user : keyGet.getBlock().getUsers()) {
-    auto qk = dyn_cast<flash::QKOp>(user);
-    if (!qk || qk->getBlock() != body)
+    if (!isa<flash::QKOp, flash::MmaOp>(user) || user->getBlock() != body)
       continue;
-    for (Operation *scoreUser : qk.getScores().getUsers())
+    for (Operation *scoreUser : user->getResult(0).getUsers())
       if (auto branch = dyn_cast<scf::IfOp>(scoreUser->getParentOp()); branch && branch->getBlock() == body)
         return branch;
-    return qk;
+    return user;
   }
   return nullptr;
 }
@@ -123,8 +122,8 @@ struct AssignStreams : impl::AssignStreamsBase<AssignStreams> {
           bool before = false;
           Operation *point = prefetchPoint(get, pipelined, before);
           if (!point) {
-            loop.emitError() << "flash-assign-streams: a key loop must compute Q·Kᵀ (flash.qk) of the block it "
-                                "streams" << (pipelined ? " and P·V (flash.pv)" : "");
+            loop.emitError() << "flash-assign-streams: a key loop must compute a product (flash.qk or flash.mma) of "
+                                "the block it streams" << (pipelined ? " and P·V (flash.pv)" : "");
             return signalPassFailure();
           }
           // The start of the block stages - 1 ahead, computed where the block is read (the distance, a

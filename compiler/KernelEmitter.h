@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <optional>
 #include <string>
 
 namespace flashjit::gpu {
@@ -469,6 +470,30 @@ private:
   LogicalResult emitMma(flash::MmaOp op);
   FailureOr<ProductOperand> productOperand(flash::MmaOp op, Value tile, bool isA);
   SharedTile allocateSharedTile(int64_t rows, int64_t columns);
+  void placeInShared(Value value, const SharedTile &stored);
+  int64_t sharedTileBytes(int64_t rows, int64_t columns) const {
+    return rows * (geometry.wgmma ? columns * 2 : paddedRowBytes(columns));
+  }
+  int64_t sharedAlignment() const { return geometry.wgmma ? 1024 : 128; } // wgmma: swizzle atoms
+  // A tile kernel's stream (flash.stream): a ring of `stages` slots after the tiles before it, each slot a
+  // block of every source, in the sources' order; cp.async copies, a group per block, issued stages - 1
+  // blocks ahead of the loop's reads.
+  struct TileStream {
+    struct Source {
+      Value memref;
+      int64_t rows = 0, columns = 0, offset = 0; // its block's shape, and where it lies in a slot
+    };
+    SmallVector<Source> sources;
+    int64_t stages = 0, start = 0, slotBytes = 0;
+    Value first, step, end; // the streaming loop's first row, its step, its end (no copies at or past it)
+  };
+  std::optional<TileStream> tileStream;
+  LogicalResult emitTileGrid(flash::TileLoopOp tiles);
+  LogicalResult emitTileStream(flash::StreamOp op);
+  LogicalResult startTileStream(scf::ForOp loop);
+  LogicalResult emitTileStreamGet(flash::StreamGetOp op);
+  void issueTileStreamCopies(Value blockStart);
+  Value tileStreamSlot(Value blockStart, const TileStream::Source &source);
   int64_t paddedRowBytes(int64_t columns) const { return (columns + 8) * 2; }
   void stageAccumulator(Value tile, const Fragment &fragment, int64_t rows);
   void awaitSharedWrites();

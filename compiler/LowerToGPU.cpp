@@ -424,6 +424,8 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
         return success();
       })
       .Case<flash::TileLoopOp>([&](flash::TileLoopOp tileLoop) -> LogicalResult {
+        if (tileKernel)
+          return emitTileGrid(tileLoop);
         // One thread block per (query block, head, batch): a one-dimensional grid replaces the loop, query
         // blocks fastest so that neighbouring blocks share K and V in L2, and last query block first: under
         // a causal mask the last blocks see the most keys, and starting the longest work first leaves the
@@ -450,9 +452,17 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Case<vector::TransferReadOp>([&](auto read) { return tileKernel ? emitTileRead(read) : emitRead(read); })
       .Case<vector::TransferWriteOp>([&](auto write) { return tileKernel ? emitTileWrite(write) : emitWrite(write); })
       .Case<flash::MmaOp>([&](auto mma) { return emitMma(mma); })
-      .Case<flash::StreamOp, flash::WarpSpecializeOp>([&](auto) { return success(); }) // read up front (emit)
-      .Case<flash::StreamGetOp>([&](auto get) { return emitStreamGet(get); })
-      .Case<flash::StreamPrefetchOp>([&](auto prefetch) { return emitStreamPrefetch(prefetch); })
+      .Case<flash::StreamOp>([&](auto stream) { return tileKernel ? emitTileStream(stream) : success(); })
+      .Case<flash::WarpSpecializeOp>([&](auto) { return success(); }) // read up front (emit)
+      .Case<flash::StreamGetOp>([&](auto get) { return tileKernel ? emitTileStreamGet(get) : emitStreamGet(get); })
+      .Case<flash::StreamPrefetchOp>([&](flash::StreamPrefetchOp prefetch) -> LogicalResult {
+        if (!tileKernel)
+          return emitStreamPrefetch(prefetch);
+        if (!tileStream || !tileStream->first || !scalars.count(prefetch.getStart()))
+          return fail(prefetch, "must be inside the loop of a tile kernel's stream, its start computed");
+        issueTileStreamCopies(scalars[prefetch.getStart()]);
+        return success();
+      })
       .Case<flash::QKOp>([&](auto qk) { return emitQK(qk); })
       .Case<flash::MaskOp>([&](auto mask) { return emitMask(mask); })
       .Case<flash::OnlineSoftmaxOp>([&](auto softmax) { return emitOnlineSoftmax(softmax); })
@@ -577,6 +587,9 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
       return fail(loop, "carries a value that is not a tile");
   if (!keyLoops.empty() && loop == keyLoops.front() && failed(startPipeline(loop)))
     return failure();
+  if (tileKernel && !loop.getBody()->getOps<flash::StreamGetOp>().empty() &&
+      (!tileStream || failed(startTileStream(loop))))
+    return tileStream ? failure() : fail(loop, "reads a stream's blocks, but its tile loop has no flash.stream");
   // The output tile: the iter_arg that flash.rescale takes and flash.pv's result goes back to.
   int64_t outputIndex = -1;
   for (auto pv : loop.getBody()->getOps<flash::PVOp>()) {

@@ -1,6 +1,7 @@
 // flash-lower-to-gpu, tile kernels: a function of tiles and products alone, as flash-distribute leaves it:
-// reads of memory, flash.mma with its operand layouts, conversions to 16 bits, writes. No grid and no
-// loops: one thread block runs the function once. Each handler works from the op in front of it (an
+// reads of memory, flash.mma with its operand layouts, conversions to 16 bits, writes; optionally a
+// flash.tile_loop (a thread block per tile) and loops that carry accumulators and read blocks of a
+// flash.stream (the backward's main loop: K and V read once, Q and dO streamed). Each handler works from the op in front of it (an
 // operand's layout, a tile's shape), not from a kernel family, and the products go through the routines
 // the attention kernels' Q·Kᵀ and P·V use (LowerToGPUProducts.cpp); the backward's five products are its
 // test (tests/lit/compiler/lower-products-to-gpu.mlir). The attention kernels' walk is to be moved onto
@@ -18,7 +19,12 @@
 namespace flashjit::gpu {
 
 bool KernelEmitter::isTileKernel(func::FuncOp function) {
-  return function.getBody().getOps<flash::TileLoopOp>().empty() && !function.getBody().getOps<flash::MmaOp>().empty();
+  bool products = false, namedProducts = false;
+  function.walk([&](Operation *op) {
+    products |= isa<flash::MmaOp>(op);
+    namedProducts |= isa<flash::QKOp, flash::PVOp>(op);
+  });
+  return products && !namedProducts;
 }
 
 /// One thread block over the function's memref arguments: each a pointer parameter `arg<i>` (2-D, static
@@ -35,7 +41,9 @@ LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
   };
 
   // The products' element type; their rows (M), which the warps split.
-  for (flash::MmaOp mma : source.getBody().getOps<flash::MmaOp>()) {
+  SmallVector<flash::MmaOp> products;
+  source.walk([&](flash::MmaOp mma) { products.push_back(mma); });
+  for (flash::MmaOp mma : products) {
     Type type = mma.getA().getType().getElementType();
     if (!type.isBF16() && !type.isF16())
       return refuse("products take f16 or bf16 operands on the GPU, got " + std::string(type.isF32() ? "f32" : "other"));
@@ -99,10 +107,154 @@ LLVM::LLVMFuncOp KernelEmitter::emitTileKernel() {
 /// Room for a [rows][columns] 16-bit tile after the tiles before it: padded rows (mma.sync), or the
 /// 128-byte swizzled layout in 64-column chunks, 1024-byte aligned (wgmma's swizzle atoms).
 KernelEmitter::SharedTile KernelEmitter::allocateSharedTile(int64_t rows, int64_t columns) {
-  const int64_t alignment = geometry.wgmma ? 1024 : 128;
+  const int64_t alignment = sharedAlignment();
   const int64_t start = (sharedEnd + alignment - 1) / alignment * alignment;
-  sharedEnd = start + rows * (geometry.wgmma ? columns * 2 : paddedRowBytes(columns));
+  sharedEnd = start + sharedTileBytes(rows, columns);
   return {sharedAt(sharedBase, constI32(start)), rows, columns};
+}
+
+/// The tile loop of a tile kernel: one thread block per tile, the tile's indices from the block index,
+/// the first index fastest. Its bounds are constants (a tile kernel's memrefs have static shapes); the
+/// launch's grid is their product.
+LogicalResult KernelEmitter::emitTileGrid(flash::TileLoopOp tileLoop) {
+  if (tileLoop.getSchedule() != flash::TileSchedule::one_per_block)
+    return fail(tileLoop, "a tile kernel's tiles take schedule(one_per_block)");
+  SmallVector<int64_t, 3> bounds;
+  for (Value bound : {tileLoop.getQueryBlocks(), tileLoop.getHeads(), tileLoop.getBatch()}) {
+    std::optional<int64_t> constant = getConstantIntValue(bound);
+    if (!constant || *constant < 1)
+      return fail(tileLoop, "a tile kernel's tile bounds must be positive constants");
+    bounds.push_back(*constant);
+  }
+  Value block = NVVM::BlockIdXOp::create(b, loc, i32);
+  ValueRange indices = tileLoop.getTileIndices();
+  scalars[indices[0]] = arith::RemUIOp::create(b, loc, block, constI32(bounds[0]));
+  scalars[indices[1]] = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, block, constI32(bounds[0])), constI32(bounds[1]));
+  scalars[indices[2]] = arith::DivUIOp::create(b, loc, block, constI32(bounds[0] * bounds[1]));
+  return emitBlock(tileLoop.getBody().front());
+}
+
+// --- Streams ---------------------------------------------------------------------------------------------
+// A loop reads the stream's blocks (flash.stream_get) from a ring of `stages` slots: before the loop, the
+// first stages - 1 blocks are copied, a cp.async group each; at the block's get of the stream's first
+// source, the thread waits until at most stages - 2 groups are pending (this block's has landed), and one
+// barrier shows the block to every warp and frees the slot read in the previous iteration, which the
+// loop's flash.stream_prefetch then fills with the block stages - 1 ahead. The attention kernels' K/V ring
+// (LowerToGPULoads.cpp) is this ring with K and V as its sources, plus its TMA and mbarrier forms.
+
+/// Lays out the ring of `op` after the tiles before it; the blocks' shapes are those its gets read.
+LogicalResult KernelEmitter::emitTileStream(flash::StreamOp op) {
+  if (op.getLoad() != flash::StreamLoad::cp_async)
+    return fail(op, "tile kernels load streams with cp_async so far");
+  if (op.getStages() < 2)
+    return fail(op, "a stream needs at least 2 slots: one read while the next loads");
+  TileStream ring;
+  ring.stages = op.getStages();
+  const int64_t alignment = sharedAlignment();
+  auto tileLoop = op->getParentOfType<flash::TileLoopOp>();
+  for (Value source : op.getSources()) {
+    if (!memrefs.count(source))
+      return fail(op, "streams a memref that is not a kernel argument");
+    VectorType block;
+    WalkResult shapes = tileLoop.walk([&](flash::StreamGetOp get) {
+      if (get.getSource() != source)
+        return WalkResult::advance();
+      if (block && block != get.getBlock().getType())
+        return WalkResult::interrupt();
+      block = get.getBlock().getType();
+      return WalkResult::advance();
+    });
+    if (shapes.wasInterrupted() || !block)
+      return fail(op, "each streamed source is read (flash.stream_get) in blocks of one shape");
+    if (block.getElementType() != element)
+      return fail(op, "streams blocks of the products' element type");
+    const int64_t rows = block.getDimSize(0), columns = block.getDimSize(1);
+    if (columns % (geometry.wgmma ? 64 : 8) != 0)
+      return fail(op, "tiles in shared memory are " + std::string(geometry.wgmma ? "64" : "8") +
+                          " columns a chunk on this chip; got " + std::to_string(columns));
+    ring.sources.push_back({source, rows, columns, ring.slotBytes});
+    ring.slotBytes += (sharedTileBytes(rows, columns) + alignment - 1) / alignment * alignment;
+  }
+  ring.start = (sharedEnd + alignment - 1) / alignment * alignment;
+  sharedEnd = ring.start + ring.stages * ring.slotBytes;
+  tileStream = ring;
+  return success();
+}
+
+/// Where `source`'s block that starts at row `blockStart` lies: its slot is the block's index from the
+/// loop's first row, modulo the slots.
+Value KernelEmitter::tileStreamSlot(Value blockStart, const TileStream::Source &source) {
+  const TileStream &ring = *tileStream;
+  Value index = arith::DivUIOp::create(b, loc, arith::SubIOp::create(b, loc, blockStart, ring.first), ring.step);
+  Value slot = arith::RemUIOp::create(b, loc, index, constI32(ring.stages));
+  return sharedAt(sharedBase, add(mul(slot, constI32(ring.slotBytes)), constI32(ring.start + source.offset)));
+}
+
+/// Copies every source's block at `blockStart` into its slot, if the loop reads it, and closes a copy group
+/// either way (the waits count one group per block). Rows past a source's end are zero-filled.
+void KernelEmitter::issueTileStreamCopies(Value blockStart) {
+  const TileStream &ring = *tileStream;
+  auto needed = scf::IfOp::create(b, loc, lessThan(blockStart, ring.end), /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&needed.getThenRegion().front());
+    for (const TileStream::Source &source : ring.sources) {
+      const MemRefArg &memref = memrefs[source.memref];
+      const int64_t sourceRows = cast<MemRefType>(source.memref.getType()).getDimSize(0);
+      copyRowsToShared(memref.pointer, memref.strides[0], blockStart, constI32(sourceRows), source.rows,
+                       tileStreamSlot(blockStart, source), geometry.wgmma, RowCopiers{{}, 0, 0, source.columns});
+    }
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+/// Before a loop that reads the stream: its first stages - 1 blocks' copies.
+LogicalResult KernelEmitter::startTileStream(scf::ForOp loop) {
+  auto prefetches = loop.getBody()->getOps<flash::StreamPrefetchOp>();
+  if (std::distance(prefetches.begin(), prefetches.end()) != 1)
+    return fail(loop, "a loop that reads a stream prefetches its blocks once per iteration "
+                      "(one flash.stream_prefetch; run flash-assign-streams)");
+  TileStream &ring = *tileStream;
+  ring.first = scalars[loop.getLowerBound()];
+  ring.step = scalars[loop.getStep()];
+  ring.end = scalars[loop.getUpperBound()];
+  if (!ring.first || !ring.step || !ring.end)
+    return fail(loop, "must have its bounds computed before it");
+  for (int64_t s = 0; s + 1 < ring.stages; ++s)
+    issueTileStreamCopies(add(ring.first, mul(ring.step, constI32(s))));
+  return success();
+}
+
+/// A block of a streamed source, in its slot: at the get of the stream's first source, the wait for the
+/// block's copies and the barrier that shows them to every warp (and, wgmma, the fence to the async
+/// proxy); the other sources' blocks came in the same copy group.
+LogicalResult KernelEmitter::emitTileStreamGet(flash::StreamGetOp op) {
+  if (!tileStream || !tileStream->first)
+    return fail(op, "must be inside the loop of a tile kernel's stream");
+  const TileStream &ring = *tileStream;
+  auto source = llvm::find_if(ring.sources, [&](const TileStream::Source &s) { return s.memref == op.getSource(); });
+  Value row = op.getIndices().back();
+  Value blockStart = scalars.lookup(row);
+  if (!blockStart)
+    return fail(op, "uses an index the GPU lowering has not seen");
+  if (source == ring.sources.begin()) {
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(ring.stages - 2));
+    if (geometry.wgmma)
+      fenceAsyncProxy();
+    NVVM::Barrier0Op::create(b, loc);
+    sharedWritesPending = false; // older copies (tiles read before the loop) and stores are visible too
+  } else {
+    bool waited = false;
+    for (Operation *before = op->getPrevNode(); before && !waited; before = before->getPrevNode())
+      if (auto get = dyn_cast<flash::StreamGetOp>(before))
+        waited = get.getSource() == ring.sources.front().memref && get.getIndices().back() == row;
+    if (!waited)
+      return fail(op, "must follow the get of the stream's first source at the same row, which waits for the "
+                      "block's copies");
+  }
+  placeInShared(op.getBlock(), {tileStreamSlot(blockStart, *source), source->rows, source->columns});
+  return success();
 }
 
 /// A tile of memory that products read: copied to shared memory with cp.async, as stored.
@@ -132,12 +284,17 @@ LogicalResult KernelEmitter::emitTileRead(vector::TransferReadOp op) {
                    geometry.wgmma, RowCopiers{{}, 0, 0, columns});
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
   sharedWritesPending = true;
-  sharedTiles[op.getResult()] = tile;
+  placeInShared(op.getResult(), tile);
+  return success();
+}
+
+/// `value` is the tile `stored` in shared memory (a product's operand from there).
+void KernelEmitter::placeInShared(Value value, const SharedTile &stored) {
+  sharedTiles[value] = stored;
   Fragment fragment;
   fragment.kind = Fragment::Kind::Shared;
-  fragment.shared = tile.start;
-  tiles[op.getResult()] = fragment;
-  return success();
+  fragment.shared = stored.start;
+  tiles[value] = fragment;
 }
 
 /// An accumulator converted to 16 bits, stored into shared memory from its registers (each thread its

@@ -21,6 +21,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/raw_ostream.h"
@@ -288,7 +289,8 @@ std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConf
   return interpret(kernel.function(), args);
 }
 
-std::string interpretFunction(const std::string &ir, const std::vector<InterpreterArg> &args) {
+std::string interpretFunction(const std::string &ir, const std::vector<InterpreterArg> &args,
+                              const std::string &passes) {
   DialectRegistry registry;
   registerCompilerDialects(registry);
   MLIRContext context(registry, MLIRContext::Threading::DISABLED);
@@ -300,6 +302,17 @@ std::string interpretFunction(const std::string &ir, const std::vector<Interpret
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, &context);
   if (!module)
     return "cannot parse the IR: " + diagnostics;
+  if (!passes.empty()) {
+    static const bool registered = (registerCompilerPasses(), true); // once per process
+    (void)registered;
+    PassManager pm(&context);
+    std::string pipelineErrors;
+    llvm::raw_string_ostream errors(pipelineErrors);
+    if (failed(parsePassPipeline(passes, pm, errors)))
+      return "cannot parse the pass pipeline '" + passes + "': " + pipelineErrors;
+    if (failed(pm.run(*module)))
+      return "the passes '" + passes + "' failed: " + diagnostics;
+  }
   auto functions = module->getOps<func::FuncOp>();
   if (functions.empty())
     return "the IR holds no function";

@@ -24,8 +24,10 @@ CompiledKernel compile(const AttentionSpec &spec, const KernelConfig &config);
 std::string interpretAttentionKernel(const AttentionSpec &spec, const KernelConfig &config, Stage stage,
                                      const std::vector<InterpreterArg> &args);
 
-/// Parses `ir` (a module in the flash dialect's textual form) and interprets its first function over `args`,
-/// e.g. a tile kernel of products (tests/unit/ProductsTest.cpp). Returns "" on success or what went wrong.
-FLASHJIT_API std::string interpretFunction(const std::string &ir, const std::vector<InterpreterArg> &args);
+/// Parses `ir` (a module in the flash dialect's textual form), runs the pass pipeline `passes` on it (as
+/// flashjit-opt's --pass-pipeline takes it; "" for none) and interprets its first function over `args`, e.g.
+/// a tile kernel of products (tests/unit/ProductsTest.cpp). Returns "" on success or what went wrong.
+FLASHJIT_API std::string interpretFunction(const std::string &ir, const std::vector<InterpreterArg> &args,
+                                           const std::string &passes = "");
 
 } // namespace flashjit::compiler

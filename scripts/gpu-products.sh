@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU machine: the backward pass's five products as tile kernels (tests/gpu/products/), from the PTX that
-# tests/gpu/products/make_kernels.sh wrote into .bundle/products on the build machine: every kernel against
+# GPU machine: the backward pass's five products and its streamed main loop as tile kernels
+# (tests/gpu/products/), from the PTX that tests/gpu/products/make_kernels.sh wrote into .bundle/products on
+# the build machine: every kernel against
 # float64 over 3 seeds, then compute-sanitizer (memcheck, racecheck, synccheck) on one kernel of each path.
 # Writes $OUT (or gpu-out/)/products-report.json and products-sanitize.log; non-zero exit if anything failed.
 set -uo pipefail
@@ -14,7 +15,8 @@ check=$?
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 : > "$out/products-sanitize.log"
 failures=0
-for kernel in products_sm_90a_bf16_m128_n128_d128_w8 products_sm_80_f16_m64_n64_d64_w2 products_sm_80_bf16_m128_n64_d64_w4; do
+for kernel in products_sm_90a_bf16_m128_n128_d128_w8 products_sm_80_f16_m64_n64_d64_w2 products_sm_80_bf16_m128_n64_d64_w4 \
+  streamed_sm_90a_f16_m64_n64_d64_w4_q300_k128_s3 streamed_sm_80_bf16_m32_n64_d64_w4_q200_k192_s4; do
   for tool in memcheck racecheck synccheck; do
     echo "=== $tool $kernel" >> "$out/products-sanitize.log"
     "$sanitizer" --tool $tool --error-exitcode 3 python3 tests/gpu/products/check_products.py "$kernels" \

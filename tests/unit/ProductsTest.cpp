@@ -9,7 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -74,6 +77,21 @@ Matrix product(const Matrix &a, bool ta, const Matrix &b, bool tb, int64_t rows,
   return c;
 }
 
+/// Each of `got` was written everywhere and lies within `tolerance` of `expected` (max |error| / max |expected|).
+void expectClose(const std::vector<std::pair<const char *, const std::vector<float> *>> &got,
+                 const std::vector<Matrix> &expected, double tolerance) {
+  for (size_t t = 0; t < got.size(); ++t) {
+    const auto &[name, values] = got[t];
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < expected[t].size(); ++i) {
+      ASSERT_FALSE(std::isnan((*values)[i])) << name << " element " << i << " was not written";
+      worst = std::max(worst, std::abs((*values)[i] - expected[t][i]));
+      largest = std::max(largest, std::abs(expected[t][i]));
+    }
+    EXPECT_LT(worst / largest, tolerance) << name;
+  }
+}
+
 struct ProductsCase {
   int64_t m, n, d;
   std::string type;
@@ -112,19 +130,10 @@ TEST_P(ProductsTest, MatchesFloat64) {
   const Matrix Q = wide(q), K = wide(k), V = wide(v), DO = wide(dO);
   const Matrix P = rounded(product(Q, false, K, true, c.m, c.n, c.d));
   const Matrix DS = rounded(product(DO, false, V, true, c.m, c.n, c.d));
-  const Matrix expected[] = {product(DS, false, K, false, c.m, c.d, c.n), product(DS, true, Q, false, c.n, c.d, c.m),
-                             product(P, true, DO, false, c.n, c.d, c.m)};
-  const std::vector<float> *got[] = {&dq, &dk, &dv};
-  const char *names[] = {"dQ", "dK", "dV"};
-  for (int t = 0; t < 3; ++t) {
-    double worst = 0, largest = 0;
-    for (size_t i = 0; i < expected[t].size(); ++i) {
-      ASSERT_FALSE(std::isnan((*got[t])[i])) << names[t] << " element " << i << " was not written";
-      worst = std::max(worst, std::abs((*got[t])[i] - expected[t][i]));
-      largest = std::max(largest, std::abs(expected[t][i]));
-    }
-    EXPECT_LT(worst / largest, c.tolerance) << names[t];
-  }
+  expectClose({{"dQ", &dq}, {"dK", &dk}, {"dV", &dv}},
+              {product(DS, false, K, false, c.m, c.d, c.n), product(DS, true, Q, false, c.n, c.d, c.m),
+               product(P, true, DO, false, c.n, c.d, c.m)},
+              c.tolerance);
 }
 
 // f32 is exact up to summation order; 16-bit types can round a P or dS element the other way where the
@@ -138,6 +147,61 @@ INSTANTIATE_TEST_SUITE_P(Products, ProductsTest,
                            return c.type + "_m" + std::to_string(c.m) + "_n" + std::to_string(c.n) + "_d" +
                                   std::to_string(c.d);
                          });
+
+/// tests/gpu/products/streamed_products.mlir.in with its placeholders filled in.
+std::string streamedProductsIR(const std::map<std::string, std::string> &values) {
+  std::ifstream file(std::string(FLASHJIT_SOURCE_DIR) + "/tests/gpu/products/streamed_products.mlir.in");
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string ir = text.str();
+  for (const auto &[name, value] : values)
+    for (size_t at = ir.find("@" + name + "@"); at != std::string::npos; at = ir.find("@" + name + "@", at))
+      ir.replace(at, name.size() + 2, value);
+  return ir;
+}
+
+// The backward's main loop without its element-wise work: per key block, K and V read once, Q and dO
+// streamed in query blocks through the ring that flash-assign-streams makes (flash.stream_get, the last
+// block partial), dV += Pᵀ·dO and dK += dSᵀ·Q carried through the loop; against float64, P and dS rounded
+// as the IR rounds them. The same IR is lowered in tests/lit/compiler/lower-streamed-products-to-gpu.mlir
+// and checked on a GPU by tests/gpu/products/.
+TEST(ProductsTest, StreamedProductsMatchFloat64) {
+  const int64_t m = 16, n = 32, d = 16, queries = 70, keys = 96;
+  const std::string ir = streamedProductsIR({{"CHIP", "sm_80"}, {"T", "bf16"}, {"M", std::to_string(m)},
+                                             {"N", std::to_string(n)}, {"D", std::to_string(d)}, {"WARPS", "1"},
+                                             {"SQ", std::to_string(queries)}, {"SK", std::to_string(keys)},
+                                             {"BLOCKS", std::to_string(keys / n)}, {"STAGES", "3"}});
+  std::mt19937 random(7);
+  std::normal_distribution<double> normal;
+  auto input = [&](int64_t rows) {
+    std::vector<float> values(rows * d);
+    for (float &x : values)
+      x = roundToBF16(float(normal(random)));
+    return values;
+  };
+  std::vector<float> q = input(queries), k = input(keys), v = input(keys), dO = input(queries);
+  std::vector<float> dk(keys * d, NAN), dv(keys * d, NAN);
+  auto memref = [&](std::vector<float> &data, int64_t rows) {
+    return InterpreterArg::of(HostMemRef{data.data(), 0, {rows, d}, {d, 1}});
+  };
+  std::string error = compiler::interpretFunction(
+      ir, {memref(q, queries), memref(k, keys), memref(v, keys), memref(dO, queries), memref(dk, keys), memref(dv, keys)},
+      "builtin.module(flash-assign-streams)");
+  ASSERT_EQ(error, "");
+
+  auto wide = [](const std::vector<float> &x) { return Matrix(x.begin(), x.end()); };
+  auto rounded = [](Matrix x) {
+    for (double &e : x)
+      e = roundToBF16(float(e));
+    return x;
+  };
+  const Matrix Q = wide(q), K = wide(k), V = wide(v), DO = wide(dO);
+  // Per key block and query block, as the kernel rounds Pᵀ and dSᵀ: blocks of the full products.
+  const Matrix PT = rounded(product(K, false, Q, true, keys, queries, d));
+  const Matrix DST = rounded(product(V, false, DO, true, keys, queries, d));
+  expectClose({{"dK", &dk}, {"dV", &dv}},
+              {product(DST, false, Q, false, keys, d, queries), product(PT, false, DO, false, keys, d, queries)}, 1e-3);
+}
 
 TEST(ProductsTest, ReportsUnparsableIR) {
   EXPECT_NE(compiler::interpretFunction("func.func @f( {", {}).find("cannot parse the IR"), std::string::npos);

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""GPU half of the products check: runs the tile kernels that make_kernels.sh compiled (the backward pass's
-five products over one block of M queries and N keys) on random inputs, outputs poisoned with NaN, and compares dQ, dK and dV with
-a float64 reference that rounds P and dS to the kernel's dtype as the kernel does. Loads the PTX with the
-CUDA driver (ctypes) in torch's context and launches on torch's current stream.
+"""GPU half of the products check: runs the tile kernels that make_kernels.sh compiled on random inputs,
+outputs poisoned with NaN, and compares them with a float64 reference that rounds P and dS (Pᵀ and dSᵀ) to
+the kernel's dtype as the kernel does:
+- backward_products: the backward pass's five products over one block of M queries and N keys (dQ, dK, dV);
+- streamed_products: the backward's main loop without its element-wise work, a thread block per N keys,
+  Q and dO streamed in blocks of M (dK, dV; rounding per (key block, query block) element as the kernel).
+Loads the PTX with the CUDA driver (ctypes) in torch's context and launches on torch's current stream.
 
     usage: check_products.py KERNEL_DIR REPORT.json [--seeds N] [--only NAME_PART]
 Exit status 0 when every kernel passes: relative error (max |out - ref| / max |ref|, per tensor) below
@@ -41,11 +44,11 @@ class Driver:
                                                 ctypes.c_int(shared_bytes)), "cuFuncSetAttribute")
         return module, function
 
-    def launch(self, function, threads, shared_bytes, tensors):
+    def launch(self, function, blocks, threads, shared_bytes, tensors):
         pointers = [ctypes.c_uint64(t.data_ptr()) for t in tensors]
         parameters = (ctypes.c_void_p * len(pointers))(*[ctypes.addressof(p) for p in pointers])
         stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
-        self.check(self.cuda.cuLaunchKernel(function, 1, 1, 1, threads, 1, 1, shared_bytes, stream, parameters,
+        self.check(self.cuda.cuLaunchKernel(function, blocks, 1, 1, threads, 1, 1, shared_bytes, stream, parameters,
                                             None), "cuLaunchKernel")
 
 
@@ -55,6 +58,14 @@ def reference(q, k, v, do, dtype):
     p = (q @ k.T).to(dtype).double()
     ds = (do @ v.T).to(dtype).double()
     return ds @ k, ds.T @ q, p.T @ do
+
+
+def streamed_reference(q, k, v, do, dtype):
+    """dK, dV in float64: Pᵀ = K·Qᵀ and dSᵀ = V·dOᵀ rounded to `dtype` element by element, as the kernel's."""
+    q, k, v, do = (t.double() for t in (q, k, v, do))
+    pt = (k @ q.T).to(dtype).double()
+    dst = (v @ do.T).to(dtype).double()
+    return dst @ q, pt @ do
 
 
 def relative_error(out, ref):
@@ -78,16 +89,21 @@ def main():
     for kernel in kernels:
         with open(os.path.join(args.kernels, kernel["name"] + ".ptx")) as f:
             ptx = f.read()
-        _, function = driver.load(ptx, "backward_products", kernel["shared_bytes"])
+        streamed = kernel["kernel"] == "streamed_products"
+        _, function = driver.load(ptx, kernel["kernel"], kernel["shared_bytes"])
         dtype, m, n, d = DTYPES[kernel["dtype"]], kernel["m"], kernel["n"], kernel["head_dim"]
+        queries, keys = (kernel["queries"], kernel["keys"]) if streamed else (m, n)
+        names = ("dk", "dv") if streamed else ("dq", "dk", "dv")
         for seed in range(args.seeds):
             generator = torch.Generator(device="cuda").manual_seed(seed)
-            q, k, v, do = (torch.randn(rows, d, device="cuda", generator=generator).to(dtype) for rows in (m, n, n, m))
-            outputs = [torch.full((rows, d), float("nan"), device="cuda") for rows in (m, n, n)]  # dq, dk, dv
-            driver.launch(function, kernel["threads"], kernel["shared_bytes"], [q, k, v, do, *outputs])
+            q, k, v, do = (torch.randn(rows, d, device="cuda", generator=generator).to(dtype)
+                           for rows in (queries, keys, keys, queries))
+            outputs = [torch.full((queries if name == "dq" else keys, d), float("nan"), device="cuda")
+                       for name in names]
+            driver.launch(function, kernel["blocks"], kernel["threads"], kernel["shared_bytes"], [q, k, v, do, *outputs])
             torch.cuda.synchronize()
-            errors = {name: relative_error(out, ref)
-                      for name, out, ref in zip(("dq", "dk", "dv"), outputs, reference(q, k, v, do, dtype))}
+            expected = (streamed_reference if streamed else reference)(q, k, v, do, dtype)
+            errors = {name: relative_error(out, ref) for name, out, ref in zip(names, outputs, expected)}
             passed = all(e == e and e < TOLERANCE[kernel["dtype"]] for e in errors.values())
             failures += not passed
             results.append({**kernel, "seed": seed, "relative_error": errors, "passed": passed})

@@ -106,14 +106,14 @@ func.func @columns(%q: memref<8x16xbf16>, %k: memref<8x16xbf16>, %n: index)
 
 // -----
 
-// Its key loop must compute Q·Kᵀ of the block: that is where the next blocks start loading.
+// Its key loop must compute a product of the block: after it the next blocks start loading.
 func.func @no_product(%k: memref<8x16xbf16>, %n: index)
     attributes {flash.config = #flash.config<block_m = 16, block_n = 16, warps = 1, stages = 2, chip = "sm_80">} {
   %c0 = arith.constant 0 : index
   %c16 = arith.constant 16 : index
   %pad = arith.constant 0.0 : bf16
   flash.tile_loop (%qb, %h, %b) in (%n, %n, %n) schedule(one_per_block) {
-    // expected-error @+1 {{flash-assign-streams: a key loop must compute Q·Kᵀ (flash.qk) of the block it streams}}
+    // expected-error @+1 {{flash-assign-streams: a key loop must compute a product (flash.qk or flash.mma) of the block it streams}}
     scf.for %j = %c0 to %n step %c16 {
       %kt = vector.transfer_read %k[%j, %c0], %pad : memref<8x16xbf16>, vector<16x16xbf16>
     }
