@@ -154,6 +154,7 @@ private:
         .Case<flash::StreamOp, flash::StreamPrefetchOp, flash::WarpSpecializeOp>( // the schedule
             [&](Operation *) { return success(); })
         .Case<flash::StreamGetOp>([&](flash::StreamGetOp g) { return streamGet(g); })
+        .Case<flash::AtomicAddOp>([&](flash::AtomicAddOp a) { return atomicAdd(a); })
         .Case<vector::TransferReadOp>([&](vector::TransferReadOp r) { return transferRead(r); })
         .Case<vector::TransferWriteOp>([&](vector::TransferWriteOp w) { return transferWrite(w); })
         .Case<flash::QKOp>([&](flash::QKOp o) { return qk(o); })
@@ -423,6 +424,18 @@ private:
       }
     env[op.getBlock()] = Val::ofTile(result);
     return success();
+  }
+
+  /// Adds the tile into memory where its elements lie inside it (one thread: no atomicity to model).
+  LogicalResult atomicAdd(flash::AtomicAddOp op) {
+    const HostMemRef &memref = env[op.getDestination()].memref;
+    const Tile &value = tile(op.getValue());
+    VectorType type = op.getValue().getType();
+    AffineMap map = AffineMap::getMinorIdentityMap(memref.sizes.size(), type.getRank(), op.getContext());
+    return forEachTransferElement(op, type, map, op.getIndices(), memref, [&](int64_t e, int64_t address) {
+      if (address >= 0)
+        memref.data[address] += value.data[e];
+    });
   }
 
   LogicalResult transferWrite(vector::TransferWriteOp op) {

@@ -467,6 +467,11 @@ private:
   LLVM::LLVMFuncOp emitTileKernel();
   LogicalResult emitTileRead(vector::TransferReadOp op);
   LogicalResult emitTileWrite(vector::TransferWriteOp op);
+  LogicalResult emitTileAtomicAdd(flash::AtomicAddOp op);
+  LogicalResult accumulatorDestination(Operation *op, Value vector, Value memref, ValueRange indices,
+                                       const Fragment *&tile, MemRefArg *&destination, Value &row0, Value &column0);
+  void forEachAccumulatorPair(const Fragment &tile, int64_t rows,
+                              llvm::function_ref<void(Value, Value, Value, Value)> pair);
   LogicalResult emitMma(flash::MmaOp op);
   FailureOr<ProductOperand> productOperand(flash::MmaOp op, Value tile, bool isA);
   SharedTile allocateSharedTile(int64_t rows, int64_t columns);

@@ -452,6 +452,9 @@ LogicalResult KernelEmitter::emitOp(Operation *op) {
       .Case<vector::TransferReadOp>([&](auto read) { return tileKernel ? emitTileRead(read) : emitRead(read); })
       .Case<vector::TransferWriteOp>([&](auto write) { return tileKernel ? emitTileWrite(write) : emitWrite(write); })
       .Case<flash::MmaOp>([&](auto mma) { return emitMma(mma); })
+      .Case<flash::AtomicAddOp>([&](flash::AtomicAddOp add) -> LogicalResult {
+        return tileKernel ? emitTileAtomicAdd(add) : fail(add, "runs in tile kernels so far");
+      })
       .Case<flash::StreamOp>([&](auto stream) { return tileKernel ? emitTileStream(stream) : success(); })
       .Case<flash::WarpSpecializeOp>([&](auto) { return success(); }) // read up front (emit)
       .Case<flash::StreamGetOp>([&](auto get) { return tileKernel ? emitTileStreamGet(get) : emitStreamGet(get); })

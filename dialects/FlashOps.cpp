@@ -383,3 +383,17 @@ LogicalResult WarpSpecializeOp::verify() {
     return emitOpError() << "must be inside the flash.tile_loop whose warps it splits";
   return success();
 }
+
+LogicalResult AtomicAddOp::verify() {
+  VectorType value = getValue().getType();
+  MemRefType destination = getDestination().getType();
+  if (!value.getElementType().isF32() || !destination.getElementType().isF32())
+    return emitOpError() << "adds f32 tiles into f32 memory; got " << value << " into " << destination;
+  if (value.getRank() > destination.getRank())
+    return emitOpError() << "tile of rank " << value.getRank() << " does not fit a rank-" << destination.getRank()
+                         << " destination";
+  if (int64_t(getIndices().size()) != destination.getRank())
+    return emitOpError() << "takes an index per destination dimension (" << destination.getRank() << "); got "
+                         << getIndices().size();
+  return success();
+}

@@ -341,6 +341,27 @@ def Flash_NormalizeOp : Flash_TileOp<"normalize", [
   }];
 }
 
+def Flash_AtomicAddOp : Flash_Op<"atomic_add"> {
+  let summary = "adds an f32 tile into memory, atomically with respect to other thread blocks";
+  let description = [{
+    destination[indices + (i, j)] += value[i, j] for each element whose position lies inside the
+    destination (the tile's innermost dimensions are the destination's; rows past its end are skipped),
+    each addition atomic: thread blocks that add into the same elements (the backward's dQ, summed over
+    key blocks) need no other synchronisation, and the order of their additions is unspecified.
+
+    ```mlir
+    flash.atomic_add %dq_block, %dq[%row, %c0] : vector<64x128xf32>, memref<1024x128xf32>
+    ```
+  }];
+  let arguments = (ins Flash_Vector<"tile">:$value,
+                       Arg<Flash_MemRef<"destination">, "", [MemRead, MemWrite]>:$destination,
+                       Variadic<Index>:$indices);
+  let assemblyFormat = [{
+    $value `,` $destination `[` $indices `]` attr-dict `:` type($value) `,` type($destination)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Schedule level: how thread blocks walk the tiles
 //===----------------------------------------------------------------------===//

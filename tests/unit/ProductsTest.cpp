@@ -162,9 +162,10 @@ std::string streamedProductsIR(const std::map<std::string, std::string> &values)
 
 // The backward's main loop without its element-wise work: per key block, K and V read once, Q and dO
 // streamed in query blocks through the ring that flash-assign-streams makes (flash.stream_get, the last
-// block partial), dV += Pᵀ·dO and dK += dSᵀ·Q carried through the loop; against float64, P and dS rounded
-// as the IR rounds them. The same IR is lowered in tests/lit/compiler/lower-streamed-products-to-gpu.mlir
-// and checked on a GPU by tests/gpu/products/.
+// block partial), dV += Pᵀ·dO and dK += dSᵀ·Q carried through the loop, each query block's dQ = dS·K added
+// into dQ (flash.atomic_add, over the key blocks); against float64, P and dS rounded as the IR rounds them.
+// The same IR is lowered in tests/lit/compiler/lower-streamed-products-to-gpu.mlir and checked on a GPU by
+// tests/gpu/products/.
 TEST(ProductsTest, StreamedProductsMatchFloat64) {
   const int64_t m = 16, n = 32, d = 16, queries = 70, keys = 96;
   const std::string ir = streamedProductsIR({{"CHIP", "sm_80"}, {"T", "bf16"}, {"M", std::to_string(m)},
@@ -180,12 +181,14 @@ TEST(ProductsTest, StreamedProductsMatchFloat64) {
     return values;
   };
   std::vector<float> q = input(queries), k = input(keys), v = input(keys), dO = input(queries);
-  std::vector<float> dk(keys * d, NAN), dv(keys * d, NAN);
+  std::vector<float> dq(queries * d, 0.0f), dk(keys * d, NAN), dv(keys * d, NAN); // dQ: added into
   auto memref = [&](std::vector<float> &data, int64_t rows) {
     return InterpreterArg::of(HostMemRef{data.data(), 0, {rows, d}, {d, 1}});
   };
   std::string error = compiler::interpretFunction(
-      ir, {memref(q, queries), memref(k, keys), memref(v, keys), memref(dO, queries), memref(dk, keys), memref(dv, keys)},
+      ir,
+      {memref(q, queries), memref(k, keys), memref(v, keys), memref(dO, queries), memref(dq, queries), memref(dk, keys),
+       memref(dv, keys)},
       "builtin.module(flash-assign-streams)");
   ASSERT_EQ(error, "");
 
@@ -199,8 +202,10 @@ TEST(ProductsTest, StreamedProductsMatchFloat64) {
   // Per key block and query block, as the kernel rounds Pᵀ and dSᵀ: blocks of the full products.
   const Matrix PT = rounded(product(K, false, Q, true, keys, queries, d));
   const Matrix DST = rounded(product(V, false, DO, true, keys, queries, d));
-  expectClose({{"dK", &dk}, {"dV", &dv}},
-              {product(DST, false, Q, false, keys, d, queries), product(PT, false, DO, false, keys, d, queries)}, 1e-3);
+  expectClose({{"dQ", &dq}, {"dK", &dk}, {"dV", &dv}},
+              {product(DST, true, K, false, queries, d, keys), product(DST, false, Q, false, keys, d, queries),
+               product(PT, false, DO, false, keys, d, queries)},
+              1e-3);
 }
 
 TEST(ProductsTest, ReportsUnparsableIR) {

@@ -4,7 +4,7 @@ outputs poisoned with NaN, and compares them with a float64 reference that round
 the kernel's dtype as the kernel does:
 - backward_products: the backward pass's five products over one block of M queries and N keys (dQ, dK, dV);
 - streamed_products: the backward's main loop without its element-wise work, a thread block per N keys,
-  Q and dO streamed in blocks of M (dK, dV; rounding per (key block, query block) element as the kernel).
+  Q and dO streamed in blocks of M (dK, dV, and dQ added atomically by every thread block into zeros).
 Loads the PTX with the CUDA driver (ctypes) in torch's context and launches on torch's current stream.
 
     usage: check_products.py KERNEL_DIR REPORT.json [--seeds N] [--only NAME_PART]
@@ -61,11 +61,11 @@ def reference(q, k, v, do, dtype):
 
 
 def streamed_reference(q, k, v, do, dtype):
-    """dK, dV in float64: Pᵀ = K·Qᵀ and dSᵀ = V·dOᵀ rounded to `dtype` element by element, as the kernel's."""
+    """dQ, dK, dV in float64: Pᵀ = K·Qᵀ and dSᵀ = V·dOᵀ rounded to `dtype` element by element, as the kernel's."""
     q, k, v, do = (t.double() for t in (q, k, v, do))
     pt = (k @ q.T).to(dtype).double()
     dst = (v @ do.T).to(dtype).double()
-    return dst @ q, pt @ do
+    return dst.T @ k, dst @ q, pt @ do
 
 
 def relative_error(out, ref):
@@ -93,13 +93,14 @@ def main():
         _, function = driver.load(ptx, kernel["kernel"], kernel["shared_bytes"])
         dtype, m, n, d = DTYPES[kernel["dtype"]], kernel["m"], kernel["n"], kernel["head_dim"]
         queries, keys = (kernel["queries"], kernel["keys"]) if streamed else (m, n)
-        names = ("dk", "dv") if streamed else ("dq", "dk", "dv")
+        names = ("dq", "dk", "dv")
         for seed in range(args.seeds):
             generator = torch.Generator(device="cuda").manual_seed(seed)
             q, k, v, do = (torch.randn(rows, d, device="cuda", generator=generator).to(dtype)
                            for rows in (queries, keys, keys, queries))
-            outputs = [torch.full((queries if name == "dq" else keys, d), float("nan"), device="cuda")
-                       for name in names]
+            # Poisoned, but for the streamed kernel's dQ, into which every thread block adds (it starts at 0).
+            outputs = [torch.full((queries if name == "dq" else keys, d),
+                                  0.0 if streamed and name == "dq" else float("nan"), device="cuda") for name in names]
             driver.launch(function, kernel["blocks"], kernel["threads"], kernel["shared_bytes"], [q, k, v, do, *outputs])
             torch.cuda.synchronize()
             expected = (streamed_reference if streamed else reference)(q, k, v, do, dtype)

@@ -1,7 +1,8 @@
 // flash-lower-to-gpu on a tile kernel with a grid and a stream: the backward pass's main loop without its
 // element-wise work (tests/gpu/products/streamed_products.mlir.in): a thread block per block of 64 keys,
 // K and V read once, Q and dO streamed in blocks of 64 queries (200: the last block partial) through the
-// ring flash-assign-streams makes, dK and dV carried through the loop. PTX that ptxas assembles without
+// ring flash-assign-streams makes, dK and dV carried through the loop, each query block's dQ added into
+// memory atomically (flash.atomic_add). PTX that ptxas assembles without
 // spills for sm_90a (wgmma) and sm_80 (mma.sync); tests/unit/ProductsTest.cpp checks the same IR in the
 // interpreter, tests/gpu/products/ on a GPU.
 // RUN: sed -e s/@CHIP@/sm_90a/g -e s/@T@/bf16/g -e s/@M@/64/g -e s/@N@/64/g -e s/@D@/64/g -e s/@WARPS@/4/g \
@@ -26,9 +27,10 @@
 // NO-PREFETCH: error: cannot lower to the GPU: scf.for: a loop that reads a stream prefetches its blocks once per iteration (one flash.stream_prefetch; run flash-assign-streams)
 
 // Shared memory: K and V (8 KiB each, swizzled), then the ring of 3 slots of a Q and a dO block (16 KiB
-// each); a 1-D grid over the key blocks.
+// each), then dSᵀ staged for dQ's product, which reads it transposed (8 KiB); a 1-D grid over the key
+// blocks.
 // CHECK-LABEL: llvm.func @streamed_products(
-// CHECK-SAME:    flash.shared_memory = 65536 : i64
+// CHECK-SAME:    flash.shared_memory = 73728 : i64
 // CHECK:       nvvm.read.ptx.sreg.ctaid.x
 // K's and V's copies (a group each), then the ring's first two blocks, each only if the loop reads it.
 // CHECK:       nvvm.cp.async.commit.group
@@ -48,6 +50,10 @@
 // CHECK-NEXT:    arith.cmpi
 // CHECK-NEXT:    scf.if
 // CHECK:         nvvm.cp.async.commit.group
+// dQ's rows that lie inside it (200 queries) added element by element.
+// CHECK:         arith.cmpi slt, %{{.*}}, %c200_i32{{.*}} : i32
+// CHECK-NEXT:    scf.if
+// CHECK:           llvm.atomicrmw fadd %{{.*}}, %{{.*}} monotonic : !llvm.ptr<1>, f32
 // CHECK:       scf.yield
 // After the loop, dK and dV written (8-byte stores).
 // CHECK:       llvm.store {{.*}} {alignment = 8 : i64} : vector<2xf32>, !llvm.ptr<1>
@@ -58,5 +64,6 @@
 // AMPERE-DAG: bar.sync 0;
 // AMPERE-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // AMPERE-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// AMPERE-DAG: {{(red|atom)}}.global.add.f32
 
 // PTXAS: 0 bytes spill stores, 0 bytes spill loads

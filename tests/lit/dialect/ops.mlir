@@ -141,3 +141,11 @@ func.func @warp_roles(%n: index) {
   }
   return
 }
+
+// flash.atomic_add: an f32 tile added into memory, atomically.
+// CHECK-LABEL: func.func @atomic_add
+// CHECK: flash.atomic_add %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : vector<64x128xf32>, memref<?x128xf32>
+func.func @atomic_add(%tile: vector<64x128xf32>, %dq: memref<?x128xf32>, %row: index, %column: index) {
+  flash.atomic_add %tile, %dq[%row, %column] : vector<64x128xf32>, memref<?x128xf32>
+  return
+}

@@ -450,3 +450,27 @@ func.func @key_loop_short_and_ends(%n: index) {
 func.func @key_loop_on_function() attributes {flash.key_loop = #flash.key_loop<pipelined = true>} {
   return
 }
+
+// -----
+
+func.func @atomic_add_bf16(%tile: vector<64x128xbf16>, %dq: memref<?x128xbf16>, %row: index) {
+  // expected-error @+1 {{'flash.atomic_add' op adds f32 tiles into f32 memory; got 'vector<64x128xbf16>' into 'memref<?x128xbf16>'}}
+  flash.atomic_add %tile, %dq[%row, %row] : vector<64x128xbf16>, memref<?x128xbf16>
+  return
+}
+
+// -----
+
+func.func @atomic_add_rank(%tile: vector<2x64x128xf32>, %dq: memref<?x128xf32>, %row: index) {
+  // expected-error @+1 {{'flash.atomic_add' op tile of rank 3 does not fit a rank-2 destination}}
+  flash.atomic_add %tile, %dq[%row, %row] : vector<2x64x128xf32>, memref<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @atomic_add_indices(%tile: vector<64x128xf32>, %dq: memref<?x?x128xf32>, %row: index) {
+  // expected-error @+1 {{'flash.atomic_add' op takes an index per destination dimension (3); got 2}}
+  flash.atomic_add %tile, %dq[%row, %row] : vector<64x128xf32>, memref<?x?x128xf32>
+  return
+}
