@@ -1,10 +1,11 @@
 // The GPU lowering's kernel emitter (flash-lower-to-gpu): the distributed forms of tiles and the
 // emitter's state, shared by its files by concern: LowerToGPU.cpp (the pass, the walk, the grid),
-// LowerToGPULoads.cpp (the K/V pipeline and the query), LowerToGPUProducts.cpp (products by layout: mma.sync
-// and wgmma), LowerToGPURows.cpp (mask, online softmax, rescale, normalize), LowerToGPUEpilogue.cpp (the
-// output and logsumexp writes), LowerToGPUHopper.cpp (the sm_90a path's rings, producer warpgroup,
-// ping-pong and persistent tiles) and LowerToGPUSplitTail.cpp. Internal: MLIR headers, included by those
-// files only.
+// LowerToGPULoads.cpp (the K/V pipeline, the query, tile kernels' streams), LowerToGPUProducts.cpp
+// (products by layout: mma.sync and wgmma, flash.mma), LowerToGPURows.cpp (mask, online softmax, rescale,
+// normalize), LowerToGPUEpilogue.cpp (the output and logsumexp writes, tile kernels' writes and atomic
+// adds), LowerToGPUHopper.cpp (the sm_90a path's rings, producer warpgroup, ping-pong and persistent
+// tiles), LowerToGPUSplitTail.cpp and LowerToGPUTileKernel.cpp (tile kernels' entry and shared tiles).
+// Internal: MLIR headers, included by those files only.
 #pragma once
 
 #include "dialects/FlashDialect.h"
@@ -44,6 +45,11 @@ struct Fragment {
   Value shared;            ///< Shared: the tile's first byte in shared memory; AOperand: this lane's
                            ///< first ldmatrix address when the query stays in shared memory (no regs),
                            ///< or on the wgmma path the swizzled tile's first byte
+  /// Accumulator, tile kernels on wgmma: where the warpgroups split the tile's columns rather than its rows
+  /// (a product of 64 rows over several warpgroups), each warpgroup's columns: it holds every row of
+  /// columns [warpgroup x splitColumns, + splitColumns). 0: the warps split the rows.
+  int64_t splitColumns = 0;
+  Value splat; ///< Accumulator from a splat constant: its value (a product that splits columns lays it out)
 };
 
 /// The kernel's fixed shape, from its configuration and its head dimension.
@@ -473,7 +479,8 @@ private:
   void forEachAccumulatorPair(const Fragment &tile, int64_t rows,
                               llvm::function_ref<void(Value, Value, Value, Value)> pair);
   LogicalResult emitMma(flash::MmaOp op);
-  FailureOr<ProductOperand> productOperand(flash::MmaOp op, Value tile, bool isA);
+  FailureOr<ProductOperand> productOperand(flash::MmaOp op, Value tile, bool isA, int64_t splitColumns = 0);
+  int64_t columnSplitOf(flash::MmaOp op) const;
   SharedTile allocateSharedTile(int64_t rows, int64_t columns);
   void placeInShared(Value value, const SharedTile &stored);
   int64_t sharedTileBytes(int64_t rows, int64_t columns) const {

@@ -491,6 +491,28 @@ SmallVector<Value> KernelEmitter::mapGrid(Value block) {
   return {queryBlock, arith::SubIOp::create(b, loc, rest, mul(batchIndex, heads)), batchIndex};
 }
 
+/// The tile loop of a tile kernel: one thread block per tile, the tile's indices from the block index,
+/// the first index fastest. Its bounds are constants (a tile kernel's memrefs have static shapes); the
+/// launch's grid is their product.
+LogicalResult KernelEmitter::emitTileGrid(flash::TileLoopOp tileLoop) {
+  if (tileLoop.getSchedule() != flash::TileSchedule::one_per_block)
+    return fail(tileLoop, "a tile kernel's tiles take schedule(one_per_block)");
+  SmallVector<int64_t, 3> bounds;
+  for (Value bound : {tileLoop.getQueryBlocks(), tileLoop.getHeads(), tileLoop.getBatch()}) {
+    std::optional<int64_t> constant = getConstantIntValue(bound);
+    if (!constant || *constant < 1)
+      return fail(tileLoop, "a tile kernel's tile bounds must be positive constants");
+    bounds.push_back(*constant);
+  }
+  Value block = NVVM::BlockIdXOp::create(b, loc, i32);
+  ValueRange indices = tileLoop.getTileIndices();
+  scalars[indices[0]] = arith::RemUIOp::create(b, loc, block, constI32(bounds[0]));
+  scalars[indices[1]] = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, block, constI32(bounds[0])), constI32(bounds[1]));
+  scalars[indices[2]] = arith::DivUIOp::create(b, loc, block, constI32(bounds[0] * bounds[1]));
+  return emitBlock(tileLoop.getBody().front());
+}
+
 /// The scalar `value` computed again here, from a fresh read of the block index, where it derives from the
 /// grid indices by integer arithmetic (else a fresh opaque copy): after the key loops, nothing computed
 /// before them needs to stay live through them (see opaqueCopy).
@@ -572,6 +594,7 @@ LogicalResult KernelEmitter::emitConstant(arith::ConstantOp op) {
     fragment.kind = Fragment::Kind::Accumulator;
     fragment.cols = type.getDimSize(1);
     fragment.regs.assign(rowGroups * (fragment.cols / 8) * 4, fill);
+    fragment.splat = fill;
   }
   tiles[op] = fragment;
   return success();
@@ -588,6 +611,8 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   for (Value init : loop.getInitArgs())
     if (!tiles.count(init))
       return fail(loop, "carries a value that is not a tile");
+    else if (tileKernel && tiles[init].regs.empty())
+      return fail(loop, "carries a tile whose rows its warps cannot split (16 rows per warp)");
   if (!keyLoops.empty() && loop == keyLoops.front() && failed(startPipeline(loop)))
     return failure();
   if (tileKernel && !loop.getBody()->getOps<flash::StreamGetOp>().empty() &&

@@ -1,6 +1,10 @@
 // flash-lower-to-gpu, the epilogue: the output tile and the logsumexp written to global memory, through
-// shared memory (16-byte stores) or, on the wgmma path, by each warpgroup from its registers.
+// shared memory (16-byte stores) or, on the wgmma path, by each warpgroup from its registers; in tile
+// kernels, f32 accumulator tiles written (vector.transfer_write) or added atomically (flash.atomic_add)
+// from each thread's registers.
 #include "compiler/KernelEmitter.h"
+
+#include "mlir/IR/Matchers.h"
 
 namespace flashjit::gpu {
 
@@ -186,6 +190,100 @@ void KernelEmitter::writeOutputFromRegisters(const MemRefArg &memref, const Frag
       for (int64_t g = 0; g < columnTiles / 4; ++g)
         LLVM::StoreOp::create(b, loc, chunks[g], globalElement(rowStart, constI64(g * 32), element), 16);
     }
+}
+
+// --- Tile kernels ---------------------------------------------------------------------------------
+
+/// Calls `pair(row, column, first, second)` for each pair of this thread's elements of an f32 accumulator
+/// tile of `rows` rows: rows g and g + 8 of each row group, columns 2t and 2t + 1 of each 8-column tile.
+void KernelEmitter::forEachAccumulatorPair(const Fragment &tile, int64_t rows,
+                                           llvm::function_ref<void(Value, Value, Value, Value)> pair) {
+  if (tile.splitColumns) { // each warpgroup its columns of all 64 rows, each of its warps 16 rows
+    Value firstRow = mul(arith::RemUIOp::create(b, loc, warp, constI32(4)), constI32(16));
+    Value firstColumn = mul(warpgroupIndex(), constI32(tile.splitColumns));
+    for (int64_t j = 0; j < tile.splitColumns / 8; ++j)
+      for (int64_t half = 0; half < 2; ++half)
+        pair(add(firstRow, add(group, constI32(half * 8))),
+             add(firstColumn, add(constI32(j * 8), mul(quadLane, constI32(2)))), tile.regs[j * 4 + 2 * half],
+             tile.regs[j * 4 + 2 * half + 1]);
+    return;
+  }
+  const int64_t columnTiles = tile.cols / 8, rowGroups = rowGroupsOf(rows);
+  for (int64_t r = 0; r < rowGroups; ++r)
+    for (int64_t j = 0; j < columnTiles; ++j)
+      for (int64_t half = 0; half < 2; ++half) {
+        const Value *values = &tile.regs[(r * columnTiles + j) * 4 + 2 * half];
+        pair(tileRow(r, half, rowGroups), add(constI32(j * 8), mul(quadLane, constI32(2))), values[0], values[1]);
+      }
+}
+
+/// The f32 accumulator tile that `op` puts into memory, and where its first element goes.
+LogicalResult KernelEmitter::accumulatorDestination(Operation *op, Value vector, Value memref, ValueRange indices,
+                                                    const Fragment *&tile, MemRefArg *&destination, Value &row0,
+                                                    Value &column0) {
+  auto found = memrefs.find(memref);
+  auto fragment = tiles.find(vector);
+  if (found == memrefs.end() || fragment == tiles.end() || indices.size() != 2)
+    return fail(op, "must put a tile, rows as stored, into a 2-D kernel argument");
+  if (fragment->second.kind != Fragment::Kind::Accumulator || fragment->second.packed ||
+      !cast<VectorType>(vector.getType()).getElementType().isF32())
+    return fail(op, "tile kernels put f32 accumulator tiles into memory");
+  row0 = scalars.lookup(indices[0]);
+  column0 = scalars.lookup(indices[1]);
+  if (!row0 || !column0)
+    return fail(op, "uses an index the GPU lowering has not seen");
+  tile = &fragment->second;
+  destination = &found->second;
+  return success();
+}
+
+/// An f32 accumulator tile written to memory from its registers, each thread its pairs as 8-byte stores.
+LogicalResult KernelEmitter::emitTileWrite(vector::TransferWriteOp op) {
+  const Fragment *tile;
+  MemRefArg *destination;
+  Value row0, column0;
+  if (op.getMask() || !op.getPermutationMap().isMinorIdentity())
+    return fail(op, "must write a tile, rows as stored, to a kernel argument");
+  if (failed(accumulatorDestination(op, op.getVector(), op.getBase(), op.getIndices(), tile, destination, row0,
+                                    column0)))
+    return failure();
+  auto pairType = VectorType::get({2}, f32);
+  forEachAccumulatorPair(*tile, op.getVectorType().getDimSize(0), [&](Value row, Value column, Value x, Value y) {
+    Value pair = LLVM::UndefOp::create(b, loc, pairType);
+    pair = LLVM::InsertElementOp::create(b, loc, pair, x, constI32(0));
+    pair = LLVM::InsertElementOp::create(b, loc, pair, y, constI32(1));
+    Value offset = add(arith::MulIOp::create(b, loc, toI64(add(row0, row)), destination->strides[0]),
+                       toI64(add(column0, column)));
+    LLVM::StoreOp::create(b, loc, pair, globalElement(destination->pointer, offset, f32), 8);
+  });
+  return success();
+}
+
+/// An f32 accumulator tile added into memory, each element by an atomic add (thread blocks that add into
+/// the same rows, as the backward's dQ over key blocks, need nothing else); rows past the destination's
+/// end are skipped (a partial last block).
+LogicalResult KernelEmitter::emitTileAtomicAdd(flash::AtomicAddOp op) {
+  const Fragment *tile;
+  MemRefArg *destination;
+  Value row0, column0;
+  if (failed(accumulatorDestination(op, op.getValue(), op.getDestination(), op.getIndices(), tile, destination,
+                                    row0, column0)))
+    return failure();
+  MemRefType type = op.getDestination().getType();
+  if (op.getValue().getType().getDimSize(1) != type.getDimSize(1) || !matchPattern(op.getIndices()[1], m_Zero()))
+    return fail(op, "adds whole rows of its destination (the tile's columns are the destination's, from column 0)");
+  forEachAccumulatorPair(*tile, op.getValue().getType().getDimSize(0), [&](Value row, Value column, Value x, Value y) {
+    Value at = add(row0, row);
+    auto inside = scf::IfOp::create(b, loc, lessThan(at, constI32(type.getDimSize(0))), /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&inside.getThenRegion().front());
+    Value offset = add(arith::MulIOp::create(b, loc, toI64(at), destination->strides[0]), toI64(column));
+    Value first = globalElement(destination->pointer, offset, f32);
+    LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::fadd, first, x, LLVM::AtomicOrdering::monotonic);
+    LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::fadd, globalElement(first, constI64(1), f32), y,
+                              LLVM::AtomicOrdering::monotonic);
+  });
+  return success();
 }
 
 } // namespace flashjit::gpu

@@ -1,7 +1,8 @@
-// flash-lower-to-gpu, loads: tiles into shared memory and registers. The K/V pipeline of `stages` buffers
-// across the key loops (cp.async copies, issued a block ahead; LowerToGPU.cpp's file comment), the query
-// tile (registers in the A layout, or shared memory), and the copies' row and address arithmetic. TMA and
-// the producer warpgroup's loads are in LowerToGPUHopper.cpp.
+// flash-lower-to-gpu, loads and streams: tiles into shared memory and registers. The attention kernels'
+// K/V ring of `stages` buffers across the key loops (cp.async copies, issued a block ahead; LowerToGPU.cpp's
+// file comment), the query tile (registers in the A layout, or shared memory), the copies' row and address
+// arithmetic, and the tile kernels' streams (a ring of any sources, from flash.stream, flash.stream_get and
+// flash.stream_prefetch alone). TMA and the producer warpgroup's loads are in LowerToGPUHopper.cpp.
 #include "compiler/KernelEmitter.h"
 
 namespace flashjit::gpu {
@@ -345,6 +346,129 @@ LogicalResult KernelEmitter::emitStreamPrefetch(flash::StreamPrefetchOp op) {
     deferredRetired = true;
   }
   issueBlockCopy(scalars[op.getStart()]);
+  return success();
+}
+
+// --- Tile kernels ---------------------------------------------------------------------------------
+
+// A loop reads the stream's blocks (flash.stream_get) from a ring of `stages` slots: before the loop, the
+// first stages - 1 blocks are copied, a cp.async group each; at the block's get of the stream's first
+// source, the thread waits until at most stages - 2 groups are pending (this block's has landed), and one
+// barrier shows the block to every warp and frees the slot read in the previous iteration, which the
+// loop's flash.stream_prefetch then fills with the block stages - 1 ahead. The attention kernels' K/V ring
+// (LowerToGPULoads.cpp) is this ring with K and V as its sources, plus its TMA and mbarrier forms.
+
+/// Lays out the ring of `op` after the tiles before it; the blocks' shapes are those its gets read.
+LogicalResult KernelEmitter::emitTileStream(flash::StreamOp op) {
+  if (op.getLoad() != flash::StreamLoad::cp_async)
+    return fail(op, "tile kernels load streams with cp_async so far");
+  if (op.getStages() < 2)
+    return fail(op, "a stream needs at least 2 slots: one read while the next loads");
+  TileStream ring;
+  ring.stages = op.getStages();
+  const int64_t alignment = sharedAlignment();
+  auto tileLoop = op->getParentOfType<flash::TileLoopOp>();
+  for (Value source : op.getSources()) {
+    if (!memrefs.count(source))
+      return fail(op, "streams a memref that is not a kernel argument");
+    VectorType block;
+    WalkResult shapes = tileLoop.walk([&](flash::StreamGetOp get) {
+      if (get.getSource() != source)
+        return WalkResult::advance();
+      if (block && block != get.getBlock().getType())
+        return WalkResult::interrupt();
+      block = get.getBlock().getType();
+      return WalkResult::advance();
+    });
+    if (shapes.wasInterrupted() || !block)
+      return fail(op, "each streamed source is read (flash.stream_get) in blocks of one shape");
+    if (block.getElementType() != element)
+      return fail(op, "streams blocks of the products' element type");
+    const int64_t rows = block.getDimSize(0), columns = block.getDimSize(1);
+    if (columns % (geometry.wgmma ? 64 : 8) != 0)
+      return fail(op, "tiles in shared memory are " + std::string(geometry.wgmma ? "64" : "8") +
+                          " columns a chunk on this chip; got " + std::to_string(columns));
+    ring.sources.push_back({source, rows, columns, ring.slotBytes});
+    ring.slotBytes += (sharedTileBytes(rows, columns) + alignment - 1) / alignment * alignment;
+  }
+  ring.start = (sharedEnd + alignment - 1) / alignment * alignment;
+  sharedEnd = ring.start + ring.stages * ring.slotBytes;
+  tileStream = ring;
+  return success();
+}
+
+/// Where `source`'s block that starts at row `blockStart` lies: its slot is the block's index from the
+/// loop's first row, modulo the slots.
+Value KernelEmitter::tileStreamSlot(Value blockStart, const TileStream::Source &source) {
+  const TileStream &ring = *tileStream;
+  Value index = arith::DivUIOp::create(b, loc, arith::SubIOp::create(b, loc, blockStart, ring.first), ring.step);
+  Value slot = arith::RemUIOp::create(b, loc, index, constI32(ring.stages));
+  return sharedAt(sharedBase, add(mul(slot, constI32(ring.slotBytes)), constI32(ring.start + source.offset)));
+}
+
+/// Copies every source's block at `blockStart` into its slot, if the loop reads it, and closes a copy group
+/// either way (the waits count one group per block). Rows past a source's end are zero-filled.
+void KernelEmitter::issueTileStreamCopies(Value blockStart) {
+  const TileStream &ring = *tileStream;
+  auto needed = scf::IfOp::create(b, loc, lessThan(blockStart, ring.end), /*withElse=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&needed.getThenRegion().front());
+    for (const TileStream::Source &source : ring.sources) {
+      const MemRefArg &memref = memrefs[source.memref];
+      const int64_t sourceRows = cast<MemRefType>(source.memref.getType()).getDimSize(0);
+      copyRowsToShared(memref.pointer, memref.strides[0], blockStart, constI32(sourceRows), source.rows,
+                       tileStreamSlot(blockStart, source), geometry.wgmma, RowCopiers{{}, 0, 0, source.columns});
+    }
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+/// Before a loop that reads the stream: its first stages - 1 blocks' copies.
+LogicalResult KernelEmitter::startTileStream(scf::ForOp loop) {
+  auto prefetches = loop.getBody()->getOps<flash::StreamPrefetchOp>();
+  if (std::distance(prefetches.begin(), prefetches.end()) != 1)
+    return fail(loop, "a loop that reads a stream prefetches its blocks once per iteration "
+                      "(one flash.stream_prefetch; run flash-assign-streams)");
+  TileStream &ring = *tileStream;
+  ring.first = scalars[loop.getLowerBound()];
+  ring.step = scalars[loop.getStep()];
+  ring.end = scalars[loop.getUpperBound()];
+  if (!ring.first || !ring.step || !ring.end)
+    return fail(loop, "must have its bounds computed before it");
+  for (int64_t s = 0; s + 1 < ring.stages; ++s)
+    issueTileStreamCopies(add(ring.first, mul(ring.step, constI32(s))));
+  return success();
+}
+
+/// A block of a streamed source, in its slot: at the get of the stream's first source, the wait for the
+/// block's copies and the barrier that shows them to every warp (and, wgmma, the fence to the async
+/// proxy); the other sources' blocks came in the same copy group.
+LogicalResult KernelEmitter::emitTileStreamGet(flash::StreamGetOp op) {
+  if (!tileStream || !tileStream->first)
+    return fail(op, "must be inside the loop of a tile kernel's stream");
+  const TileStream &ring = *tileStream;
+  auto source = llvm::find_if(ring.sources, [&](const TileStream::Source &s) { return s.memref == op.getSource(); });
+  Value row = op.getIndices().back();
+  Value blockStart = scalars.lookup(row);
+  if (!blockStart)
+    return fail(op, "uses an index the GPU lowering has not seen");
+  if (source == ring.sources.begin()) {
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(ring.stages - 2));
+    if (geometry.wgmma)
+      fenceAsyncProxy();
+    NVVM::Barrier0Op::create(b, loc);
+    sharedWritesPending = false; // older copies (tiles read before the loop) and stores are visible too
+  } else {
+    bool waited = false;
+    for (Operation *before = op->getPrevNode(); before && !waited; before = before->getPrevNode())
+      if (auto get = dyn_cast<flash::StreamGetOp>(before))
+        waited = get.getSource() == ring.sources.front().memref && get.getIndices().back() == row;
+    if (!waited)
+      return fail(op, "must follow the get of the stream's first source at the same row, which waits for the "
+                      "block's copies");
+  }
+  placeInShared(op.getBlock(), {tileStreamSlot(blockStart, *source), source->rows, source->columns});
   return success();
 }
 

@@ -1,7 +1,9 @@
 // flash-lower-to-gpu, products by layout: C (+)= A·B on mma.sync.m16n8k16 and on wgmma.mma_async m64nNk16,
 // the instructions picked from how the operands lie (ProductOperand: registers in the A layout, a packed
 // accumulator, shared memory K-major or MN-major in the padded or the 128-byte swizzled layout), whatever
-// the operands hold; Q·Kᵀ and P·V (emitQK, emitPV, wgmmaQK, wgmmaPV) are named forms of them.
+// the operands hold; Q·Kᵀ and P·V (emitQK, emitPV, wgmmaQK, wgmmaPV) are named forms of them. flash.mma in
+// tile kernels (emitMma) finds its operands' layouts in #flash.layouts, stages an accumulator that a product
+// reads transposed, and on wgmma splits a 64-row product's columns over the warpgroups.
 #include "compiler/KernelEmitter.h"
 
 namespace flashjit::gpu {
@@ -315,6 +317,163 @@ void KernelEmitter::pinAfterWait(SmallVector<Value> &regs) {
                      .getResult(0);
   for (size_t i = 0; i < regs.size(); ++i)
     regs[i] = LLVM::ExtractValueOp::create(b, loc, pinned, i);
+}
+
+// --- Tile kernels ---------------------------------------------------------------------------------
+
+/// An accumulator converted to 16 bits, stored into shared memory from its registers (each thread its
+/// pairs: rows g and g + 8 of each row group, columns 2t, 2t + 1 of each 8-column tile), for a product
+/// that reads it transposed.
+void KernelEmitter::stageAccumulator(Value tile, const Fragment &fragment, int64_t rows) {
+  const int64_t columnTiles = fragment.cols / 8;
+  SharedTile staged = allocateSharedTile(rows, fragment.cols);
+  const int64_t rowGroups = rowGroupsOf(rows);
+  for (int64_t r = 0; r < rowGroups; ++r)
+    for (int64_t j = 0; j < columnTiles; ++j)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value row = tileRow(r, half, rowGroups), column = add(constI32(j * 8), mul(quadLane, constI32(2)));
+        Value address = geometry.wgmma
+                            ? sharedAt(swizzledAddress(staged.start, rows, row, column), mul(quadLane, constI32(4)))
+                            : sharedAt(staged.start, add(mul(row, constI32(paddedRowBytes(fragment.cols))),
+                                                         mul(column, constI32(2))));
+        LLVM::StoreOp::create(b, loc, fragment.regs[(r * columnTiles + j) * 2 + half], address, 4);
+      }
+  sharedWritesPending = true;
+  sharedTiles[tile] = staged;
+}
+
+/// Before a product reads shared memory: every thread's copies have landed and its stores are done,
+/// and (wgmma) made visible to the async proxy, then one barrier shows them to every warp.
+void KernelEmitter::awaitSharedWrites() {
+  if (!sharedWritesPending)
+    return;
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
+  if (geometry.wgmma)
+    fenceAsyncProxy();
+  NVVM::Barrier0Op::create(b, loc);
+  sharedWritesPending = false;
+}
+
+/// On wgmma, where a product has 64 rows and the kernel several warpgroups (the backward's dQ of a query
+/// block in a kernel whose warpgroups split a key block): each warpgroup's share of the columns, which it
+/// computes for all 64 rows (FlashAttention-3 splits dQ so). 0 where the warpgroups split the rows.
+int64_t KernelEmitter::columnSplitOf(flash::MmaOp op) const {
+  const int64_t warpgroups = geometry.warps / 4, n = op.getN();
+  if (!geometry.wgmma || warpgroups < 2 || op.getM() != 64 || n % warpgroups != 0 || !op.getLayoutsAttr())
+    return 0;
+  const int64_t share = n / warpgroups;
+  const bool bMNMajor = op.getLayoutsAttr().getB() == flash::OperandLayout::shared_mn_major;
+  return share % (bMNMajor ? 64 : 8) == 0 ? share : 0;
+}
+
+/// The operand `tile` of `op` as its layout says it lies (see flash-distribute), for the product routines;
+/// with `splitColumns`, as the warpgroups read it when each computes those columns of all M rows.
+FailureOr<ProductOperand> KernelEmitter::productOperand(flash::MmaOp op, Value tile, bool isA, int64_t splitColumns) {
+  flash::OperandLayout layout = isA ? op.getLayoutsAttr().getA() : op.getLayoutsAttr().getB();
+  auto refuse = [&](const Twine &message) -> FailureOr<ProductOperand> {
+    (void)fail(op, message);
+    return failure();
+  };
+  auto fragment = tiles.find(tile);
+  if (fragment == tiles.end())
+    return refuse("uses a tile the GPU lowering has not seen");
+  if (fragment->second.splitColumns)
+    return refuse("an operand whose warpgroups split its columns (a 64-row product over several warpgroups) "
+                  "is not read by another product yet");
+  if (layout == flash::OperandLayout::accumulator) {
+    if (fragment->second.kind != Fragment::Kind::Accumulator || !fragment->second.packed)
+      return refuse("layout 'accumulator' needs an earlier product converted to 16 bits");
+    if (splitColumns)
+      return refuse("a product whose warpgroups split its columns reads A from shared memory (each needs all "
+                    "of its rows)");
+    ProductOperand operand{ProductOperand::Layout::PackedAccumulator, fragment->second.regs};
+    operand.tiles = fragment->second.cols / 8;
+    return operand;
+  }
+  if (layout == flash::OperandLayout::registers)
+    return refuse("layout 'registers' (A read from memory into registers) is not lowered in tile kernels yet; "
+                    "flash-distribute puts such operands in shared memory");
+  // In shared memory, stored as the tile: the contraction dimension is its columns for an A read as it
+  // lies and a B read transposed.
+  const bool transposed = isA ? op.getTransposeA() : op.getTransposeB();
+  const bool kMajor = layout == flash::OperandLayout::shared_k_major;
+  if (kMajor != (isA != transposed))
+    return refuse(std::string("layout '") + flash::stringifyOperandLayout(layout).str() + "' of its " +
+                        (isA ? "A" : "B") + " operand contradicts the tile as stored (rows contiguous)");
+  if (!sharedTiles.count(tile)) {
+    if (geometry.wgmma && fragment->second.cols % 64 != 0)
+      return refuse("tiles in shared memory are 64 columns a chunk on this chip; got " +
+                    Twine(fragment->second.cols));
+    if (fragment->second.kind != Fragment::Kind::Accumulator || !fragment->second.packed)
+      return refuse("a shared operand must be a tile read from memory or a product converted to 16 bits");
+    stageAccumulator(tile, fragment->second, cast<VectorType>(tile.getType()).getDimSize(0));
+  }
+  awaitSharedWrites();
+  const SharedTile &stored = sharedTiles[tile];
+  ProductOperand operand{kMajor ? ProductOperand::Layout::SharedKMajor : ProductOperand::Layout::SharedMNMajor};
+  operand.rows = stored.rows;
+  operand.rowBytes = paddedRowBytes(stored.columns);
+  operand.shared = stored.start;
+  if (splitColumns) {
+    // Every warpgroup reads all of A; of B, its columns: rows of a K-major B ([N][K]: 128 bytes each in
+    // every 64-column chunk), 64-column chunks of an MN-major B ([K][N]).
+    if (!isA) {
+      const int64_t offset = kMajor ? splitColumns * 128 : splitColumns / 64 * stored.rows * 128;
+      operand.shared = sharedAt(stored.start, mul(warpgroupIndex(), constI32(offset)));
+    }
+    return operand;
+  }
+  if (!isA)
+    return operand;
+  if (geometry.wgmma) {
+    // This warpgroup's 64 rows of M: 64 rows further (K-major), or the next 64-column chunk (MN-major).
+    const int64_t bytesPerWarpgroup = kMajor ? 64 * 128 : stored.rows * 128;
+    operand.shared = sharedAt(stored.start, mul(warpgroupIndex(), constI32(bytesPerWarpgroup)));
+    return operand;
+  }
+  // mma.sync: this lane's ldmatrix address for the warp's first row group.
+  Value firstRow = mul(warp, constI32(16 * rowGroupsOf(op.getM())));
+  Value laneOffset =
+      kMajor ? add(mul(add(firstRow, arith::RemUIOp::create(b, loc, lane, constI32(16))), constI32(operand.rowBytes)),
+                   mul(arith::DivUIOp::create(b, loc, lane, constI32(16)), constI32(16)))
+             : transposedALaneOffset(firstRow, operand.rowBytes);
+  operand.shared = sharedAt(stored.start, laneOffset);
+  return operand;
+}
+
+/// result = accumulator + op(A)·op(B) by the product routine of the chip, operands as their layouts say.
+LogicalResult KernelEmitter::emitMma(flash::MmaOp op) {
+  if (!tileKernel)
+    return fail(op, "runs in tile kernels so far; attention kernels take flash.qk and flash.pv");
+  if (!op.getLayoutsAttr())
+    return fail(op, "has no operand layouts; run flash-distribute first");
+  auto accumulator = tiles.find(op.getAccumulator());
+  if (accumulator == tiles.end() || accumulator->second.kind != Fragment::Kind::Accumulator ||
+      accumulator->second.packed)
+    return fail(op, "needs an f32 accumulator tile");
+  const int64_t splitColumns = columnSplitOf(op);
+  FailureOr<ProductOperand> a = productOperand(op, op.getA(), /*isA=*/true, splitColumns);
+  if (failed(a))
+    return failure();
+  FailureOr<ProductOperand> bOperand = productOperand(op, op.getB(), /*isA=*/false, splitColumns);
+  if (failed(bOperand))
+    return failure();
+  Fragment result = accumulator->second;
+  if (splitColumns && result.splitColumns != splitColumns) { // a splat laid out as the product splits it
+    if (!result.splat)
+      return fail(op, "accumulates into a tile laid out otherwise than its warpgroups split the columns");
+    result.regs.assign(splitColumns / 8 * 4, result.splat);
+    result.splitColumns = splitColumns;
+  }
+  if (geometry.wgmma) {
+    wgmmaProduct(*a, *bOperand, splitColumns ? splitColumns : op.getN(), op.getK(), result.regs,
+                 /*overwrite=*/false);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  } else {
+    mmaSyncProduct(*a, *bOperand, op.getN(), op.getK(), result.regs, rowGroupsOf(op.getM()));
+  }
+  tiles[op.getResult()] = result;
+  return success();
 }
 
 } // namespace flashjit::gpu

@@ -16,7 +16,8 @@ sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-san
 : > "$out/products-sanitize.log"
 failures=0
 for kernel in products_sm_90a_bf16_m128_n128_d128_w8 products_sm_80_f16_m64_n64_d64_w2 products_sm_80_bf16_m128_n64_d64_w4 \
-  streamed_sm_90a_f16_m64_n64_d64_w4_q300_k128_s3 streamed_sm_80_f16_m64_n64_d64_w4_q129_k128_s3; do
+  streamed_sm_90a_f16_m64_n64_d64_w4_q300_k128_s3 streamed_sm_80_f16_m64_n64_d64_w4_q129_k128_s3 \
+  streamed_sm_90a_f16_m64_n128_d128_w8_q64_k128_s2; do
   for tool in memcheck racecheck synccheck; do
     echo "=== $tool $kernel" >> "$out/products-sanitize.log"
     "$sanitizer" --tool $tool --error-exitcode 3 python3 tests/gpu/products/check_products.py "$kernels" \

@@ -43,7 +43,8 @@ sm_90a bf16 128 128 128 8
 sm_90a f16 128 128 64 8
 CASES
 # chip dtype M N head_dim warps queries keys stages (keys a multiple of N; queries need not be one of M;
-# M and N multiples of 16 rows per warp, on sm_90a 16 x warps)
+# M and N multiples of 16 rows per warp; on sm_90a N = 16 x warps, and M too or 64, when the warpgroups
+# split dQ's columns)
 while read -r chip dtype m n d warps sq sk stages; do
   name=streamed_${chip}_${dtype}_m${m}_n${n}_d${d}_w${warps}_q${sq}_k${sk}_s${stages}
   sed -e "s/@CHIP@/$chip/g" -e "s/@T@/$dtype/g" -e "s/@M@/$m/g" -e "s/@N@/$n/g" -e "s/@D@/$d/g" \
@@ -61,6 +62,8 @@ sm_80 f16 64 64 64 4 129 128 3
 sm_90a bf16 64 64 64 4 1000 512 2
 sm_90a f16 64 64 64 4 300 128 3
 sm_90a bf16 128 128 64 8 777 256 2
+sm_90a bf16 64 128 128 8 333 256 2
+sm_90a f16 64 128 128 8 64 128 2
 CASES
 echo "]" >> "$out/manifest.json"
 ls "$out"/*.ptx | wc -l

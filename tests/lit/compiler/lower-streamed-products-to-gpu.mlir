@@ -19,6 +19,20 @@
 // RUN: FileCheck %s --check-prefix=AMPERE < %t.sm_80.ptx
 // RUN: %if ptxas %{ ptxas -arch=sm_90a -v %t.sm_90a.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS --implicit-check-not=warning --implicit-check-not=dvisory %}
 // RUN: %if ptxas %{ ptxas -arch=sm_80 -v %t.sm_80.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS --implicit-check-not=warning --implicit-check-not=dvisory %}
+// Two warpgroups over a key block of 128 (FlashAttention-3's d128 backward blocks): Sᵀ, dPᵀ, dV and dK
+// have 128 rows, 64 a warpgroup; dQ has the query block's 64 rows, and each warpgroup computes 64 of its
+// 128 columns (m64n64 wgmmas over the 128 keys: 8), as it adds them into dQ.
+// RUN: sed -e s/@CHIP@/sm_90a/g -e s/@T@/bf16/g -e s/@M@/64/g -e s/@N@/128/g -e s/@D@/128/g -e s/@WARPS@/8/g \
+// RUN:   -e s/@SQ@/200/g -e s/@SK@/256/g -e s/@BLOCKS@/2/g -e s/@STAGES@/2/g %S/../../gpu/products/streamed_products.mlir.in \
+// RUN:   | flashjit-opt -flash-assign-streams -flash-distribute -flash-lower-to-gpu -convert-scf-to-cf \
+// RUN:   -convert-arith-to-llvm -convert-cf-to-llvm -reconcile-unrealized-casts \
+// RUN:   -flash-emit-ptx="output=%t.split.ptx" -o /dev/null
+// RUN: FileCheck %s --check-prefix=SPLIT < %t.split.ptx
+// RUN: %if ptxas %{ ptxas -arch=sm_90a -v %t.split.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS --implicit-check-not=warning --implicit-check-not=dvisory %}
+// SPLIT-COUNT-16: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
+// SPLIT-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// SPLIT-COUNT-8: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1, 1;
+// SPLIT-NOT: wgmma.mma_async
 // A stream must be read after its first source's block is waited for, in a loop that prefetches once.
 // RUN: sed -e s/@CHIP@/sm_80/g -e s/@T@/bf16/g -e s/@M@/64/g -e s/@N@/64/g -e s/@D@/64/g -e s/@WARPS@/4/g \
 // RUN:   -e s/@SQ@/200/g -e s/@SK@/128/g -e s/@BLOCKS@/2/g -e s/@STAGES@/2/g %S/../../gpu/products/streamed_products.mlir.in \

@@ -846,7 +846,7 @@ func.func @undistributed(%a: memref<64x64xbf16>, %o: memref<64x64xf32>)
 // -----
 
 // M must split over the warpgroups on sm_90a: 64 rows per 4 warps.
-// expected-error @+1 {{cannot lower to the GPU: tile kernel: on sm_90a each warpgroup (4 warps) computes 64 rows of a product: 4 warps take M = 64, got 128}}
+// expected-error @+1 {{cannot lower to the GPU: tile kernel: on sm_90a each warpgroup (4 warps) computes 64 rows of a product, or with M = 64 its share of the columns (a multiple of 8, of 64 where B is MN-major): 4 warps take M = 64, got 128 (N = 128)}}
 func.func @rows(%a: memref<128x64xbf16>, %o: memref<128x128xf32>)
     attributes {flash.config = #flash.config<block_m = 128, block_n = 64, warps = 4, stages = 1, chip = "sm_90a">} {
   %c0 = arith.constant 0 : index
@@ -861,8 +861,9 @@ func.func @rows(%a: memref<128x64xbf16>, %o: memref<128x128xf32>)
 
 // -----
 
-// On sm_90a each warpgroup computes 64 rows of every product: M is 16 rows per warp.
-// expected-error @+1 {{cannot lower to the GPU: tile kernel: on sm_90a each warpgroup (4 warps) computes 64 rows of a product: 4 warps take M = 64, got 32}}
+// On sm_90a each warpgroup computes 64 rows of every product (M is 16 rows per warp), or with M = 64 its
+// share of the columns.
+// expected-error @+1 {{cannot lower to the GPU: tile kernel: on sm_90a each warpgroup (4 warps) computes 64 rows of a product, or with M = 64 its share of the columns (a multiple of 8, of 64 where B is MN-major): 4 warps take M = 64, got 32 (N = 64)}}
 func.func @products_of_two_heights(%a: memref<64x64xbf16>, %c: memref<32x64xbf16>, %o: memref<64x64xf32>)
     attributes {flash.config = #flash.config<block_m = 64, block_n = 64, warps = 4, stages = 2, chip = "sm_90a">} {
   %c0 = arith.constant 0 : index
