@@ -402,7 +402,6 @@ private:
   void issueTmaLoad(Value blockStart);
   void loadTilesByTma(Value blockStart, bool value, Value full, int64_t bytes);
   void releaseKeySlot(Value blockStart);
-  Value currentKeyStart; // producer warpgroup: the start of the key block the loop body reads
   void runProducerWarpgroup();
   void loadPipelineBlocks();
   void letWarpgroupZeroGoFirst();

@@ -827,6 +827,11 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     return fail(op, "needs the query tile in registers and the key tile in shared memory");
   Fragment scores;
   scores.cols = geometry.blockN;
+  // The key block's start (wgmma: its slot is released once Q·Kᵀ has read it).
+  auto keyBlock = op.getKey().getDefiningOp<flash::StreamGetOp>();
+  Value keyStart = keyBlock ? scalars.lookup(keyBlock.getIndices().back()) : Value();
+  if (geometry.wgmma && !keyStart)
+    return fail(op, "needs the key block of a stream (flash.stream_get)");
   // The peeled short last block (peelsShortLastBlock): Q·Kᵀ over its first peeledKeys keys (one row group
   // on the wgmma path: [j][4], columns 8j..8j+7), the rest of the scores -inf.
   const int64_t keys = peeledKeys ? peeledKeys : geometry.blockN;
@@ -848,7 +853,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
     if (geometry.pingPong)
       passTurn(warpgroup);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, emittingFirstBlock ? 0 : 1);
-    releaseKeySlot(currentKeyStart);
+    releaseKeySlot(keyStart);
     pinAfterWait(scores.regs);
     hideUnreadKeys();
     tiles[op.getScores()] = scores;
@@ -857,7 +862,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
   if (geometry.wgmma) {
     wgmmaQK(query, key.shared, scores, /*wait=*/true, keys);
     hideUnreadKeys();
-    releaseKeySlot(currentKeyStart);
+    releaseKeySlot(keyStart);
   } else {
     // Q in registers (A layout), or when it stays in shared memory this lane's ldmatrix address; K K-major.
     ProductOperand a = query.regs.empty()

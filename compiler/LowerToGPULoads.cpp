@@ -317,7 +317,6 @@ LogicalResult KernelEmitter::emitStreamGet(flash::StreamGetOp op) {
     Value parity;
     waitBarrier(slotBarrier(blockStart, /*empty=*/false, parity), parity);
     fenceAsyncProxy();
-    currentKeyStart = blockStart;
   } else if (!isKey && geometry.wgmma) {
     Value parity;
     fragment.release = slotBarrier(blockStart, /*empty=*/true, parity, /*value=*/true);

@@ -212,5 +212,12 @@ TEST(ProductsTest, ReportsUnparsableIR) {
   EXPECT_NE(compiler::interpretFunction("func.func @f( {", {}).find("cannot parse the IR"), std::string::npos);
 }
 
+TEST(ProductsTest, ReportsABadPassPipeline) {
+  const std::string ir = "func.func @f() {\n  return\n}\n";
+  EXPECT_EQ(compiler::interpretFunction(ir, {}, "builtin.module(flash-assign-streams)"), "");
+  EXPECT_NE(compiler::interpretFunction(ir, {}, "builtin.module(no-such-pass)").find("cannot parse the pass pipeline"),
+            std::string::npos);
+}
+
 } // namespace
 } // namespace flashjit
