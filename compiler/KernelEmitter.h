@@ -239,7 +239,7 @@ private:
   // it to issue or retire, and the output, not yet written, is not rescaled.
   bool emittingFirstBlock = false;
   int64_t peeledKeys = 0; // emitting the peeled short last key block: its products' keys (else 0)
-  Value outputIterArg; // the key loop's carried output tile, which the deferred P·V accumulates into
+  Value pipelinedOutput(Operation *op);
 
   LogicalResult fail(Operation *op, const Twine &message) {
     error = (op->getName().getStringRef() + ": " + message).str();
@@ -426,7 +426,7 @@ private:
   DeferredPV unflattenDeferred(ValueRange flat, size_t probCount);
   DeferredPV noDeferredPV(Value firstValueTile);
   SmallVector<Value> unwrittenRegisters(size_t count);
-  void retireDeferredPV();
+  void retireDeferredPV(Operation *at);
   void drainDeferredPV(Fragment &output, Value shortLast);
   void issueBlockCopy(Value blockStart);
   Value blockIndex(Value blockStart);

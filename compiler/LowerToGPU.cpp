@@ -607,6 +607,29 @@ SmallVector<Value> KernelEmitter::flatten(ValueRange values) {
   return flat;
 }
 
+/// The output tile of a key loop: the iter_arg that flash.rescale takes and flash.pv's result goes back to
+/// (-1: none).
+static int64_t carriedOutputIndex(scf::ForOp loop) {
+  int64_t outputIndex = -1;
+  for (auto pv : loop.getBody()->getOps<flash::PVOp>()) {
+    auto rescale = pv.getAccumulator().getDefiningOp<flash::RescaleOp>();
+    auto carried = rescale ? dyn_cast<BlockArgument>(rescale.getAccumulator()) : BlockArgument();
+    if (carried && carried.getOwner() == loop.getBody() && carried.getArgNumber() > 0 &&
+        loop.getBody()->getTerminator()->getOperand(carried.getArgNumber() - 1) == pv.getResult())
+      outputIndex = carried.getArgNumber() - 1;
+  }
+  return outputIndex;
+}
+
+/// For an op of the pipelined key loop (pipelinePV): the loop's carried output tile, which the deferred P·V
+/// accumulates into; null for any other op.
+Value KernelEmitter::pipelinedOutput(Operation *op) {
+  if (!pipelinePV || keyLoops.empty() || !keyLoops.front()->isProperAncestor(op))
+    return {};
+  const int64_t outputIndex = carriedOutputIndex(keyLoops.front());
+  return outputIndex < 0 ? Value() : keyLoops.front().getRegionIterArgs()[outputIndex];
+}
+
 LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   for (Value init : loop.getInitArgs())
     if (!tiles.count(init))
@@ -618,15 +641,7 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   if (tileKernel && !loop.getBody()->getOps<flash::StreamGetOp>().empty() &&
       (!tileStream || failed(startTileStream(loop))))
     return tileStream ? failure() : fail(loop, "reads a stream's blocks, but its tile loop has no flash.stream");
-  // The output tile: the iter_arg that flash.rescale takes and flash.pv's result goes back to.
-  int64_t outputIndex = -1;
-  for (auto pv : loop.getBody()->getOps<flash::PVOp>()) {
-    auto rescale = pv.getAccumulator().getDefiningOp<flash::RescaleOp>();
-    auto carried = rescale ? dyn_cast<BlockArgument>(rescale.getAccumulator()) : BlockArgument();
-    if (carried && carried.getOwner() == loop.getBody() && carried.getArgNumber() > 0 &&
-        loop.getBody()->getTerminator()->getOperand(carried.getArgNumber() - 1) == pv.getResult())
-      outputIndex = carried.getArgNumber() - 1;
-  }
+  const int64_t outputIndex = carriedOutputIndex(loop);
   if (geometry.mmaRowSum && outputIndex >= 0) { // its zeros get the row sums' column tile (P·V's last)
     Fragment &output = tiles[loop.getInitArgs()[outputIndex]];
     if (output.cols == geometry.headDim) {
@@ -705,7 +720,6 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
     auto first = scf::IfOp::create(
         b, loc, any,
         [&](OpBuilder &, Location) {
-          outputIterArg = loop.getRegionIterArgs()[outputIndex];
           // Addresses from fresh thread indices: derived from the kernel's own, the block's would be the same
           // in every tile, and LLVM would hoist them (the query's descriptors among them) out of a persistent
           // block's tile loop, live through every tile, and the kernel spills
@@ -737,7 +751,6 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   unflatten(emitted.getRegionIterArgs(), loop.getRegionIterArgs());
   if (pipelined) {
     deferred = unflattenDeferred(emitted.getRegionIterArgs().drop_front(carried), probCount);
-    outputIterArg = loop.getRegionIterArgs()[outputIndex];
   }
   if (failed(emitBlock(*loop.getBody())))
     return failure();
@@ -771,7 +784,6 @@ LogicalResult KernelEmitter::emitForLoop(scf::ForOp loop) {
   if (pipelined) {
     deferred = unflattenDeferred(ArrayRef<Value>(results).drop_front(carried), probCount);
     drainDeferredPV(tiles[loop.getResult(outputIndex)], peelLast);
-    outputIterArg = {};
   }
   if (perWarpgroup)
     takeIdleTurns(lower, ownUpper, upper);
@@ -849,7 +861,7 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
       namedBarrier(add(warpgroup, constI32(2)), /*arrive=*/false);
     wgmmaQK(query, key.shared, scores, /*wait=*/false, keys);
     if (!emittingFirstBlock)
-      wgmmaPV(deferred.probs, deferred.value, tiles[outputIterArg], /*wait=*/false, 0, deferred.accumulate);
+      wgmmaPV(deferred.probs, deferred.value, tiles[pipelinedOutput(op)], /*wait=*/false, 0, deferred.accumulate);
     if (geometry.pingPong)
       passTurn(warpgroup);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, emittingFirstBlock ? 0 : 1);
@@ -877,13 +889,13 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
 
 /// f32 accumulator tile -> pairs of f16/bf16 packed in i32: [r][j][pair], pair 0 = row g, 1 = row g + 8.
 LogicalResult KernelEmitter::emitTruncate(arith::TruncFOp op) {
-  if (pipelinePV && outputIterArg) {
+  if (pipelinedOutput(op)) {
     // The probabilities of the key loop. The previous block's P·V retires first (unless the stream's
     // prefetch into its slot just retired it): its A registers (the previous probabilities) are read until
     // then, and these would take their place (ptxas serialises the wgmma otherwise, C7513). The output is
     // rescaled after (flash.rescale comes later).
     if (!emittingFirstBlock && !deferredRetired)
-      retireDeferredPV();
+      retireDeferredPV(op);
     deferredRetired = false;
   }
   auto found = tiles.find(op.getIn());

@@ -92,17 +92,18 @@ SmallVector<Value> KernelEmitter::unwrittenRegisters(size_t count) {
   return regs;
 }
 
-/// Waits for the deferred P·V (wait_group 0) and releases its slot. A `membar.cta` first: ptxas hoists a
+/// Waits for the deferred P·V (wait_group 0) and releases its slot, from the op `at` of the pipelined loop
+/// that needs it retired (P's conversion, or the prefetch into its slot). A `membar.cta` first: ptxas hoists a
 /// bare wait_group above the softmax's exponentials (it depends on none of them), which serialises them
 /// with the P·V; it keeps the wait below a fence. (The fence orders nothing this thread still has in
 /// flight: the K/V copies complete on mbarriers.) Measured: compiler/Hopper.md, 'Measurements behind the
 /// lowering's choices'.
-void KernelEmitter::retireDeferredPV() {
+void KernelEmitter::retireDeferredPV(Operation *at) {
   LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "membar.cta;", "", /*has_side_effects=*/true,
                             /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
                             ArrayAttr());
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
-  pinAfterWait(tiles[outputIterArg].regs);
+  pinAfterWait(tiles[pipelinedOutput(at)].regs);
   auto pending = scf::IfOp::create(b, loc, deferred.pending, /*withElse=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&pending.getThenRegion().front());

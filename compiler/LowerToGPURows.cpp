@@ -165,7 +165,7 @@ LogicalResult KernelEmitter::emitOnlineSoftmax(flash::OnlineSoftmaxOp op) {
 LogicalResult KernelEmitter::emitRescale(flash::RescaleOp op) {
   Fragment rescaled = tiles[op.getAccumulator()];
   Fragment &alpha = tiles[op.getCorrection()];
-  if (emittingFirstBlock && op.getAccumulator() == outputIterArg) { // not written yet (emitForLoop)
+  if (emittingFirstBlock && op.getAccumulator() == pipelinedOutput(op)) { // not written yet (emitForLoop)
     tiles[op.getRescaled()] = rescaled;
     return success();
   }
