@@ -113,10 +113,10 @@ struct AssignStreams : impl::AssignStreamsBase<AssignStreams> {
       }
       if (load == flash::StreamLoad::tma_producer)
         return; // the producer warpgroup loads every block
-      for (scf::ForOp loop : keyLoops)
+      for (scf::ForOp loop : keyLoops) {
+        auto schedule = loop->getAttrOfType<flash::KeyLoopAttr>(flash::FlashDialect::kKeyLoopAttrName);
+        const bool pipelined = schedule && schedule.getPipelined();
         for (auto get : loop.getBody()->getOps<flash::StreamGetOp>()) {
-          auto schedule = loop->getAttrOfType<flash::KeyLoopAttr>(flash::FlashDialect::kKeyLoopAttrName);
-          const bool pipelined = schedule && schedule.getPipelined();
           if (get.getSource() != streamed.front())
             continue;
           bool before = false;
@@ -143,6 +143,7 @@ struct AssignStreams : impl::AssignStreamsBase<AssignStreams> {
           flash::StreamPrefetchOp::create(b, get.getLoc(), start);
           break;
         }
+      }
     });
   }
 };

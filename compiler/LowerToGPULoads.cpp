@@ -355,7 +355,9 @@ LogicalResult KernelEmitter::emitStreamPrefetch(flash::StreamPrefetchOp op) {
 // source, the thread waits until at most stages - 2 groups are pending (this block's has landed), and one
 // barrier shows the block to every warp and frees the slot read in the previous iteration, which the
 // loop's flash.stream_prefetch then fills with the block stages - 1 ahead. The attention kernels' K/V ring
-// (LowerToGPULoads.cpp) is this ring with K and V as its sources, plus its TMA and mbarrier forms.
+// above is this ring with K and V as its sources, plus its TMA and mbarrier forms; it keeps its own slot
+// arithmetic (block indices from the tile's first key block, or across a persistent block's tiles) until
+// it moves onto this one (compiler/LOWERING.md).
 
 /// Lays out the ring of `op` after the tiles before it; the blocks' shapes are those its gets read.
 LogicalResult KernelEmitter::emitTileStream(flash::StreamOp op) {
