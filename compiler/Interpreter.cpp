@@ -366,10 +366,18 @@ private:
                                        const HostMemRef &memref, Fn fn) {
     if (!map.isMinorIdentity())
       return fail(op, "has a permutation map that is not a minor identity");
-    int64_t memRank = memref.sizes.size(), vecRank = type.getRank();
     SmallVector<int64_t> base;
     for (Value index : indices)
       base.push_back(integer(index));
+    forEachElementAt(type, base, memref, fn);
+    return success();
+  }
+
+  /// Visits each element of a tile of `type` placed in the innermost dimensions of `memref` from position
+  /// `base` (one index per dimension), with its memref position, or -1 when out of bounds.
+  template <typename Fn>
+  void forEachElementAt(VectorType type, ArrayRef<int64_t> base, const HostMemRef &memref, Fn fn) {
+    int64_t memRank = memref.sizes.size(), vecRank = type.getRank();
     SmallVector<int64_t> position(vecRank, 0);
     for (int64_t e = 0; e < type.getNumElements(); ++e) {
       int64_t rest = e;
@@ -386,7 +394,6 @@ private:
       }
       fn(e, inBounds ? address : -1);
     }
-    return success();
   }
 
   LogicalResult transferRead(vector::TransferReadOp op) {
@@ -406,22 +413,12 @@ private:
   LogicalResult streamGet(flash::StreamGetOp op) {
     const HostMemRef &memref = env[op.getSource()].memref;
     auto result = newTile(op.getBlock().getType());
-    const size_t rowDim = memref.sizes.size() - 2;
-    int64_t base = memref.offset;
-    bool inBounds = true;
-    for (size_t d = 0; d < rowDim; ++d) {
-      int64_t i = integer(op.getIndices()[d]);
-      inBounds = inBounds && i >= 0 && i < memref.sizes[d];
-      base += i * memref.strides[d];
-    }
-    const int64_t firstRow = integer(op.getIndices()[rowDim]);
-    for (int64_t r = 0; r < result->rows(); ++r)
-      for (int64_t c = 0; c < result->cols(); ++c) {
-        int64_t row = firstRow + r;
-        bool valid = inBounds && row >= 0 && row < memref.sizes[rowDim];
-        result->at(r, c) =
-            valid ? memref.data[base + row * memref.strides[rowDim] + c * memref.strides[rowDim + 1]] : 0.0f;
-      }
+    SmallVector<int64_t> base;
+    for (Value index : op.getIndices())
+      base.push_back(integer(index));
+    base.push_back(0); // the innermost dimension, read whole
+    forEachElementAt(op.getBlock().getType(), base, memref,
+                     [&](int64_t e, int64_t address) { result->data[e] = address < 0 ? 0.0f : memref.data[address]; });
     env[op.getBlock()] = Val::ofTile(result);
     return success();
   }

@@ -234,7 +234,6 @@ private:
   flash::KeyLoopAttr keyLoopSchedule;
   // The keys a peeled short last block's products cover (peelsShortLastBlock).
   int64_t shortLastKeys() const { return keyLoopSchedule ? keyLoopSchedule.getShortLastBlock() : 0; }
-  bool deferredRetired = false; // the deferred P·V retired before a prefetch into its slot, in this block
   // Emitting the pipelined loop's first key block ahead of the loop (emitForLoop): no P·V before
   // it to issue or retire, and the output, not yet written, is not rescaled.
   bool emittingFirstBlock = false;

@@ -890,13 +890,15 @@ LogicalResult KernelEmitter::emitQK(flash::QKOp op) {
 /// f32 accumulator tile -> pairs of f16/bf16 packed in i32: [r][j][pair], pair 0 = row g, 1 = row g + 8.
 LogicalResult KernelEmitter::emitTruncate(arith::TruncFOp op) {
   if (pipelinedOutput(op)) {
-    // The probabilities of the key loop. The previous block's P·V retires first (unless the stream's
-    // prefetch into its slot just retired it): its A registers (the previous probabilities) are read until
-    // then, and these would take their place (ptxas serialises the wgmma otherwise, C7513). The output is
-    // rescaled after (flash.rescale comes later).
-    if (!emittingFirstBlock && !deferredRetired)
+    // The probabilities of the key loop. The previous block's P·V retires first (unless a stream's
+    // prefetch into its slot, earlier in the block, retired it: emitStreamPrefetch): its A registers (the
+    // previous probabilities) are read until then, and these would take their place (ptxas serialises the
+    // wgmma otherwise, C7513). The output is rescaled after (flash.rescale comes later).
+    bool prefetchedBefore = false;
+    for (Operation *before = op->getPrevNode(); before && !prefetchedBefore; before = before->getPrevNode())
+      prefetchedBefore = isa<flash::StreamPrefetchOp>(before);
+    if (!emittingFirstBlock && !prefetchedBefore)
       retireDeferredPV(op);
-    deferredRetired = false;
   }
   auto found = tiles.find(op.getIn());
   if (found == tiles.end() || found->second.kind != Fragment::Kind::Accumulator || found->second.packed)

@@ -340,10 +340,8 @@ LogicalResult KernelEmitter::emitStreamPrefetch(flash::StreamPrefetchOp op) {
     return fail(op, "a producer warpgroup loads every block (load(tma_producer)); its key loops prefetch nothing");
   if (!pipelineEnd || !scalars.count(op.getStart()))
     return fail(op, "must be inside a key loop, its start computed");
-  if (pipelinedOutput(op) && !emittingFirstBlock) {
+  if (pipelinedOutput(op) && !emittingFirstBlock)
     retireDeferredPV(op);
-    deferredRetired = true;
-  }
   issueBlockCopy(scalars[op.getStart()]);
   return success();
 }
